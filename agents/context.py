@@ -1,0 +1,131 @@
+"""The run context every node receives (LangGraph ``Runtime.context``), and the event sink agents write to.
+
+Agents must not import the runtime (imports point server -> runtime -> agents), so the runtime injects the
+sink that activity-side nodes use to append events and ledger rows to the app store.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypedDict
+
+from langgraph.runtime import Runtime
+
+
+class RunContext(TypedDict):
+    """Serializable: it crosses the activity boundary with every node call."""
+
+    run_id: str
+    thread_id: str
+    tenant: str
+    assistant_id: str
+    requester: dict[str, Any]
+
+
+class EventSink(Protocol):
+    def events(self, run_id: str, events: list[tuple[str, str, dict[str, Any]]]) -> None: ...
+
+    def node(self, run_id: str, node: str, task_key: str, attempt: int, status: str) -> None: ...
+
+
+class _NullSink:
+    def events(self, run_id: str, events: list[tuple[str, str, dict[str, Any]]]) -> None:
+        return None
+
+    def node(self, run_id: str, node: str, task_key: str, attempt: int, status: str) -> None:
+        return None
+
+
+_SINK: EventSink = _NullSink()
+
+
+def set_event_sink(sink: EventSink) -> None:
+    global _SINK
+    _SINK = sink
+
+
+def get_event_sink() -> EventSink:
+    return _SINK
+
+
+class NodeEmitter:
+    """Handed to an activity-side node so it can stream tokens and progress into the run's event log."""
+
+    def __init__(self, run_id: str, prefix: str, node: str) -> None:
+        self.run_id, self.prefix, self.node, self._n = run_id, prefix, node, 0
+
+    def emit(self, type_: str, data: dict[str, Any]) -> None:
+        self._n += 1
+        _SINK.events(self.run_id, [(f"{self.prefix}:{self._n}", type_, {"node": self.node, **data})])
+
+
+_CURRENT_EMITTER: dict[int, NodeEmitter] = {}
+
+
+def current_emitter() -> NodeEmitter | None:
+    """The emitter of the activity-side node running on this task (None in fast unit tests)."""
+    import asyncio
+
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        return None
+    return _CURRENT_EMITTER.get(id(task)) if task else None
+
+
+NodeFn = Callable[[Any, Runtime[RunContext]], Awaitable[dict[str, Any]]]
+
+
+def activity_node(name: str) -> Callable[[NodeFn], NodeFn]:
+    """Wrap an activity-side node so its start, finish and failure land in the event log and the node ledger.
+
+    The ledger row is keyed by the Temporal activity id and attempt, so a retry after a crash is visible as a
+    second attempt and a completed node is recorded once.
+    """
+
+    def deco(fn: NodeFn) -> NodeFn:
+        @functools.wraps(fn)
+        async def wrapper(state: Any, runtime: Runtime[RunContext]) -> dict[str, Any]:
+            import asyncio
+
+            from temporalio import activity
+
+            ctx = runtime.context
+            if not ctx or not activity.in_activity():
+                return await fn(state, runtime)
+            info = activity.info()
+            task_key = f"{info.workflow_run_id}:{info.activity_id}"
+            prefix = f"{task_key}:{info.attempt}"
+            run_id = ctx["run_id"]
+            _SINK.node(run_id, name, task_key, info.attempt, "started")
+            _SINK.events(run_id, [(f"{prefix}:start", "node_started", {"node": name, "attempt": info.attempt})])
+            task = asyncio.current_task()
+            emitter = NodeEmitter(run_id, prefix, name)
+            if task:
+                _CURRENT_EMITTER[id(task)] = emitter
+            try:
+                out = await fn(state, runtime)
+            except Exception as exc:
+                _SINK.events(
+                    run_id,
+                    [(f"{prefix}:error", "node_failed",
+                      {"node": name, "attempt": info.attempt, "error": f"{type(exc).__name__}: {exc}"})],
+                )
+                raise
+            finally:
+                if task:
+                    _CURRENT_EMITTER.pop(id(task), None)
+            _SINK.node(run_id, name, task_key, info.attempt, "completed")
+            _SINK.events(
+                run_id,
+                [(f"{prefix}:end", "node_finished",
+                  {"node": name, "attempt": info.attempt, "update_keys": sorted(out or {})})],
+            )
+            return out
+
+        # LangGraph and the Temporal plugin read the signature; ours is the contract (state, runtime).
+        del wrapper.__wrapped__  # type: ignore[attr-defined]
+        return wrapper
+
+    return deco

@@ -1,0 +1,186 @@
+"""Loan triage: START -> intake -> assess -> (tools -> assess)* -> summarize -> END
+
+``intake`` checks completeness; ``assess`` proposes the next tool calls (a credit check, then approve /
+refer / decline plus a customer notice) from the lending rules; ``tools`` is the guarded tool node (policy,
+approvals); ``summarize`` states the outcome and who decided it. The proposer is a deterministic stand-in
+for the LLM: the decision rests on rules either way (DESIGN.md section 4), the model will only explain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import operator
+import os
+from datetime import timedelta
+from typing import Annotated, Any, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from pydantic import BaseModel, Field
+from temporalio import activity
+from temporalio.common import RetryPolicy
+
+from agents.context import RunContext, activity_node, current_emitter
+from agents.guarded import GUARDED_NODE, GUARDED_NODE_METADATA, guarded_tool_node, tool_router
+from agents.loan_triage.prompts import PROMPT_VERSION
+from agents.registry import AssistantSpec
+
+AUTO_APPROVE_LIMIT = 50_000.0
+REQUIRED_FIELDS = ("annual_income", "credit_score", "purpose")
+
+
+class LoanApplication(BaseModel):
+    application_id: str = Field(min_length=1, max_length=64)
+    applicant_id: str = Field(min_length=1, max_length=64)
+    amount: float = Field(gt=0, le=10_000_000)
+    annual_income: float | None = Field(default=None, ge=0)
+    credit_score: int | None = Field(default=None, ge=300, le=850)
+    purpose: str | None = Field(default=None, max_length=500)
+
+
+class LoanTriageInput(BaseModel):
+    application: LoanApplication
+
+
+class LoanTriageState(TypedDict, total=False):
+    application: dict[str, Any]
+    completeness: dict[str, Any]
+    round: int
+    pending_tool_calls: list[dict[str, Any]]
+    tool_results: Annotated[list[dict[str, Any]], operator.add]
+    messages: Annotated[list[dict[str, Any]], operator.add]
+    outcome: dict[str, Any]
+
+
+def _run_results(state: dict[str, Any], run_id: str) -> dict[str, dict[str, Any]]:
+    return {r["tool"]: r for r in state.get("tool_results") or [] if r.get("run_id") == run_id}
+
+
+async def _think(text: str) -> None:
+    """Stream the explanation as tokens, as the real model does; optionally slow (crash tests)."""
+    delay = float(os.environ.get("STEWARD_STANDIN_DELAY_S", "0") or 0)
+    emitter = current_emitter()
+    words = text.split(" ")
+    for i, word in enumerate(words):
+        if emitter:
+            emitter.emit("token", {"text": word + (" " if i < len(words) - 1 else "")})
+        if delay:
+            await asyncio.sleep(delay / len(words))
+            if activity.in_activity():
+                activity.heartbeat(i)
+
+
+@activity_node("intake")
+async def intake(state: LoanTriageState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    app = LoanApplication.model_validate(state.get("application") or {}).model_dump()
+    missing = [f for f in REQUIRED_FIELDS if app.get(f) in (None, "")]
+    note = "Application complete." if not missing else f"Missing: {', '.join(missing)}."
+    return {
+        "application": app,
+        "completeness": {"complete": not missing, "missing": missing},
+        "round": 0,
+        "pending_tool_calls": [],
+        "messages": [{"role": "assistant", "node": "intake", "content": note}],
+    }
+
+
+@activity_node("assess")
+async def assess(state: LoanTriageState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    app = state["application"]
+    rnd = int(state.get("round") or 0) + 1
+    done = _run_results(dict(state), ctx["run_id"])
+    calls: list[dict[str, Any]] = []
+    if not state["completeness"]["complete"]:
+        text = "The application is incomplete, so no checks can run; the applicant must supply the missing fields."
+    elif "credit_check" not in done:
+        calls.append({"id": f"r{rnd}-credit_check", "name": "credit_check", "args": {
+            "applicant_id": app["applicant_id"], "credit_score": app["credit_score"],
+            "annual_income": app["annual_income"], "amount": app["amount"]}})
+        text = "A credit check is needed before any decision."
+    elif done["credit_check"]["status"] == "executed" and not ({"approve_loan", "decline_loan",
+                                                                "refer_to_underwriter"} & set(done)):
+        band = done["credit_check"]["output"]["score_band"]
+        base = {"application_id": app["application_id"], "amount": app["amount"]}
+        if band in ("A", "B"):
+            calls.append({"id": f"r{rnd}-approve_loan", "name": "approve_loan",
+                          "args": {**base, "reason": f"credit band {band}; lending rule R-BAND-{band}"}})
+            calls.append({"id": f"r{rnd}-notify_customer", "name": "notify_customer", "args": {
+                "applicant_id": app["applicant_id"], "channel": "email",
+                "message": f"Your application {app['application_id']} has been approved."}})
+            text = f"Credit band {band}: the rules support approval; an approver must confirm."
+        elif band == "C":
+            calls.append({"id": f"r{rnd}-refer_to_underwriter", "name": "refer_to_underwriter",
+                          "args": {**base, "reason": "credit band C; manual underwriting"}})
+            text = "Credit band C: the rules refer this application to an underwriter."
+        else:
+            calls.append({"id": f"r{rnd}-decline_loan", "name": "decline_loan",
+                          "args": {**base, "reason": "credit band D; lending rule R-BAND-D"}})
+            text = "Credit band D: the rules support a decline; an approver must confirm."
+    else:
+        text = "All proposed actions have been handled."
+    await _think(text)
+    return {
+        "round": rnd,
+        "pending_tool_calls": calls,
+        "messages": [{"role": "assistant", "node": "assess", "content": text, "prompt_version": PROMPT_VERSION}],
+    }
+
+
+@activity_node("summarize")
+async def summarize(state: LoanTriageState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    done = _run_results(dict(state), ctx["run_id"])
+    decision, decided_by = "incomplete", "rules"
+    for tool, label in (("approve_loan", "approved"), ("decline_loan", "declined"),
+                        ("refer_to_underwriter", "referred")):
+        if tool in done:
+            r = done[tool]
+            decision = label if r["status"] == "executed" else f"{label}-{r['status']}"
+            decided_by = r.get("decided_by") or "rules"
+            break
+    else:
+        if state.get("completeness", {}).get("complete"):
+            decision = "no-decision"
+    outcome = {
+        "decision": decision,
+        "decided_by": decided_by,
+        "tools": {name: r["status"] for name, r in sorted(done.items())},
+        "missing": state.get("completeness", {}).get("missing", []),
+    }
+    text = f"Application {state['application']['application_id']}: {decision} (decided by {decided_by})."
+    return {"outcome": outcome, "messages": [{"role": "assistant", "node": "summarize", "content": text}]}
+
+
+
+
+
+def build_graph() -> StateGraph[Any, Any, Any, Any]:
+    model_opts = {
+        "execute_in": "activity",
+        "start_to_close_timeout": timedelta(seconds=120),
+        "heartbeat_timeout": timedelta(seconds=5),
+        "retry_policy": RetryPolicy(maximum_attempts=5, non_retryable_error_types=["ValidationError"]),
+    }
+    g: StateGraph[Any, Any, Any, Any] = StateGraph(LoanTriageState, context_schema=RunContext)
+    g.add_node("intake", intake, metadata={"execute_in": "activity",
+                                            "start_to_close_timeout": timedelta(seconds=30)})
+    g.add_node("assess", assess, metadata=dict(model_opts))
+    g.add_node(GUARDED_NODE, guarded_tool_node, metadata=dict(GUARDED_NODE_METADATA))
+    g.add_node("summarize", summarize, metadata={"execute_in": "activity",
+                                                  "start_to_close_timeout": timedelta(seconds=30)})
+    g.add_edge(START, "intake")
+    g.add_edge("intake", "assess")
+    g.add_conditional_edges("assess", tool_router("summarize"), [GUARDED_NODE, "summarize"])
+    g.add_edge(GUARDED_NODE, "assess")
+    g.add_edge("summarize", END)
+    return g
+
+
+SPEC = AssistantSpec(
+    name="loan_triage",
+    version="0.1.0",
+    description="Triage a loan application: completeness, credit check, rule-based proposal, approval.",
+    build_graph=build_graph,
+    input_schema=LoanTriageInput.model_json_schema(),
+)

@@ -1,0 +1,69 @@
+"""The assistant registry: name -> graph builder, version, description.
+
+A graph is built fresh for each consumer (worker plugin, replayer, tests) because the Temporal plugin
+mutates the nodes of the graph it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from langgraph.graph import StateGraph
+
+from agents.guarded import GUARDED_NODE, guarded_tool_node
+
+
+@dataclass(frozen=True)
+class AssistantSpec:
+    name: str
+    version: str
+    description: str
+    build_graph: Callable[[], StateGraph[Any, Any, Any, Any]]
+    input_schema: dict[str, Any]
+
+
+def check_graph(name: str, graph: StateGraph[Any, Any, Any, Any]) -> None:
+    """Refuse a graph whose tool calls could bypass the guarded node.
+
+    Every node must declare where it runs; the only workflow-side node that may reach tools is the guarded
+    node, and tools themselves refuse to run without the grant its activity issues.
+    """
+    for node_name, node in graph.nodes.items():
+        meta = node.metadata or {}
+        if meta.get("execute_in") not in ("activity", "workflow"):
+            raise ValueError(f"assistant {name!r}: node {node_name!r} must set metadata execute_in")
+        if node_name == GUARDED_NODE:
+            fn = getattr(node.runnable, "afunc", None) or getattr(node.runnable, "func", None)
+            if fn is not guarded_tool_node:
+                raise ValueError(f"assistant {name!r}: node {GUARDED_NODE!r} must be agents.guarded.guarded_tool_node")
+
+
+_ASSISTANTS: dict[str, AssistantSpec] = {}
+
+
+def register_assistant(spec: AssistantSpec) -> AssistantSpec:
+    check_graph(spec.name, spec.build_graph())
+    _ASSISTANTS[spec.name] = spec
+    return spec
+
+
+def get_assistant(name: str) -> AssistantSpec:
+    _load_builtin()
+    try:
+        return _ASSISTANTS[name]
+    except KeyError:
+        raise KeyError(f"assistant {name!r} not found; known: {sorted(_ASSISTANTS)}") from None
+
+
+def list_assistants() -> list[AssistantSpec]:
+    _load_builtin()
+    return [_ASSISTANTS[k] for k in sorted(_ASSISTANTS)]
+
+
+def _load_builtin() -> None:
+    if "loan_triage" not in _ASSISTANTS:
+        from agents.loan_triage.graph import SPEC
+
+        register_assistant(SPEC)

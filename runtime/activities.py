@@ -1,0 +1,240 @@
+"""Activities of the AgentRun workflow: app-store writes, policy evaluation and tool execution.
+
+Each takes one dataclass input (fields can be added compatibly). Store writes are idempotent by key, so
+a retried or replayed local activity does not duplicate events or audit records.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from agents.guarded import EvaluateToolCallInput, ExecuteToolInput, ToolCallVerdict
+from guards.policy import PolicyEngine, PolicyInput
+from guards.types import Principal
+from runtime.store import Store
+from tools.registry import ToolArgumentsInvalid, get_tool, issue_grant
+
+
+@dataclass
+class BeginRunInput:
+    run_id: str
+    thread_id: str
+    assistant_id: str
+    tenant: str
+    requester: dict[str, Any]
+    input: dict[str, Any]
+
+
+@dataclass
+class FinishRunInput:
+    run_id: str
+    thread_id: str
+    tenant: str
+    status: str
+    key: str
+    state: dict[str, Any] | None = None
+    error: str | None = None
+    outcome: dict[str, Any] | None = None
+
+
+@dataclass
+class EventRecord:
+    key: str
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AppendEventsInput:
+    run_id: str
+    events: list[EventRecord]
+    run_status: str | None = None
+
+
+@dataclass
+class RecordApprovalsInput:
+    run_id: str
+    key: str
+    approvals: list[dict[str, Any]]
+    """Each: {"request": ApprovalRequest dict, "deadline_at": epoch seconds, "escalated": bool}."""
+    event_type: str = "approval_requested"
+
+
+@dataclass
+class RecordDecisionInput:
+    run_id: str
+    key: str
+    approval_id: str
+    tenant: str
+    status: str
+    decided_by: str
+    action: str
+    comment: str | None = None
+    final_args: dict[str, Any] | None = None
+    response: str | None = None
+
+
+class StewardActivities:
+    """Bound to one store and one policy engine, so a test can run its own worker on its own files."""
+
+    def __init__(self, store: Store, policy: PolicyEngine) -> None:
+        self.store = store
+        self.policy = policy
+
+    def all(self) -> list[Any]:
+        return [
+            self.begin_run, self.finish_run, self.append_events, self.record_approvals, self.record_decision,
+            self.evaluate_tool_call, self.execute_tool,
+        ]
+
+    @activity.defn(name="steward.begin_run")
+    async def begin_run(self, inp: BeginRunInput) -> dict[str, Any]:
+        """Index the run, mark it running and return the thread's saved state (carried into this run)."""
+        s = self.store
+        s.create_run(inp.run_id, inp.thread_id, inp.assistant_id, inp.tenant, inp.requester.get("id", "?"), inp.input)
+        s.set_run_status(inp.run_id, "running")
+        s.append_events(inp.run_id, [("begin", "run_started", {
+            "assistant_id": inp.assistant_id, "thread_id": inp.thread_id, "requester": inp.requester.get("id")})])
+        s.append_audit(inp.tenant, inp.requester.get("id", "?"), "run.started",
+                       {"assistant_id": inp.assistant_id, "thread_id": inp.thread_id}, run_id=inp.run_id,
+                       key=f"{inp.run_id}:begin")
+        thread = s.get_thread(inp.thread_id)
+        return dict(thread["state"]) if thread else {}
+
+    @activity.defn(name="steward.finish_run")
+    async def finish_run(self, inp: FinishRunInput) -> None:
+        s = self.store
+        if inp.state is not None and inp.status == "success":
+            s.save_thread_state(inp.thread_id, inp.tenant, inp.state, inp.run_id)
+        s.set_run_status(inp.run_id, inp.status, output=inp.outcome, error=inp.error)
+        s.append_events(inp.run_id, [(inp.key, "run_finished", {
+            "status": inp.status, "outcome": inp.outcome, "error": inp.error})])
+        s.append_audit(inp.tenant, "steward", f"run.{inp.status}", {"outcome": inp.outcome, "error": inp.error},
+                       run_id=inp.run_id, key=f"{inp.run_id}:{inp.key}")
+
+    @activity.defn(name="steward.append_events")
+    async def append_events(self, inp: AppendEventsInput) -> list[int]:
+        seqs = self.store.append_events(inp.run_id, [(e.key, e.type, e.data) for e in inp.events])
+        if inp.run_status:
+            self.store.set_run_status(inp.run_id, inp.run_status)
+        return seqs
+
+    @activity.defn(name="steward.record_approvals")
+    async def record_approvals(self, inp: RecordApprovalsInput) -> None:
+        s = self.store
+        for i, item in enumerate(inp.approvals):
+            req = item["request"]
+            s.upsert_approval(req, item.get("deadline_at"))
+            s.append_audit(req["tenant"], req["requester"], inp.event_type.replace("_", "."), {
+                "approval_id": req["approval_id"], "tool": req["tool"], "args": req["args"],
+                "required_role": req["required_role"], "rule_id": req.get("rule_id"),
+                "policy_version": req.get("policy_version"), "deadline_at": item.get("deadline_at")},
+                run_id=inp.run_id, key=f"{inp.run_id}:{inp.key}:{i}")
+        s.append_events(inp.run_id, [(f"{inp.key}:{i}", inp.event_type, {
+            **item["request"], "deadline_at": item.get("deadline_at")}) for i, item in enumerate(inp.approvals)])
+        s.set_run_status(inp.run_id, "interrupted")
+
+    @activity.defn(name="steward.record_decision")
+    async def record_decision(self, inp: RecordDecisionInput) -> None:
+        s = self.store
+        s.decide_approval(inp.approval_id, inp.status, inp.decided_by, inp.action, inp.comment, inp.final_args)
+        s.append_audit(inp.tenant, inp.decided_by, f"approval.{inp.status}", {
+            "approval_id": inp.approval_id, "action": inp.action, "comment": inp.comment,
+            "final_args": inp.final_args}, run_id=inp.run_id, key=f"{inp.run_id}:{inp.key}")
+        s.append_events(inp.run_id, [(inp.key, "approval_decided", {
+            "approval_id": inp.approval_id, "status": inp.status, "action": inp.action,
+            "decided_by": inp.decided_by, "comment": inp.comment, "args": inp.final_args})])
+
+    @activity.defn(name="steward.evaluate_tool_call")
+    async def evaluate_tool_call(self, inp: EvaluateToolCallInput) -> ToolCallVerdict:
+        """Schema validation and the policy decision for one call; both verdicts go to events and audit."""
+        s = self.store
+        key = f"{inp.tool_call_id}:{inp.stage}"
+        events: list[tuple[str, str, dict[str, Any]]] = []
+        if inp.stage == "proposed":
+            events.append((f"{key}:proposed", "tool_call_proposed",
+                           {"tool_call_id": inp.tool_call_id, "tool": inp.tool, "args": inp.args}))
+        try:
+            spec = get_tool(inp.tool)
+            args = spec.validate_args(inp.args)
+        except (KeyError, ToolArgumentsInvalid) as exc:
+            reason = str(exc).strip("'\"")
+            verdict = ToolCallVerdict(effect="deny", reason=reason, rule_id="schema", policy_version="-",
+                                      args=inp.args)
+        else:
+            decision = self.policy.decide(PolicyInput(
+                tool=spec.name, risk=spec.risk, side_effect=spec.side_effect, args=args, tenant=inp.tenant,
+                requester=Principal.model_validate(inp.requester), assistant_id=inp.assistant_id))
+            verdict = ToolCallVerdict(
+                effect=decision.effect, reason=decision.reason, rule_id=decision.rule_id,
+                policy_version=decision.policy_version, args=args, risk=spec.risk, side_effect=spec.side_effect,
+                timeout_s=spec.timeout_s, required_role=decision.required_role, deadline_s=decision.deadline_s,
+                on_timeout=decision.on_timeout, escalate_to=decision.escalate_to,
+                escalation_deadline_s=decision.escalation_deadline_s)
+        verdict_data = {"tool_call_id": inp.tool_call_id, "tool": inp.tool, "stage": inp.stage,
+                        "effect": verdict.effect, "reason": verdict.reason, "rule_id": verdict.rule_id,
+                        "policy_version": verdict.policy_version, "required_role": verdict.required_role}
+        events.append((f"{key}:verdict", "policy_decision", verdict_data))
+        s.append_events(inp.run_id, events)
+        s.append_audit(inp.tenant, inp.requester.get("id", "?"), "policy.decision", verdict_data,
+                       run_id=inp.run_id, key=f"{inp.run_id}:{key}:policy")
+        return verdict
+
+    @activity.defn(name="steward.execute_tool")
+    async def execute_tool(self, inp: ExecuteToolInput) -> dict[str, Any]:
+        """Run a tool once per call id. Re-checks the approval record: no approval, no execution."""
+        s = self.store
+        spec = get_tool(inp.tool)
+        args = spec.validate_args(inp.args)
+        if inp.requires_approval:
+            appr = s.get_approval(inp.approval_id or "")
+            if appr is None or appr["status"] not in ("approved", "edited"):
+                raise ApplicationError(
+                    f"tool {inp.tool!r} requires an approval and approval {inp.approval_id!r} is "
+                    f"{appr['status'] if appr else 'missing'}", type="GuardBlocked", non_retryable=True)
+            approved_args = appr["final_args"] if appr["final_args"] is not None else appr["args"]
+            if spec.validate_args(approved_args) != args:
+                raise ApplicationError(f"tool {inp.tool!r}: arguments differ from the approved ones",
+                                       type="GuardBlocked", non_retryable=True)
+        info = activity.info()
+        prefix = f"{inp.tool_call_id}:exec:{info.attempt}"
+        cached = s.begin_tool_execution(inp.run_id, inp.tool_call_id, inp.tool, args, inp.approval_id)
+        if cached is not None:
+            return cached
+        s.append_events(inp.run_id, [(f"{prefix}:start", "tool_started", {
+            "tool_call_id": inp.tool_call_id, "tool": inp.tool, "args": args, "attempt": info.attempt})])
+        started = time.perf_counter()
+        try:
+            result = await spec.run(args, issue_grant(inp.run_id, inp.tool_call_id, inp.approval_id))
+        except Exception as exc:
+            s.append_events(inp.run_id, [(f"{prefix}:error", "tool_failed", {
+                "tool_call_id": inp.tool_call_id, "tool": inp.tool, "error": f"{type(exc).__name__}: {exc}",
+                "attempt": info.attempt})])
+            raise
+        s.finish_tool_execution(inp.run_id, inp.tool_call_id, "done", result)
+        elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
+        s.append_events(inp.run_id, [(f"{inp.tool_call_id}:exec:done", "tool_finished", {
+            "tool_call_id": inp.tool_call_id, "tool": inp.tool, "result": result, "ms": elapsed_ms})])
+        s.append_audit(inp.tenant, inp.actor, "tool.executed", {
+            "tool": inp.tool, "version": spec.version, "tool_call_id": inp.tool_call_id, "args": args,
+            "approval_id": inp.approval_id, "result": result}, run_id=inp.run_id,
+            key=f"{inp.run_id}:{inp.tool_call_id}:executed")
+        return result
+
+
+class StoreEventSink:
+    """The sink activity-side nodes write to (injected into ``agents.context``)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def events(self, run_id: str, events: list[tuple[str, str, dict[str, Any]]]) -> None:
+        self.store.append_events(run_id, events)
+
+    def node(self, run_id: str, node: str, task_key: str, attempt: int, status: str) -> None:
+        self.store.record_node_execution(run_id, node, task_key, attempt, status)

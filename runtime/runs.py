@@ -1,0 +1,107 @@
+"""Starting runs and deciding approvals: the one code path the CLI, the API and the evals share.
+
+Input is validated here, before a workflow exists, so bad input costs nothing and names the field.
+Decisions go to the workflow's ``decide`` update; its validator is the authority on roles and separation
+of duties, and its refusals come back as typed errors (Forbidden, Conflict, NotFound, UserError).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from agents.registry import get_assistant
+from guards.types import ApprovalDecision, Principal
+from runtime.errors import Conflict, Forbidden, NotFound, UserError
+from runtime.store import Store
+from runtime.workflow import WORKFLOW_NAME, AgentRunInput, AgentRunResult
+
+
+def new_run_id() -> str:
+    return f"run-{uuid.uuid4()}"
+
+
+def validate_input(assistant_id: str, payload: Any) -> dict[str, Any]:
+    """Check the assistant exists and the input matches its schema; errors name the field."""
+    try:
+        spec = get_assistant(assistant_id)
+    except KeyError as exc:
+        raise NotFound(str(exc).strip("'\"")) from None
+    if not isinstance(payload, dict):
+        raise UserError(f"input: must be an object, got {type(payload).__name__}")
+    model = _input_model(spec.name)
+    if model is None:
+        return payload
+    try:
+        return model.model_validate(payload).model_dump(mode="json", exclude_none=True)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"input.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+        )
+        raise UserError(problems) from None
+
+
+def _input_model(assistant_id: str) -> type[BaseModel] | None:
+    import importlib
+
+    try:
+        mod = importlib.import_module(f"agents.{assistant_id}.graph")
+    except ModuleNotFoundError:
+        return None
+    for name in dir(mod):
+        obj = getattr(mod, name)
+        if isinstance(obj, type) and issubclass(obj, BaseModel) and name.endswith("Input"):
+            return obj
+    return None
+
+
+async def start_run(
+    client: Client, store: Store, task_queue: str, assistant_id: str, payload: Any, requester: Principal,
+    thread_id: str | None = None, run_id: str | None = None, validate: bool = True,
+) -> WorkflowHandle[Any, AgentRunResult]:
+    data = validate_input(assistant_id, payload) if validate else dict(payload)
+    run_id = run_id or new_run_id()
+    thread_id = thread_id or f"thread-{uuid.uuid4()}"
+    thread = store.get_thread(thread_id)
+    if thread is not None and thread["tenant"] != requester.tenant:
+        raise NotFound(f"thread {thread_id!r} not found")
+    store.create_run(run_id, thread_id, assistant_id, requester.tenant, requester.id, data)
+    return await client.start_workflow(
+        WORKFLOW_NAME,
+        AgentRunInput(run_id=run_id, thread_id=thread_id, assistant_id=assistant_id, input=data,
+                      requester=requester.model_dump(), tenant=requester.tenant),
+        id=run_id,
+        task_queue=task_queue,
+        result_type=AgentRunResult,
+    )
+
+
+_ERROR_TYPES: dict[str, type[UserError]] = {
+    "Forbidden": Forbidden, "Conflict": Conflict, "NotFound": NotFound, "ValidationError": UserError,
+}
+
+
+async def decide(client: Client, store: Store, decision: ApprovalDecision) -> dict[str, Any]:
+    """Send a decision to the run that waits for it; typed errors for every refusal."""
+    approval = store.get_approval(decision.approval_id)
+    if approval is None or approval["tenant"] != decision.principal.tenant:
+        raise NotFound(f"approval {decision.approval_id!r} not found")
+    if approval["status"] not in ("pending",):
+        raise Conflict(f"approval {decision.approval_id!r} is not pending: it is {approval['status']}")
+    handle = client.get_workflow_handle(approval["run_id"])
+    try:
+        return await handle.execute_update("decide", decision, result_type=dict)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        if isinstance(cause, ApplicationError):
+            raise _ERROR_TYPES.get(cause.type or "", UserError)(cause.message) from None
+        raise UserError(str(cause or exc)) from None
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise Conflict(f"approval {decision.approval_id!r}: its run is no longer running") from None
+        raise

@@ -1,0 +1,88 @@
+"""The Steward worker: the AgentRun workflow, its activities and every assistant's graph nodes."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from agents.context import set_event_sink
+from agents.registry import AssistantSpec, list_assistants
+from guards.policy import PolicyEngine, load_policy_engine
+from runtime.activities import StewardActivities, StoreEventSink
+from runtime.errors import retry_policy
+from runtime.settings import Settings, get_settings
+from runtime.store import Store, open_store
+from runtime.workflow import AgentRunWorkflow
+
+log = logging.getLogger("steward.worker")
+
+# Our own packages are deterministic libraries; passing them through avoids re-importing them per workflow.
+_PASSTHROUGH = ("agents", "guards", "tools", "runtime", "pydantic", "pydantic_core", "annotated_types")
+
+
+def build_plugin(assistants: Iterable[AssistantSpec]) -> Any:
+    from temporalio.langgraph import LangGraphPlugin
+
+    return LangGraphPlugin(
+        graphs={a.name: a.build_graph() for a in assistants},
+        default_activity_options={
+            "start_to_close_timeout": timedelta(seconds=60),
+            "retry_policy": retry_policy(),
+        },
+    )
+
+
+def build_worker(
+    client: Client,
+    task_queue: str,
+    store: Store,
+    policy: PolicyEngine,
+    assistants: Iterable[AssistantSpec] | None = None,
+    max_concurrent_activities: int = 64,
+    max_concurrent_workflow_tasks: int = 64,
+) -> Worker:
+    set_event_sink(StoreEventSink(store))
+    acts = StewardActivities(store, policy)
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[AgentRunWorkflow],
+        activities=acts.all(),
+        plugins=[build_plugin(list(assistants) if assistants is not None else list_assistants())],
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
+        ),
+        activity_executor=ThreadPoolExecutor(max_workers=8),
+        max_concurrent_activities=max_concurrent_activities,
+        max_concurrent_local_activities=max_concurrent_activities,
+        max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+        graceful_shutdown_timeout=timedelta(seconds=5),
+    )
+
+
+async def run_worker(settings: Settings | None = None) -> None:
+    """Run until SIGINT/SIGTERM; an explicit shutdown avoids the interpreter-exit abort seen with live workers."""
+    from runtime.client import connect
+
+    s = settings or get_settings()
+    client = await connect(s)
+    policy = load_policy_engine(s.policy_file)
+    worker = build_worker(client, s.task_queue, open_store(s.resolved_db_path), policy,
+                          max_concurrent_activities=s.max_concurrent_activities,
+                          max_concurrent_workflow_tasks=s.max_concurrent_workflow_tasks)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker polling task queue %s on %s", s.task_queue, s.resolved_temporal_address)
+    async with worker:
+        await stop.wait()

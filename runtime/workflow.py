@@ -1,0 +1,280 @@
+"""``AgentRun``: one run of an assistant's LangGraph graph, durably, with approval gates.
+
+begin_run (thread state in) -> graph.ainvoke -> while interrupted: record approvals, wait for ``decide``
+updates or deadline timers (escalate once or reject), resume with ``Command(resume=...)`` -> finish_run
+(thread state out). Model and tool nodes are activities (the Temporal LangGraph plugin); routing, policy
+gates and approvals are workflow code, so they are replayed, never re-executed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+
+with workflow.unsafe.imports_passed_through():
+    from langgraph.checkpoint.memory import InMemorySaver
+    from langgraph.errors import GraphRecursionError
+    from langgraph.types import Command
+    from temporalio.langgraph import graph as plugin_graph
+
+    from guards.types import ApprovalDecision, ApprovalRequest, has_role
+    from runtime.activities import (
+        AppendEventsInput,
+        BeginRunInput,
+        EventRecord,
+        FinishRunInput,
+        RecordApprovalsInput,
+        RecordDecisionInput,
+    )
+    from tools.registry import ToolArgumentsInvalid, get_tool
+
+WORKFLOW_NAME = "AgentRun"
+_LA_OPTS: dict[str, Any] = {
+    "start_to_close_timeout": timedelta(seconds=30),
+    "retry_policy": RetryPolicy(maximum_attempts=10, maximum_interval=timedelta(seconds=5)),
+}
+
+
+@dataclass
+class AgentRunInput:
+    run_id: str
+    thread_id: str
+    assistant_id: str
+    input: dict[str, Any]
+    requester: dict[str, Any]
+    tenant: str = "default"
+    recursion_limit: int = 100
+
+
+@dataclass
+class AgentRunResult:
+    run_id: str
+    status: str
+    outcome: dict[str, Any] | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+@dataclass
+class _Pending:
+    request: ApprovalRequest
+    interrupt_id: str
+    deadline_at: float
+    required_role: str
+    escalated: bool = False
+    deciding: bool = False
+    decision: dict[str, Any] | None = None
+    status: str = "pending"
+
+
+def _json_state(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if not k.startswith("__")}
+
+
+def _merge_into_thread(prior: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """Thread state + this run's input. List values append (our agents' list channels are append-reducers)."""
+    merged = dict(prior)
+    for key, value in new.items():
+        if isinstance(value, list) and isinstance(prior.get(key), list):
+            merged[key] = prior[key] + value
+        else:
+            merged[key] = value
+    return merged
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class AgentRunWorkflow:
+    def __init__(self) -> None:
+        self._pending: dict[str, _Pending] = {}
+        self._status = "pending"
+        self._n = 0
+
+    # -- queries ---------------------------------------------------------------------------------
+    @workflow.query(name="status")
+    def status(self) -> str:
+        return self._status
+
+    @workflow.query(name="pending_approvals")
+    def pending_approvals(self) -> list[dict[str, Any]]:
+        return [
+            {**p.request.model_dump(), "required_role": p.required_role, "deadline_at": p.deadline_at,
+             "escalated": p.escalated}
+            for p in self._pending.values() if p.decision is None
+        ]
+
+    # -- the decide update -----------------------------------------------------------------------
+    @workflow.update(name="decide")
+    async def decide(self, d: ApprovalDecision) -> dict[str, Any]:
+        p = self._pending[d.approval_id]
+        if p.deciding or p.decision is not None:
+            raise ApplicationError(f"approval {d.approval_id!r} is already decided", type="Conflict")
+        p.deciding = True
+        status = {"approve": "approved", "edit": "edited", "reject": "rejected", "respond": "responded"}[d.action]
+        final_args = d.args if d.action == "edit" else (p.request.args if d.action == "approve" else None)
+        if final_args is not None:
+            final_args = get_tool(p.request.tool).validate_args(final_args)
+        await workflow.execute_local_activity(
+            "steward.record_decision",
+            RecordDecisionInput(run_id=p.request.run_id, key=f"decision:{d.approval_id}", approval_id=d.approval_id,
+                                tenant=p.request.tenant, status=status, decided_by=d.principal.id, action=d.action,
+                                comment=d.comment, final_args=final_args, response=d.response),
+            **_LA_OPTS,
+        )
+        p.status = status
+        p.decision = {"action": d.action, "args": final_args, "comment": d.comment, "response": d.response,
+                      "decided_by": d.principal.id, "principal": d.principal.model_dump(),
+                      "approval_id": d.approval_id}
+        return {"approval_id": d.approval_id, "status": status, "decided_by": d.principal.id}
+
+    @decide.validator
+    def _validate_decide(self, d: ApprovalDecision) -> None:
+        """Runs before the update is accepted: a refused decision leaves no trace in history."""
+        p = self._pending.get(d.approval_id)
+        if p is None:
+            open_ids = sorted(k for k, v in self._pending.items() if v.decision is None)
+            raise ApplicationError(
+                f"approval {d.approval_id!r} is not pending in run {workflow.info().workflow_id}; "
+                f"pending: {open_ids}", type="NotFound")
+        if p.decision is not None or p.deciding:
+            raise ApplicationError(f"approval {d.approval_id!r} is not pending: it is {p.status}", type="Conflict")
+        if d.principal.tenant != p.request.tenant:
+            raise ApplicationError(f"approval {d.approval_id!r} not found", type="NotFound")
+        if d.principal.id == p.request.requester and d.action != "reject":
+            raise ApplicationError(
+                f"separation of duties: {d.principal.id!r} requested this run and cannot {d.action} its approval",
+                type="Forbidden")
+        if not has_role(d.principal, p.required_role):
+            raise ApplicationError(
+                f"principal {d.principal.id!r} lacks role {p.required_role!r} required to decide "
+                f"approval {d.approval_id!r} (has {sorted(d.principal.roles)})", type="Forbidden")
+        if d.action == "edit":
+            if d.args is None:
+                raise ApplicationError("action 'edit' needs 'args'", type="ValidationError")
+            try:
+                get_tool(p.request.tool).validate_args(d.args)
+            except ToolArgumentsInvalid as exc:
+                raise ApplicationError(str(exc), type="ValidationError") from None
+        if d.action == "respond" and not d.response:
+            raise ApplicationError("action 'respond' needs 'response'", type="ValidationError")
+
+    # -- the run ---------------------------------------------------------------------------------
+    def _key(self, name: str) -> str:
+        self._n += 1
+        return f"wf:{workflow.info().run_id}:{self._n}:{name}"
+
+    async def _finish(self, inp: AgentRunInput, status: str, state: dict[str, Any] | None = None,
+                      error: str | None = None) -> None:
+        self._status = status
+        outcome = state.get("outcome") if state else None
+        await workflow.execute_local_activity(
+            "steward.finish_run",
+            FinishRunInput(run_id=inp.run_id, thread_id=inp.thread_id, tenant=inp.tenant, status=status,
+                           key="finish", state=state, error=error, outcome=outcome),
+            **_LA_OPTS,
+        )
+
+    @workflow.run
+    async def run(self, inp: AgentRunInput) -> AgentRunResult:
+        self._status = "running"
+        prior: dict[str, Any] = await workflow.execute_local_activity(
+            "steward.begin_run",
+            BeginRunInput(run_id=inp.run_id, thread_id=inp.thread_id, assistant_id=inp.assistant_id,
+                          tenant=inp.tenant, requester=inp.requester, input=inp.input),
+            result_type=dict, **_LA_OPTS,
+        )
+        try:
+            builder = plugin_graph(inp.assistant_id)
+        except KeyError as exc:
+            await self._finish(inp, "error", error=str(exc))
+            raise ApplicationError(str(exc), type="NotFound", non_retryable=True) from None
+        app = builder.compile(checkpointer=InMemorySaver())
+        config: dict[str, Any] = {"configurable": {"thread_id": inp.run_id}, "recursion_limit": inp.recursion_limit}
+        ctx = {"run_id": inp.run_id, "thread_id": inp.thread_id, "tenant": inp.tenant,
+               "assistant_id": inp.assistant_id, "requester": inp.requester}
+        try:
+            result = await app.ainvoke(_merge_into_thread(prior, inp.input), config, context=ctx)
+            while interrupts := result.get("__interrupt__"):
+                resume = await self._gate(inp, list(interrupts))
+                self._status = "running"
+                result = await app.ainvoke(Command(resume=resume), config, context=ctx)
+        except (asyncio.CancelledError, CancelledError):
+            await asyncio.shield(asyncio.ensure_future(self._finish(inp, "cancelled", error="cancelled")))
+            raise
+        except (ActivityError, ApplicationError, GraphRecursionError) as exc:
+            cause = exc.cause if isinstance(exc, ActivityError) and exc.cause else exc
+            message = f"{type(cause).__name__}: {cause}"
+            await self._finish(inp, "error", error=message)
+            raise ApplicationError(message, type="RunFailed", non_retryable=True) from exc
+        state = _json_state(result)
+        await self._finish(inp, "success", state=state)
+        return AgentRunResult(run_id=inp.run_id, status="success", outcome=state.get("outcome"), state=state)
+
+    async def _gate(self, inp: AgentRunInput, interrupts: list[Any]) -> dict[str, Any]:
+        """Open approvals for every interrupt of this step and wait until each is decided or timed out."""
+        batch: list[_Pending] = []
+        now = workflow.now().timestamp()
+        for intr in interrupts:
+            req = ApprovalRequest.model_validate(intr.value)
+            p = _Pending(request=req, interrupt_id=intr.id, deadline_at=now + req.deadline_s,
+                         required_role=req.required_role)
+            self._pending[req.approval_id] = p
+            batch.append(p)
+        self._status = "interrupted"
+        await workflow.execute_local_activity(
+            "steward.record_approvals",
+            RecordApprovalsInput(run_id=inp.run_id, key=self._key("approvals"), approvals=[
+                {"request": p.request.model_dump(), "deadline_at": p.deadline_at} for p in batch]),
+            **_LA_OPTS,
+        )
+        while any(p.decision is None for p in batch):
+            undecided = [p for p in batch if p.decision is None]
+            wait_s = max(0.0, min(p.deadline_at for p in undecided) - workflow.now().timestamp())
+            try:
+                await workflow.wait_condition(lambda: all(p.decision is not None for p in batch),
+                                              timeout=timedelta(seconds=wait_s) if wait_s > 0 else None)
+            except asyncio.TimeoutError:
+                await self._expire(inp, [p for p in batch if p.decision is None and not p.deciding])
+        return {p.interrupt_id: p.decision for p in batch}
+
+    async def _expire(self, inp: AgentRunInput, undecided: list[_Pending]) -> None:
+        now = workflow.now().timestamp()
+        for p in undecided:
+            if p.deadline_at > now + 0.001:
+                continue
+            req = p.request
+            if req.on_timeout == "escalate" and req.escalate_to and not p.escalated:
+                p.escalated = True
+                p.required_role = req.escalate_to
+                p.deadline_at = now + (req.escalation_deadline_s or req.deadline_s)
+                escalated = req.model_copy(update={"required_role": req.escalate_to})
+                await workflow.execute_local_activity(
+                    "steward.record_approvals",
+                    RecordApprovalsInput(run_id=inp.run_id, key=self._key("escalate"), event_type="approval_escalated",
+                                         approvals=[{"request": escalated.model_dump(), "deadline_at": p.deadline_at}]),
+                    **_LA_OPTS,
+                )
+                continue
+            p.deciding = True
+            await workflow.execute_local_activity(
+                "steward.record_decision",
+                RecordDecisionInput(run_id=inp.run_id, key=f"decision:{req.approval_id}", approval_id=req.approval_id,
+                                    tenant=req.tenant, status="timed_out", decided_by="system:deadline",
+                                    action="reject", comment="approval deadline passed"),
+                **_LA_OPTS,
+            )
+            p.status = "timed_out"
+            p.decision = {"action": "reject", "comment": "approval deadline passed", "decided_by": "system:deadline",
+                          "approval_id": req.approval_id}
+
+    async def emit(self, inp: AgentRunInput, type_: str, data: dict[str, Any]) -> None:
+        await workflow.execute_local_activity(
+            "steward.append_events",
+            AppendEventsInput(run_id=inp.run_id, events=[EventRecord(key=self._key(type_), type=type_, data=data)]),
+            **_LA_OPTS,
+        )

@@ -1,0 +1,19 @@
+"""The tool registry and Steward's built-in tools.
+
+Agents see tools only as specs (name, schema, risk). Running one needs an ``ExecutionGrant``, which only the
+runtime's ``execute_tool`` activity issues after the guarded tool node's policy and approval checks.
+"""
+
+from tools.registry import (
+    ExecutionGrant,
+    RiskLevel,
+    ToolSpec,
+    get_tool,
+    list_tools,
+    register_tool,
+)
+
+# Importing the tool modules registers their tools.
+from tools import lending as _lending  # noqa: E402,F401  isort: skip
+
+__all__ = ["ExecutionGrant", "RiskLevel", "ToolSpec", "get_tool", "list_tools", "register_tool"]
