@@ -1,0 +1,66 @@
+"""Shared fixtures: one real Temporal dev server per test session; each test gets its own store, task queue
+and worker, so tests never share state."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    from runtime.devserver import start_dev_server
+
+    home = tmp_path_factory.mktemp("temporal")
+    server = start_dev_server(home, port=free_port(), ui_port=free_port())
+    yield server.address
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+async def client(temporal_server: str):  # type: ignore[no-untyped-def]
+    from runtime.client import connect
+    from runtime.settings import Settings
+
+    return await connect(Settings(), address=temporal_server)
+
+
+@pytest.fixture
+def store(tmp_path: Path):  # type: ignore[no-untyped-def]
+    from runtime.store import Store
+
+    s = Store(tmp_path / "steward.db")
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def task_queue() -> str:
+    return f"test-{uuid.uuid4()}"
+
+
+@pytest.fixture
+async def worker(client, store, task_queue) -> AsyncIterator[object]:  # type: ignore[no-untyped-def]
+    """A worker with the built-in assistants and the default policy, on this test's own task queue."""
+    from guards.policy import load_policy_engine
+    from runtime.worker import build_worker
+
+    w = build_worker(client, task_queue, store, load_policy_engine())
+    async with w:
+        yield w
