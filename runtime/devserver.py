@@ -65,6 +65,18 @@ def _set_pdeathsig() -> None:
         pass
 
 
+def _healthy(address: str) -> bool:
+    """The port opens before the frontend serves; ask the server itself, with the CLI we already ship."""
+    try:
+        out = subprocess.run(
+            [str(temporal_binary()), "operator", "cluster", "health", "--address", address],
+            capture_output=True, text=True, timeout=5,
+        )
+    except (subprocess.TimeoutExpired, OSError):
+        return False
+    return "SERVING" in out.stdout
+
+
 @dataclass
 class DevServer:
     """A running (or reused) dev server; ``process`` is None when we reused one that was already up."""
@@ -113,7 +125,7 @@ def start_dev_server(
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise UserError(f"temporal dev server exited with {proc.returncode}; see {log_path}")
-        if port_open(host, port):
+        if port_open(host, port) and _healthy(address):
             return DevServer(address=address, ui_url=ui_url, process=proc, log_path=log_path)
         time.sleep(0.1)
     proc.kill()

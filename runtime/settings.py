@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -41,6 +42,27 @@ class Settings(BaseSettings):
     standin_delay_s: float = Field(
         default=0.0, description="Artificial latency of the stand-in model (tests of crashes mid-activity)."
     )
+
+    # Local LLMs (runtime/llm): the model server and the catalog it serves.
+    llm_host: str = "127.0.0.1"
+    llm_port: int = 8081
+    llm_base_url: str | None = Field(
+        default=None, description="OpenAI-compatible base URL agents call; unset = the local model server."
+    )
+    llm_default_model: str = Field(default="gemma3-270m", description="Catalog name agents use by default.")
+    llm_models: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="Extra or overriding catalog entries (JSON): name -> backend, path, quantization, n_ctx, ...",
+    )
+    llm_queue_size: int = Field(default=64, description="Requests waiting per model before 503 (backpressure).")
+    llm_threads: int | None = Field(default=None, description="CPU threads per model; unset = all cores.")
+    llm_timeout_s: float = Field(default=60.0, description="Client timeout per model call.")
+    llm_breaker_failures: int = Field(default=3, description="Consecutive failures that open the breaker.")
+    llm_breaker_cooldown_s: float = Field(default=30.0, description="Open breaker waits this long to probe.")
+
+    @property
+    def resolved_llm_base_url(self) -> str:
+        return self.llm_base_url or f"http://{self.llm_host}:{self.llm_port}/v1"
 
     @property
     def embedded_temporal(self) -> bool:

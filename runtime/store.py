@@ -393,6 +393,69 @@ class Store:
         return True, f"{expected_seq - 1} audit records verified"
 
 
+    # -- HTTP API queries (server/) --------------------------------------------------------------
+    _RUN_QUEUE_SCHEMA = (
+        "CREATE TABLE IF NOT EXISTS run_queue (run_id TEXT PRIMARY KEY, thread_id TEXT NOT NULL,"
+        " principal TEXT NOT NULL, created_at REAL NOT NULL)"
+    )
+
+    def list_threads(self, tenant: str, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        """A tenant's threads, newest first (thread search in the API)."""
+        rows = self._query(
+            "SELECT thread_id FROM threads WHERE tenant=? ORDER BY created_at DESC LIMIT ? OFFSET ?",
+            (tenant, limit, offset),
+        )
+        return [t for t in (self.get_thread(r["thread_id"]) for r in rows) if t is not None]
+
+    def last_event_seq(self, run_id: str) -> int:
+        rows = self._query("SELECT COALESCE(MAX(seq), 0) AS seq FROM events WHERE run_id=?", (run_id,))
+        return int(rows[0]["seq"])
+
+    def enqueue_run(self, run_id: str, thread_id: str, principal: dict[str, Any]) -> None:
+        """Hold a run (already in ``runs`` as pending) until its thread is free (multitask strategy enqueue).
+
+        The requester's whole principal is kept, because the workflow's policy checks need its roles.
+        """
+        with self._tx() as c:
+            c.execute(self._RUN_QUEUE_SCHEMA)
+            c.execute(
+                "INSERT OR IGNORE INTO run_queue(run_id, thread_id, principal, created_at) VALUES (?,?,?,?)",
+                (run_id, thread_id, _dumps(principal), time.time()),
+            )
+
+    def queued_runs(self, thread_id: str | None = None) -> list[dict[str, Any]]:
+        with self._lock:
+            self._conn.execute(self._RUN_QUEUE_SCHEMA)
+        sql = "SELECT * FROM run_queue" + (" WHERE thread_id=?" if thread_id else "") + " ORDER BY created_at"
+        rows = self._query(sql, (thread_id,) if thread_id else ())
+        return [{**dict(r), "principal": json.loads(r["principal"])} for r in rows]
+
+    def dequeue_run(self, run_id: str) -> bool:
+        with self._tx() as c:
+            c.execute(self._RUN_QUEUE_SCHEMA)
+            return c.execute("DELETE FROM run_queue WHERE run_id=?", (run_id,)).rowcount > 0
+
+    def api_stats(self) -> dict[str, list[dict[str, Any]]]:
+        """Aggregates for /metrics, computed in SQL at scrape time (no counters to lose on restart)."""
+        q = self._query
+        return {
+            "runs": [dict(r) for r in q(
+                "SELECT assistant_id, status, tenant, COUNT(*) AS n FROM runs"
+                " GROUP BY assistant_id, status, tenant")],
+            "approvals_pending": [dict(r) for r in q(
+                "SELECT tenant, assistant_id, risk, COUNT(*) AS n FROM approvals WHERE status='pending'"
+                " GROUP BY tenant, assistant_id, risk")],
+            "decisions": [dict(r) for r in q(
+                "SELECT tenant, COUNT(*) AS n, SUM(decided_at - created_at) AS seconds FROM approvals"
+                " WHERE decided_at IS NOT NULL GROUP BY tenant")],
+            "steps": [dict(r) for r in q(
+                "SELECT s.node AS node, COUNT(*) AS n, SUM(c.ts - s.ts) AS seconds FROM node_executions s"
+                " JOIN node_executions c ON c.run_id=s.run_id AND c.task_key=s.task_key"
+                " AND c.attempt=s.attempt AND c.status='completed'"
+                " WHERE s.status='started' GROUP BY s.node")],
+        }
+
+
 _STORE: Store | None = None
 _STORE_LOCK = threading.Lock()
 

@@ -111,9 +111,15 @@ class AgentRunWorkflow:
     # -- the decide update -----------------------------------------------------------------------
     @workflow.update(name="decide")
     async def decide(self, d: ApprovalDecision) -> dict[str, Any]:
+        if d.approval_id not in self._pending:
+            # After a worker crash the store can know an approval that replay has not reached yet: wait for it.
+            try:
+                await workflow.wait_condition(lambda: d.approval_id in self._pending, timeout=timedelta(seconds=30))
+            except asyncio.TimeoutError:
+                raise ApplicationError(f"approval {d.approval_id!r} is not part of run "
+                                       f"{workflow.info().workflow_id}", type="NotFound") from None
+        self._check_decision(d)
         p = self._pending[d.approval_id]
-        if p.deciding or p.decision is not None:
-            raise ApplicationError(f"approval {d.approval_id!r} is already decided", type="Conflict")
         p.deciding = True
         status = {"approve": "approved", "edit": "edited", "reject": "rejected", "respond": "responded"}[d.action]
         final_args = d.args if d.action == "edit" else (p.request.args if d.action == "approve" else None)
@@ -134,13 +140,16 @@ class AgentRunWorkflow:
 
     @decide.validator
     def _validate_decide(self, d: ApprovalDecision) -> None:
-        """Runs before the update is accepted: a refused decision leaves no trace in history."""
-        p = self._pending.get(d.approval_id)
-        if p is None:
-            open_ids = sorted(k for k, v in self._pending.items() if v.decision is None)
-            raise ApplicationError(
-                f"approval {d.approval_id!r} is not pending in run {workflow.info().workflow_id}; "
-                f"pending: {open_ids}", type="NotFound")
+        """Runs before the update is accepted: a refused decision leaves no trace in history.
+
+        An id this run does not know (yet) is let through to the handler, which waits for replay to reach it;
+        the handler repeats every check, so nothing is skipped either way.
+        """
+        if d.approval_id in self._pending:
+            self._check_decision(d)
+
+    def _check_decision(self, d: ApprovalDecision) -> None:
+        p = self._pending[d.approval_id]
         if p.decision is not None or p.deciding:
             raise ApplicationError(f"approval {d.approval_id!r} is not pending: it is {p.status}", type="Conflict")
         if d.principal.tenant != p.request.tenant:

@@ -64,3 +64,32 @@ async def worker(client, store, task_queue) -> AsyncIterator[object]:  # type: i
     w = build_worker(client, task_queue, store, load_policy_engine())
     async with w:
         yield w
+
+
+GOOD_APPLICATION = {
+    "application": {
+        "application_id": "A-100", "applicant_id": "P-100", "amount": 20000, "annual_income": 90000,
+        "credit_score": 760, "purpose": "car",
+    }
+}
+
+
+async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
+    """Poll until predicate() is truthy; returns its value. Fails the test with a clear message on timeout."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await asyncio.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+async def pending_approvals(store, run_id: str, n: int, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+    return await wait_for(
+        lambda: (rows if len(rows := store.list_approvals(run_id=run_id, status="pending")) >= n else None),
+        timeout=timeout,
+    )

@@ -1,0 +1,277 @@
+"""Mandatory human approval on the real path: a real Temporal dev server, the real loan_triage graph."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.client import WorkflowFailureError
+
+from guards.policy import PolicyEngine
+from guards.types import ApprovalDecision, Principal
+from runtime import runs
+from runtime.errors import Conflict, Forbidden, NotFound, UserError
+from runtime.worker import build_worker
+from tests.conftest import GOOD_APPLICATION, pending_approvals
+
+REQUESTER = Principal(id="alice", roles=["operator"])
+APPROVER = Principal(id="bob", roles=["approver"])
+
+
+def by_tool(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {r["tool"]: r for r in rows}
+
+
+def executed(store: Any, run_id: str) -> dict[str, dict[str, Any]]:
+    return {r["tool"]: r for r in store.tool_executions(run_id)}
+
+
+async def start(client: Any, store: Any, task_queue: str, payload: dict[str, Any] | None = None) -> Any:
+    return await runs.start_run(client, store, task_queue, "loan_triage", payload or GOOD_APPLICATION, REQUESTER)
+
+
+async def test_two_tool_calls_wait_for_approval_at_the_same_time(client, store, task_queue, worker) -> None:
+    handle = await start(client, store, task_queue)
+    rows = by_tool(await pending_approvals(store, handle.id, 2))
+    assert set(rows) == {"approve_loan", "notify_customer"}
+    assert rows["approve_loan"]["approval_id"] != rows["notify_customer"]["approval_id"]
+    # Nothing customer-affecting ran while both wait.
+    assert set(executed(store, handle.id)) == {"credit_check"}
+    for row in rows.values():
+        await runs.decide(client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve",
+                                                          principal=APPROVER))
+    result = await handle.result()
+    assert result.status == "success"
+    assert result.outcome["decision"] == "approved" and result.outcome["decided_by"] == "bob"
+    done = executed(store, handle.id)
+    assert set(done) == {"credit_check", "approve_loan", "notify_customer"}
+    assert all(r["status"] == "done" and r["attempts"] == 1 for r in done.values())
+    ok, message = store.verify_audit()
+    assert ok, message
+    actions = [r["action"] for r in store.audit_records(run_id=handle.id)]
+    assert actions.count("approval.approved") == 2 and actions.count("tool.executed") == 3
+
+
+async def test_rejected_tool_call_is_never_executed(client, store, task_queue, worker) -> None:
+    handle = await start(client, store, task_queue)
+    rows = by_tool(await pending_approvals(store, handle.id, 2))
+    await runs.decide(client, store, ApprovalDecision(approval_id=rows["approve_loan"]["approval_id"],
+                                                      action="reject", principal=APPROVER, comment="too risky"))
+    await runs.decide(client, store, ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"],
+                                                      action="reject", principal=APPROVER))
+    result = await handle.result()
+    assert result.outcome["decision"] == "approved-rejected"
+    assert set(executed(store, handle.id)) == {"credit_check"}
+    results = {r["tool"]: r for r in result.state["tool_results"]}
+    assert results["approve_loan"]["status"] == "rejected" and results["approve_loan"]["reason"] == "too risky"
+    assert store.get_approval(rows["approve_loan"]["approval_id"])["status"] == "rejected"
+
+
+async def test_edited_arguments_are_revalidated_and_executed(client, store, task_queue, worker) -> None:
+    handle = await start(client, store, task_queue)
+    rows = by_tool(await pending_approvals(store, handle.id, 2))
+    loan = rows["approve_loan"]
+    # An invalid edit is refused by the workflow's validator, naming the field; the approval stays pending.
+    with pytest.raises(UserError, match="amount"):
+        await runs.decide(client, store, ApprovalDecision(
+            approval_id=loan["approval_id"], action="edit", principal=APPROVER, args={**loan["args"], "amount": -1}))
+    assert store.get_approval(loan["approval_id"])["status"] == "pending"
+    edited = {**loan["args"], "amount": 15000, "reason": "approved at a lower amount"}
+    await runs.decide(client, store, ApprovalDecision(approval_id=loan["approval_id"], action="edit",
+                                                      principal=APPROVER, args=edited))
+    await runs.decide(client, store, ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"],
+                                                      action="approve", principal=APPROVER))
+    await handle.result()
+    done = executed(store, handle.id)
+    assert done["approve_loan"]["args"]["amount"] == 15000
+    assert done["approve_loan"]["result"]["amount"] == 15000
+
+
+async def test_edit_that_raises_the_required_role_is_not_executed(client, store, task_queue, worker) -> None:
+    handle = await start(client, store, task_queue)
+    rows = by_tool(await pending_approvals(store, handle.id, 2))
+    loan = rows["approve_loan"]
+    await runs.decide(client, store, ApprovalDecision(
+        approval_id=loan["approval_id"], action="edit", principal=APPROVER, args={**loan["args"], "amount": 900000}))
+    await runs.decide(client, store, ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"],
+                                                      action="reject", principal=APPROVER))
+    result = await handle.result()
+    loan_result = {r["tool"]: r for r in result.state["tool_results"]}["approve_loan"]
+    assert loan_result["status"] == "rejected" and "senior_approver" in loan_result["reason"]
+    assert "approve_loan" not in executed(store, handle.id)
+
+
+async def test_respond_answers_instead_of_running_the_tool(client, store, task_queue, worker) -> None:
+    handle = await start(client, store, task_queue)
+    rows = by_tool(await pending_approvals(store, handle.id, 2))
+    await runs.decide(client, store, ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"],
+                                                      action="respond", principal=APPROVER,
+                                                      response="Call the customer instead."))
+    await runs.decide(client, store, ApprovalDecision(approval_id=rows["approve_loan"]["approval_id"],
+                                                      action="approve", principal=APPROVER))
+    result = await handle.result()
+    results = {r["tool"]: r for r in result.state["tool_results"]}
+    assert results["notify_customer"]["status"] == "responded"
+    assert results["notify_customer"]["output"] == "Call the customer instead."
+    assert "notify_customer" not in executed(store, handle.id)
+    assert "approve_loan" in executed(store, handle.id)
+
+
+async def test_principal_without_the_role_is_refused(client, store, task_queue, worker) -> None:
+    handle = await start(client, store, task_queue)
+    rows = by_tool(await pending_approvals(store, handle.id, 2))
+    viewer = Principal(id="vera", roles=["viewer", "operator"])
+    with pytest.raises(Forbidden, match="lacks role 'approver'"):
+        await runs.decide(client, store, ApprovalDecision(approval_id=rows["approve_loan"]["approval_id"],
+                                                          action="approve", principal=viewer))
+    other_tenant = Principal(id="olga", roles=["approver"], tenant="other-bank")
+    with pytest.raises(NotFound):
+        await runs.decide(client, store, ApprovalDecision(approval_id=rows["approve_loan"]["approval_id"],
+                                                          action="approve", principal=other_tenant))
+    # Nothing was lost: the run still waits and completes once an approver decides.
+    assert store.get_approval(rows["approve_loan"]["approval_id"])["status"] == "pending"
+    for row in rows.values():
+        await runs.decide(client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve",
+                                                          principal=APPROVER))
+    assert (await handle.result()).status == "success"
+
+
+async def test_self_approval_is_refused(client, store, task_queue, worker) -> None:
+    handle = await start(client, store, task_queue)
+    rows = by_tool(await pending_approvals(store, handle.id, 2))
+    self_approver = Principal(id="alice", roles=["operator", "approver", "admin"])
+    with pytest.raises(Forbidden, match="separation of duties"):
+        await runs.decide(client, store, ApprovalDecision(approval_id=rows["approve_loan"]["approval_id"],
+                                                          action="approve", principal=self_approver))
+    # The requester may withdraw (reject) their own request.
+    await runs.decide(client, store, ApprovalDecision(approval_id=rows["approve_loan"]["approval_id"],
+                                                      action="reject", principal=self_approver))
+    await runs.decide(client, store, ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"],
+                                                      action="reject", principal=APPROVER))
+    await handle.result()
+    assert set(executed(store, handle.id)) == {"credit_check"}
+
+
+async def test_decision_on_an_approval_that_is_not_pending_is_refused(client, store, task_queue, worker) -> None:
+    handle = await start(client, store, task_queue)
+    rows = by_tool(await pending_approvals(store, handle.id, 2))
+    aid = rows["approve_loan"]["approval_id"]
+    await runs.decide(client, store, ApprovalDecision(approval_id=aid, action="approve", principal=APPROVER))
+    with pytest.raises(Conflict, match="not pending"):
+        await runs.decide(client, store, ApprovalDecision(approval_id=aid, action="reject", principal=APPROVER))
+    with pytest.raises(NotFound, match="apr_does_not_exist"):
+        await runs.decide(client, store, ApprovalDecision(approval_id="apr_does_not_exist", action="approve",
+                                                          principal=APPROVER))
+    await runs.decide(client, store, ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"],
+                                                      action="approve", principal=APPROVER))
+    await handle.result()
+    assert executed(store, handle.id)["approve_loan"]["attempts"] == 1
+    with pytest.raises(Conflict):
+        await runs.decide(client, store, ApprovalDecision(approval_id=aid, action="approve", principal=APPROVER))
+
+
+def _short_deadline_policy(tmp_path: Path) -> PolicyEngine:
+    doc = json.loads((Path(__file__).parents[2] / "guards" / "policies" / "default.json").read_text())
+    for rule in doc["rules"]:
+        if rule["id"] == "high-risk-approval":
+            rule.update(deadline_s=1.0, escalation_deadline_s=1.5)
+        if rule["id"] == "medium-side-effect-approval":
+            rule.update(deadline_s=1.0)
+    path = tmp_path / "policy.json"
+    path.write_text(json.dumps(doc))
+    return PolicyEngine(path)
+
+
+async def test_deadline_escalates_then_rejects(client, store, tmp_path) -> None:
+    task_queue = f"test-{uuid.uuid4()}"
+    async with build_worker(client, task_queue, store, _short_deadline_policy(tmp_path)):
+        handle = await start(client, store, task_queue)
+        result = await handle.result()
+    events = [e["type"] for e in store.events_after(handle.id)]
+    assert "approval_escalated" in events
+    escalated = [e["data"] for e in store.events_after(handle.id) if e["type"] == "approval_escalated"]
+    assert escalated[0]["tool"] == "approve_loan" and escalated[0]["required_role"] == "senior_approver"
+    statuses = {a["tool"]: a for a in store.list_approvals(run_id=handle.id)}
+    assert statuses["approve_loan"]["status"] == "timed_out"
+    assert statuses["approve_loan"]["required_role"] == "senior_approver"
+    assert statuses["notify_customer"]["status"] == "timed_out"
+    assert set(executed(store, handle.id)) == {"credit_check"}
+    assert result.outcome["decision"] == "approved-rejected"
+
+
+async def test_escalated_approval_needs_the_escalation_role(client, store, tmp_path) -> None:
+    task_queue = f"test-{uuid.uuid4()}"
+    policy = _short_deadline_policy(tmp_path)
+    doc = json.loads(policy.path.read_text())
+    for rule in doc["rules"]:
+        if rule["id"] == "high-risk-approval":
+            rule["escalation_deadline_s"] = 600
+        if rule["id"] == "medium-side-effect-approval":
+            rule["deadline_s"] = 600
+    policy.path.write_text(json.dumps(doc))
+    async with build_worker(client, task_queue, store, PolicyEngine(policy.path)):
+        handle = await start(client, store, task_queue)
+        rows = by_tool(await pending_approvals(store, handle.id, 2))
+        loan = rows["approve_loan"]["approval_id"]
+        from tests.conftest import wait_for
+
+        await wait_for(lambda: store.get_approval(loan)["required_role"] == "senior_approver", timeout=20)
+        with pytest.raises(Forbidden, match="senior_approver"):
+            await runs.decide(client, store, ApprovalDecision(approval_id=loan, action="approve",
+                                                              principal=APPROVER))
+        senior = Principal(id="sam", roles=["senior_approver"])
+        await runs.decide(client, store, ApprovalDecision(approval_id=loan, action="approve", principal=senior))
+        await runs.decide(client, store, ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"],
+                                                          action="approve", principal=APPROVER))
+        result = await handle.result()
+    assert result.outcome == {**result.outcome, "decision": "approved", "decided_by": "sam"}
+
+
+async def test_unknown_assistant_and_malformed_input_fail_before_any_run(client, store, task_queue) -> None:
+    with pytest.raises(NotFound, match="assistant 'nope' not found; known: \\['loan_triage'"):
+        await runs.start_run(client, store, task_queue, "nope", GOOD_APPLICATION, REQUESTER)
+    bad = {"application": {**GOOD_APPLICATION["application"], "amount": "lots", "credit_score": 9000}}
+    with pytest.raises(UserError) as err:
+        await runs.start_run(client, store, task_queue, "loan_triage", bad, REQUESTER)
+    assert "input.application.amount" in str(err.value) and "input.application.credit_score" in str(err.value)
+    with pytest.raises(UserError, match="input.application: Field required"):
+        await runs.start_run(client, store, task_queue, "loan_triage", {"app": {}}, REQUESTER)
+    assert store.list_runs() == []
+
+
+async def test_denied_tool_call_is_recorded_and_not_executed(client, store, tmp_path) -> None:
+    doc = json.loads((Path(__file__).parents[2] / "guards" / "policies" / "default.json").read_text())
+    doc["rules"].insert(0, {"id": "no-credit-checks", "when": {"tools": ["credit_check"]}, "effect": "deny",
+                            "reason": "bureau unavailable for this tenant"})
+    path = tmp_path / "deny.json"
+    path.write_text(json.dumps(doc))
+    task_queue = f"test-{uuid.uuid4()}"
+    async with build_worker(client, task_queue, store, PolicyEngine(path)):
+        handle = await start(client, store, task_queue)
+        result = await handle.result()
+    assert executed(store, handle.id) == {}
+    assert result.outcome["tools"] == {"credit_check": "denied"}
+    verdicts = [e["data"] for e in store.events_after(handle.id) if e["type"] == "policy_decision"]
+    assert verdicts[0]["effect"] == "deny" and verdicts[0]["rule_id"] == "no-credit-checks"
+
+
+async def test_incomplete_application_takes_no_action(client, store, task_queue, worker) -> None:
+    app = {"application": {"application_id": "A-1", "applicant_id": "P-1", "amount": 5000}}
+    handle = await start(client, store, task_queue, app)
+    result = await handle.result()
+    assert result.outcome["decision"] == "incomplete"
+    assert result.outcome["missing"] == ["annual_income", "credit_score", "purpose"]
+    assert executed(store, handle.id) == {}
+
+
+async def test_failed_run_reports_error_status(client, store, task_queue, worker) -> None:
+    # Bypassing input validation lets a bad input reach the graph: the run fails cleanly and says why.
+    handle = await runs.start_run(client, store, task_queue, "loan_triage", {"application": {"amount": -1}},
+                                  REQUESTER, validate=False)
+    with pytest.raises(WorkflowFailureError):
+        await handle.result()
+    run = store.get_run(handle.id)
+    assert run["status"] == "error" and "application_id" in run["error"]
