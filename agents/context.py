@@ -109,8 +109,13 @@ def activity_node(name: str) -> Callable[[NodeFn], NodeFn]:
             except Exception as exc:
                 _SINK.events(
                     run_id,
-                    [(f"{prefix}:error", "node_failed",
-                      {"node": name, "attempt": info.attempt, "error": f"{type(exc).__name__}: {exc}"})],
+                    [
+                        (
+                            f"{prefix}:error",
+                            "node_failed",
+                            {"node": name, "attempt": info.attempt, "error": f"{type(exc).__name__}: {exc}"},
+                        )
+                    ],
                 )
                 raise
             finally:
@@ -119,8 +124,13 @@ def activity_node(name: str) -> Callable[[NodeFn], NodeFn]:
             _SINK.node(run_id, name, task_key, info.attempt, "completed")
             _SINK.events(
                 run_id,
-                [(f"{prefix}:end", "node_finished",
-                  {"node": name, "attempt": info.attempt, "update_keys": sorted(out or {})})],
+                [
+                    (
+                        f"{prefix}:end",
+                        "node_finished",
+                        {"node": name, "attempt": info.attempt, "update_keys": sorted(out or {})},
+                    )
+                ],
             )
             return out
 

@@ -112,9 +112,15 @@ async def _evaluate(ctx: RunContext, call: ToolCall, args: dict[str, Any], stage
     return await workflow.execute_local_activity(
         EVALUATE_ACTIVITY,
         EvaluateToolCallInput(
-            run_id=ctx["run_id"], thread_id=ctx["thread_id"], tenant=ctx["tenant"],
-            assistant_id=ctx["assistant_id"], requester=ctx["requester"], tool_call_id=call["id"],
-            tool=call["name"], args=args, stage=stage,
+            run_id=ctx["run_id"],
+            thread_id=ctx["thread_id"],
+            tenant=ctx["tenant"],
+            assistant_id=ctx["assistant_id"],
+            requester=ctx["requester"],
+            tool_call_id=call["id"],
+            tool=call["name"],
+            args=args,
+            stage=stage,
         ),
         result_type=ToolCallVerdict,
         start_to_close_timeout=timedelta(seconds=30),
@@ -135,13 +141,24 @@ async def guarded_tool_node(state: ToolCallTask, runtime: Runtime[RunContext]) -
     if verdict.effect == "require_approval":
         approval_id = approval_id_for(ctx["run_id"], call["id"])
         request = ApprovalRequest(
-            approval_id=approval_id, run_id=ctx["run_id"], thread_id=ctx["thread_id"], tenant=ctx["tenant"],
-            assistant_id=ctx["assistant_id"], tool=call["name"], tool_call_id=call["id"], args=args,
-            reason=verdict.reason, risk=verdict.risk, required_role=verdict.required_role or "approver",
-            requester=ctx["requester"]["id"], deadline_s=verdict.deadline_s or 3600.0,
+            approval_id=approval_id,
+            run_id=ctx["run_id"],
+            thread_id=ctx["thread_id"],
+            tenant=ctx["tenant"],
+            assistant_id=ctx["assistant_id"],
+            tool=call["name"],
+            tool_call_id=call["id"],
+            args=args,
+            reason=verdict.reason,
+            risk=verdict.risk,
+            required_role=verdict.required_role or "approver",
+            requester=ctx["requester"]["id"],
+            deadline_s=verdict.deadline_s or 3600.0,
             on_timeout="escalate" if verdict.on_timeout == "escalate" else "reject",
-            escalate_to=verdict.escalate_to, escalation_deadline_s=verdict.escalation_deadline_s,
-            rule_id=verdict.rule_id, policy_version=verdict.policy_version,
+            escalate_to=verdict.escalate_to,
+            escalation_deadline_s=verdict.escalation_deadline_s,
+            rule_id=verdict.rule_id,
+            policy_version=verdict.policy_version,
         )
         decision: dict[str, Any] = interrupt(request.model_dump())
         decided_by = decision.get("decided_by")
@@ -150,8 +167,15 @@ async def guarded_tool_node(state: ToolCallTask, runtime: Runtime[RunContext]) -
         if action == "reject":
             return _result(ctx, call, "rejected", args=args, reason=decision.get("comment") or "rejected", **common)
         if action == "respond":
-            return _result(ctx, call, "responded", args=args, output=decision.get("response"),
-                           reason=decision.get("comment") or "operator responded instead", **common)
+            return _result(
+                ctx,
+                call,
+                "responded",
+                args=args,
+                output=decision.get("response"),
+                reason=decision.get("comment") or "operator responded instead",
+                **common,
+            )
         if action == "edit":
             edited = await _evaluate(ctx, call, dict(decision.get("args") or {}), "edited")
             if edited.effect == "deny":
@@ -159,7 +183,10 @@ async def guarded_tool_node(state: ToolCallTask, runtime: Runtime[RunContext]) -
             decider = Principal.model_validate(decision.get("principal") or {"id": decided_by or "?"})
             if edited.effect == "require_approval" and not has_role(decider, edited.required_role or "approver"):
                 return _result(
-                    ctx, call, "rejected", args=edited.args,
+                    ctx,
+                    call,
+                    "rejected",
+                    args=edited.args,
                     reason=f"edited arguments need role {edited.required_role!r}, which {decider.id!r} lacks",
                     **common,
                 )
@@ -169,9 +196,15 @@ async def guarded_tool_node(state: ToolCallTask, runtime: Runtime[RunContext]) -
     out = await workflow.execute_activity(
         EXECUTE_ACTIVITY,
         ExecuteToolInput(
-            run_id=ctx["run_id"], thread_id=ctx["thread_id"], tenant=ctx["tenant"], tool_call_id=call["id"],
-            tool=call["name"], args=args, approval_id=approval_id,
-            requires_approval=verdict.effect == "require_approval", actor=decided_by or ctx["requester"]["id"],
+            run_id=ctx["run_id"],
+            thread_id=ctx["thread_id"],
+            tenant=ctx["tenant"],
+            tool_call_id=call["id"],
+            tool=call["name"],
+            args=args,
+            approval_id=approval_id,
+            requires_approval=verdict.effect == "require_approval",
+            actor=decided_by or ctx["requester"]["id"],
         ),
         result_type=dict,
         start_to_close_timeout=timedelta(seconds=max(verdict.timeout_s, 1.0)),

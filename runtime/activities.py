@@ -88,8 +88,13 @@ class StewardActivities:
 
     def all(self) -> list[Any]:
         return [
-            self.begin_run, self.finish_run, self.append_events, self.record_approvals, self.record_decision,
-            self.evaluate_tool_call, self.execute_tool,
+            self.begin_run,
+            self.finish_run,
+            self.append_events,
+            self.record_approvals,
+            self.record_decision,
+            self.evaluate_tool_call,
+            self.execute_tool,
         ]
 
     @activity.defn(name="steward.begin_run")
@@ -98,11 +103,28 @@ class StewardActivities:
         s = self.store
         s.create_run(inp.run_id, inp.thread_id, inp.assistant_id, inp.tenant, inp.requester.get("id", "?"), inp.input)
         s.set_run_status(inp.run_id, "running")
-        s.append_events(inp.run_id, [("begin", "run_started", {
-            "assistant_id": inp.assistant_id, "thread_id": inp.thread_id, "requester": inp.requester.get("id")})])
-        s.append_audit(inp.tenant, inp.requester.get("id", "?"), "run.started",
-                       {"assistant_id": inp.assistant_id, "thread_id": inp.thread_id}, run_id=inp.run_id,
-                       key=f"{inp.run_id}:begin")
+        s.append_events(
+            inp.run_id,
+            [
+                (
+                    "begin",
+                    "run_started",
+                    {
+                        "assistant_id": inp.assistant_id,
+                        "thread_id": inp.thread_id,
+                        "requester": inp.requester.get("id"),
+                    },
+                )
+            ],
+        )
+        s.append_audit(
+            inp.tenant,
+            inp.requester.get("id", "?"),
+            "run.started",
+            {"assistant_id": inp.assistant_id, "thread_id": inp.thread_id},
+            run_id=inp.run_id,
+            key=f"{inp.run_id}:begin",
+        )
         thread = s.get_thread(inp.thread_id)
         return dict(thread["state"]) if thread else {}
 
@@ -112,10 +134,17 @@ class StewardActivities:
         if inp.state is not None and inp.status == "success":
             s.save_thread_state(inp.thread_id, inp.tenant, inp.state, inp.run_id)
         s.set_run_status(inp.run_id, inp.status, output=inp.outcome, error=inp.error)
-        s.append_events(inp.run_id, [(inp.key, "run_finished", {
-            "status": inp.status, "outcome": inp.outcome, "error": inp.error})])
-        s.append_audit(inp.tenant, "steward", f"run.{inp.status}", {"outcome": inp.outcome, "error": inp.error},
-                       run_id=inp.run_id, key=f"{inp.run_id}:{inp.key}")
+        s.append_events(
+            inp.run_id, [(inp.key, "run_finished", {"status": inp.status, "outcome": inp.outcome, "error": inp.error})]
+        )
+        s.append_audit(
+            inp.tenant,
+            "steward",
+            f"run.{inp.status}",
+            {"outcome": inp.outcome, "error": inp.error},
+            run_id=inp.run_id,
+            key=f"{inp.run_id}:{inp.key}",
+        )
 
     @activity.defn(name="steward.append_events")
     async def append_events(self, inp: AppendEventsInput) -> list[int]:
@@ -130,25 +159,65 @@ class StewardActivities:
         for i, item in enumerate(inp.approvals):
             req = item["request"]
             s.upsert_approval(req, item.get("deadline_at"))
-            s.append_audit(req["tenant"], req["requester"], inp.event_type.replace("_", "."), {
-                "approval_id": req["approval_id"], "tool": req["tool"], "args": req["args"],
-                "required_role": req["required_role"], "rule_id": req.get("rule_id"),
-                "policy_version": req.get("policy_version"), "deadline_at": item.get("deadline_at")},
-                run_id=inp.run_id, key=f"{inp.run_id}:{inp.key}:{i}")
-        s.append_events(inp.run_id, [(f"{inp.key}:{i}", inp.event_type, {
-            **item["request"], "deadline_at": item.get("deadline_at")}) for i, item in enumerate(inp.approvals)])
+            s.append_audit(
+                req["tenant"],
+                req["requester"],
+                inp.event_type.replace("_", "."),
+                {
+                    "approval_id": req["approval_id"],
+                    "tool": req["tool"],
+                    "args": req["args"],
+                    "required_role": req["required_role"],
+                    "rule_id": req.get("rule_id"),
+                    "policy_version": req.get("policy_version"),
+                    "deadline_at": item.get("deadline_at"),
+                },
+                run_id=inp.run_id,
+                key=f"{inp.run_id}:{inp.key}:{i}",
+            )
+        s.append_events(
+            inp.run_id,
+            [
+                (f"{inp.key}:{i}", inp.event_type, {**item["request"], "deadline_at": item.get("deadline_at")})
+                for i, item in enumerate(inp.approvals)
+            ],
+        )
         s.set_run_status(inp.run_id, "interrupted")
 
     @activity.defn(name="steward.record_decision")
     async def record_decision(self, inp: RecordDecisionInput) -> None:
         s = self.store
         s.decide_approval(inp.approval_id, inp.status, inp.decided_by, inp.action, inp.comment, inp.final_args)
-        s.append_audit(inp.tenant, inp.decided_by, f"approval.{inp.status}", {
-            "approval_id": inp.approval_id, "action": inp.action, "comment": inp.comment,
-            "final_args": inp.final_args}, run_id=inp.run_id, key=f"{inp.run_id}:{inp.key}")
-        s.append_events(inp.run_id, [(inp.key, "approval_decided", {
-            "approval_id": inp.approval_id, "status": inp.status, "action": inp.action,
-            "decided_by": inp.decided_by, "comment": inp.comment, "args": inp.final_args})])
+        s.append_audit(
+            inp.tenant,
+            inp.decided_by,
+            f"approval.{inp.status}",
+            {
+                "approval_id": inp.approval_id,
+                "action": inp.action,
+                "comment": inp.comment,
+                "final_args": inp.final_args,
+            },
+            run_id=inp.run_id,
+            key=f"{inp.run_id}:{inp.key}",
+        )
+        s.append_events(
+            inp.run_id,
+            [
+                (
+                    inp.key,
+                    "approval_decided",
+                    {
+                        "approval_id": inp.approval_id,
+                        "status": inp.status,
+                        "action": inp.action,
+                        "decided_by": inp.decided_by,
+                        "comment": inp.comment,
+                        "args": inp.final_args,
+                    },
+                )
+            ],
+        )
 
     @activity.defn(name="steward.evaluate_tool_call")
     async def evaluate_tool_call(self, inp: EvaluateToolCallInput) -> ToolCallVerdict:
@@ -157,32 +226,66 @@ class StewardActivities:
         key = f"{inp.tool_call_id}:{inp.stage}"
         events: list[tuple[str, str, dict[str, Any]]] = []
         if inp.stage == "proposed":
-            events.append((f"{key}:proposed", "tool_call_proposed",
-                           {"tool_call_id": inp.tool_call_id, "tool": inp.tool, "args": inp.args}))
+            events.append(
+                (
+                    f"{key}:proposed",
+                    "tool_call_proposed",
+                    {"tool_call_id": inp.tool_call_id, "tool": inp.tool, "args": inp.args},
+                )
+            )
         try:
             spec = get_tool(inp.tool)
             args = spec.validate_args(inp.args)
         except (KeyError, ToolArgumentsInvalid) as exc:
             reason = str(exc).strip("'\"")
-            verdict = ToolCallVerdict(effect="deny", reason=reason, rule_id="schema", policy_version="-",
-                                      args=inp.args)
+            verdict = ToolCallVerdict(effect="deny", reason=reason, rule_id="schema", policy_version="-", args=inp.args)
         else:
-            decision = self.policy.decide(PolicyInput(
-                tool=spec.name, risk=spec.risk, side_effect=spec.side_effect, args=args, tenant=inp.tenant,
-                requester=Principal.model_validate(inp.requester), assistant_id=inp.assistant_id))
+            decision = self.policy.decide(
+                PolicyInput(
+                    tool=spec.name,
+                    risk=spec.risk,
+                    side_effect=spec.side_effect,
+                    args=args,
+                    tenant=inp.tenant,
+                    requester=Principal.model_validate(inp.requester),
+                    assistant_id=inp.assistant_id,
+                )
+            )
             verdict = ToolCallVerdict(
-                effect=decision.effect, reason=decision.reason, rule_id=decision.rule_id,
-                policy_version=decision.policy_version, args=args, risk=spec.risk, side_effect=spec.side_effect,
-                timeout_s=spec.timeout_s, required_role=decision.required_role, deadline_s=decision.deadline_s,
-                on_timeout=decision.on_timeout, escalate_to=decision.escalate_to,
-                escalation_deadline_s=decision.escalation_deadline_s)
-        verdict_data = {"tool_call_id": inp.tool_call_id, "tool": inp.tool, "stage": inp.stage,
-                        "effect": verdict.effect, "reason": verdict.reason, "rule_id": verdict.rule_id,
-                        "policy_version": verdict.policy_version, "required_role": verdict.required_role}
+                effect=decision.effect,
+                reason=decision.reason,
+                rule_id=decision.rule_id,
+                policy_version=decision.policy_version,
+                args=args,
+                risk=spec.risk,
+                side_effect=spec.side_effect,
+                timeout_s=spec.timeout_s,
+                required_role=decision.required_role,
+                deadline_s=decision.deadline_s,
+                on_timeout=decision.on_timeout,
+                escalate_to=decision.escalate_to,
+                escalation_deadline_s=decision.escalation_deadline_s,
+            )
+        verdict_data = {
+            "tool_call_id": inp.tool_call_id,
+            "tool": inp.tool,
+            "stage": inp.stage,
+            "effect": verdict.effect,
+            "reason": verdict.reason,
+            "rule_id": verdict.rule_id,
+            "policy_version": verdict.policy_version,
+            "required_role": verdict.required_role,
+        }
         events.append((f"{key}:verdict", "policy_decision", verdict_data))
         s.append_events(inp.run_id, events)
-        s.append_audit(inp.tenant, inp.requester.get("id", "?"), "policy.decision", verdict_data,
-                       run_id=inp.run_id, key=f"{inp.run_id}:{key}:policy")
+        s.append_audit(
+            inp.tenant,
+            inp.requester.get("id", "?"),
+            "policy.decision",
+            verdict_data,
+            run_id=inp.run_id,
+            key=f"{inp.run_id}:{key}:policy",
+        )
         return verdict
 
     @activity.defn(name="steward.execute_tool")
@@ -196,34 +299,79 @@ class StewardActivities:
             if appr is None or appr["status"] not in ("approved", "edited"):
                 raise ApplicationError(
                     f"tool {inp.tool!r} requires an approval and approval {inp.approval_id!r} is "
-                    f"{appr['status'] if appr else 'missing'}", type="GuardBlocked", non_retryable=True)
+                    f"{appr['status'] if appr else 'missing'}",
+                    type="GuardBlocked",
+                    non_retryable=True,
+                )
             approved_args = appr["final_args"] if appr["final_args"] is not None else appr["args"]
             if spec.validate_args(approved_args) != args:
-                raise ApplicationError(f"tool {inp.tool!r}: arguments differ from the approved ones",
-                                       type="GuardBlocked", non_retryable=True)
+                raise ApplicationError(
+                    f"tool {inp.tool!r}: arguments differ from the approved ones",
+                    type="GuardBlocked",
+                    non_retryable=True,
+                )
         info = activity.info()
         prefix = f"{inp.tool_call_id}:exec:{info.attempt}"
         cached = s.begin_tool_execution(inp.run_id, inp.tool_call_id, inp.tool, args, inp.approval_id)
         if cached is not None:
             return cached
-        s.append_events(inp.run_id, [(f"{prefix}:start", "tool_started", {
-            "tool_call_id": inp.tool_call_id, "tool": inp.tool, "args": args, "attempt": info.attempt})])
+        s.append_events(
+            inp.run_id,
+            [
+                (
+                    f"{prefix}:start",
+                    "tool_started",
+                    {"tool_call_id": inp.tool_call_id, "tool": inp.tool, "args": args, "attempt": info.attempt},
+                )
+            ],
+        )
         started = time.perf_counter()
         try:
             result = await spec.run(args, issue_grant(inp.run_id, inp.tool_call_id, inp.approval_id))
         except Exception as exc:
-            s.append_events(inp.run_id, [(f"{prefix}:error", "tool_failed", {
-                "tool_call_id": inp.tool_call_id, "tool": inp.tool, "error": f"{type(exc).__name__}: {exc}",
-                "attempt": info.attempt})])
+            s.append_events(
+                inp.run_id,
+                [
+                    (
+                        f"{prefix}:error",
+                        "tool_failed",
+                        {
+                            "tool_call_id": inp.tool_call_id,
+                            "tool": inp.tool,
+                            "error": f"{type(exc).__name__}: {exc}",
+                            "attempt": info.attempt,
+                        },
+                    )
+                ],
+            )
             raise
         s.finish_tool_execution(inp.run_id, inp.tool_call_id, "done", result)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
-        s.append_events(inp.run_id, [(f"{inp.tool_call_id}:exec:done", "tool_finished", {
-            "tool_call_id": inp.tool_call_id, "tool": inp.tool, "result": result, "ms": elapsed_ms})])
-        s.append_audit(inp.tenant, inp.actor, "tool.executed", {
-            "tool": inp.tool, "version": spec.version, "tool_call_id": inp.tool_call_id, "args": args,
-            "approval_id": inp.approval_id, "result": result}, run_id=inp.run_id,
-            key=f"{inp.run_id}:{inp.tool_call_id}:executed")
+        s.append_events(
+            inp.run_id,
+            [
+                (
+                    f"{inp.tool_call_id}:exec:done",
+                    "tool_finished",
+                    {"tool_call_id": inp.tool_call_id, "tool": inp.tool, "result": result, "ms": elapsed_ms},
+                )
+            ],
+        )
+        s.append_audit(
+            inp.tenant,
+            inp.actor,
+            "tool.executed",
+            {
+                "tool": inp.tool,
+                "version": spec.version,
+                "tool_call_id": inp.tool_call_id,
+                "args": args,
+                "approval_id": inp.approval_id,
+                "result": result,
+            },
+            run_id=inp.run_id,
+            key=f"{inp.run_id}:{inp.tool_call_id}:executed",
+        )
         return result
 
 

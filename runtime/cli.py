@@ -8,12 +8,15 @@ import getpass
 import json
 import os
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-for _k, _v in (("MLFLOW_DISABLE_TELEMETRY", "true"), ("LITELLM_LOCAL_MODEL_COST_MAP", "True"),
-               ("HF_HUB_OFFLINE", "1"), ("ANONYMIZED_TELEMETRY", "False")):
+for _k, _v in (
+    ("MLFLOW_DISABLE_TELEMETRY", "true"),
+    ("LITELLM_LOCAL_MODEL_COST_MAP", "True"),
+    ("HF_HUB_OFFLINE", "1"),
+    ("ANONYMIZED_TELEMETRY", "False"),
+):
     os.environ.setdefault(_k, _v)
 
 
@@ -92,13 +95,15 @@ def _print_event(e: dict[str, Any]) -> None:
         print()
     summary = {
         "run_started": lambda: f"run started ({d.get('assistant_id')}, thread {d.get('thread_id')})",
-        "node_started": lambda: f"-> {d.get('node')}" + (f" (attempt {d['attempt']})" if d.get("attempt", 1) > 1
-                                                         else ""),
+        "node_started": lambda: (
+            f"-> {d.get('node')}" + (f" (attempt {d['attempt']})" if d.get("attempt", 1) > 1 else "")
+        ),
         "node_finished": lambda: f"<- {d.get('node')}",
         "tool_call_proposed": lambda: f"   proposes {d.get('tool')}({json.dumps(d.get('args'))})",
         "policy_decision": lambda: f"   policy: {d.get('effect')} ({d.get('rule_id')}: {d.get('reason')})",
-        "approval_requested": lambda: (f"   WAITING for approval {d.get('approval_id')}: {d.get('tool')} needs role "
-                                       f"{d.get('required_role')}"),
+        "approval_requested": lambda: (
+            f"   WAITING for approval {d.get('approval_id')}: {d.get('tool')} needs role {d.get('required_role')}"
+        ),
         "approval_escalated": lambda: f"   escalated {d.get('approval_id')} to {d.get('required_role')}",
         "approval_decided": lambda: f"   {d.get('approval_id')}: {d.get('status')} by {d.get('decided_by')}",
         "tool_finished": lambda: f"   {d.get('tool')} -> {json.dumps(d.get('result'))}",
@@ -121,12 +126,14 @@ def _prompt_decision(approval: dict[str, Any], approver: Any) -> Any:
             return ApprovalDecision(approval_id=approval["approval_id"], action="approve", principal=approver)
         if choice == "r":
             comment = input("  comment: ")
-            return ApprovalDecision(approval_id=approval["approval_id"], action="reject", principal=approver,
-                                    comment=comment or None)
+            return ApprovalDecision(
+                approval_id=approval["approval_id"], action="reject", principal=approver, comment=comment or None
+            )
         if choice == "s":
             text = input("  response: ")
-            return ApprovalDecision(approval_id=approval["approval_id"], action="respond", principal=approver,
-                                    response=text)
+            return ApprovalDecision(
+                approval_id=approval["approval_id"], action="respond", principal=approver, response=text
+            )
         if choice == "e":
             raw = input("  new arguments (JSON): ")
             try:
@@ -134,8 +141,9 @@ def _prompt_decision(approval: dict[str, Any], approver: Any) -> Any:
             except json.JSONDecodeError as exc:
                 print(f"  not JSON: {exc}")
                 continue
-            return ApprovalDecision(approval_id=approval["approval_id"], action="edit", principal=approver,
-                                    args=new_args)
+            return ApprovalDecision(
+                approval_id=approval["approval_id"], action="edit", principal=approver, args=new_args
+            )
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -156,8 +164,9 @@ async def _run(args: argparse.Namespace) -> int:
     try:
         runs.validate_input(args.assistant, payload)
         client = await connect(s)
-        handle = await runs.start_run(client, store, s.task_queue, args.assistant, payload, requester,
-                                      thread_id=args.thread)
+        handle = await runs.start_run(
+            client, store, s.task_queue, args.assistant, payload, requester, thread_id=args.thread
+        )
     except UserError as exc:
         return _fail(str(exc))
     print(f"run {handle.id}")
@@ -175,8 +184,9 @@ async def _run(args: argparse.Namespace) -> int:
                 _print_event(e)
             return 0 if run["status"] == "success" else 1
         if run and run["status"] == "interrupted":
-            pending = [a for a in store.list_approvals(run_id=handle.id, status="pending")
-                       if a["approval_id"] not in prompted]
+            pending = [
+                a for a in store.list_approvals(run_id=handle.id, status="pending") if a["approval_id"] not in prompted
+            ]
             for a in pending:
                 prompted.add(a["approval_id"])
                 if not interactive:
@@ -215,9 +225,13 @@ async def _approve(args: argparse.Namespace) -> int:
     s = _settings()
     try:
         decision = ApprovalDecision(
-            approval_id=args.approval_id, action=args.action,
+            approval_id=args.approval_id,
+            action=args.action,
             principal=_principal(args.as_user, args.role or ["approver"], args.tenant),
-            args=json.loads(args.args) if args.args else None, comment=args.comment, response=args.response)
+            args=json.loads(args.args) if args.args else None,
+            comment=args.comment,
+            response=args.response,
+        )
     except (ValidationError, json.JSONDecodeError) as exc:
         return _fail(str(exc))
     try:
@@ -237,8 +251,10 @@ def cmd_approvals(args: argparse.Namespace) -> int:
 
     rows = open_store(_settings().resolved_db_path).list_approvals(status=None if args.all else "pending")
     for a in rows:
-        print(f"{a['approval_id']}  {a['status']:<9} {a['tool']:<22} role={a['required_role']:<16} "
-              f"run={a['run_id']} args={json.dumps(a['args'])}")
+        print(
+            f"{a['approval_id']}  {a['status']:<9} {a['tool']:<22} role={a['required_role']:<16} "
+            f"run={a['run_id']} args={json.dumps(a['args'])}"
+        )
     if not rows:
         print("no approvals" + ("" if args.all else " pending"))
     return 0
@@ -261,8 +277,10 @@ def cmd_tools(args: argparse.Namespace) -> int:
     from tools import list_tools
 
     for t in list_tools():
-        print(f"{t.name:<22} risk={t.risk:<6} side_effect={str(t.side_effect):<5} v{t.version:<7} "
-              f"owner={t.owner:<15} {t.description}")
+        print(
+            f"{t.name:<22} risk={t.risk:<6} side_effect={str(t.side_effect):<5} v{t.version:<7} "
+            f"owner={t.owner:<15} {t.description}"
+        )
     return 0
 
 

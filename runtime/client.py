@@ -10,7 +10,6 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from runtime.settings import Settings, get_settings
 
-
 _TRANSIENT = ("not healthy", "Connection refused", "connection refused", "Unavailable", "transport error")
 
 

@@ -70,7 +70,9 @@ def _healthy(address: str) -> bool:
     try:
         out = subprocess.run(
             [str(temporal_binary()), "operator", "cluster", "health", "--address", address],
-            capture_output=True, text=True, timeout=5,
+            capture_output=True,
+            text=True,
+            timeout=5,
         )
     except (subprocess.TimeoutExpired, OSError):
         return False
@@ -99,7 +101,11 @@ class DevServer:
 
 
 def start_dev_server(
-    home: Path, port: int = 7233, ui_port: int = 8233, host: str = "127.0.0.1", wait_s: float = 30.0,
+    home: Path,
+    port: int = 7233,
+    ui_port: int = 8233,
+    host: str = "127.0.0.1",
+    wait_s: float = 30.0,
     die_with_parent: bool = True,
 ) -> DevServer:
     """Start ``temporal server start-dev`` (or reuse the one listening on ``port``) and wait until healthy."""
@@ -111,14 +117,32 @@ def start_dev_server(
     db = home / "temporal.db"
     log_path = home / "temporal.log"
     cmd = [
-        str(temporal_binary()), "server", "start-dev", "--ip", host, "--port", str(port),
-        "--ui-port", str(ui_port), "--db-filename", str(db),
-        "--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=off",
-        "--log-level", "warn", "--namespace", "default",
+        str(temporal_binary()),
+        "server",
+        "start-dev",
+        "--ip",
+        host,
+        "--port",
+        str(port),
+        "--ui-port",
+        str(ui_port),
+        "--db-filename",
+        str(db),
+        "--sqlite-pragma",
+        "journal_mode=wal",
+        "--sqlite-pragma",
+        "synchronous=off",
+        "--log-level",
+        "warn",
+        "--namespace",
+        "default",
     ]
     log = open(log_path, "ab")  # noqa: SIM115 - the child owns it for its lifetime
     proc = subprocess.Popen(
-        cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        cmd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
         preexec_fn=_set_pdeathsig if die_with_parent and os.name == "posix" else None,
     )
     deadline = time.monotonic() + wait_s

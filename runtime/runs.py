@@ -40,9 +40,7 @@ def validate_input(assistant_id: str, payload: Any) -> dict[str, Any]:
     try:
         return model.model_validate(payload).model_dump(mode="json", exclude_none=True)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"input.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
-        )
+        problems = "; ".join(f"input.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise UserError(problems) from None
 
 
@@ -61,8 +59,15 @@ def _input_model(assistant_id: str) -> type[BaseModel] | None:
 
 
 async def start_run(
-    client: Client, store: Store, task_queue: str, assistant_id: str, payload: Any, requester: Principal,
-    thread_id: str | None = None, run_id: str | None = None, validate: bool = True,
+    client: Client,
+    store: Store,
+    task_queue: str,
+    assistant_id: str,
+    payload: Any,
+    requester: Principal,
+    thread_id: str | None = None,
+    run_id: str | None = None,
+    validate: bool = True,
 ) -> WorkflowHandle[Any, AgentRunResult]:
     data = validate_input(assistant_id, payload) if validate else dict(payload)
     run_id = run_id or new_run_id()
@@ -73,8 +78,14 @@ async def start_run(
     store.create_run(run_id, thread_id, assistant_id, requester.tenant, requester.id, data)
     return await client.start_workflow(
         WORKFLOW_NAME,
-        AgentRunInput(run_id=run_id, thread_id=thread_id, assistant_id=assistant_id, input=data,
-                      requester=requester.model_dump(), tenant=requester.tenant),
+        AgentRunInput(
+            run_id=run_id,
+            thread_id=thread_id,
+            assistant_id=assistant_id,
+            input=data,
+            requester=requester.model_dump(),
+            tenant=requester.tenant,
+        ),
         id=run_id,
         task_queue=task_queue,
         result_type=AgentRunResult,
@@ -82,7 +93,10 @@ async def start_run(
 
 
 _ERROR_TYPES: dict[str, type[UserError]] = {
-    "Forbidden": Forbidden, "Conflict": Conflict, "NotFound": NotFound, "ValidationError": UserError,
+    "Forbidden": Forbidden,
+    "Conflict": Conflict,
+    "NotFound": NotFound,
+    "ValidationError": UserError,
 }
 
 

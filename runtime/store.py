@@ -171,8 +171,11 @@ class Store:
             )
             c.execute(
                 "UPDATE threads SET status=?, updated_at=? WHERE thread_id=(SELECT thread_id FROM runs WHERE run_id=?)",
-                ("idle" if status in TERMINAL_STATUSES else ("interrupted" if status == "interrupted" else "busy"),
-                 time.time(), run_id),
+                (
+                    "idle" if status in TERMINAL_STATUSES else ("interrupted" if status == "interrupted" else "busy"),
+                    time.time(),
+                    run_id,
+                ),
             )
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
@@ -186,8 +189,9 @@ class Store:
 
     def list_runs(self, thread_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         if thread_id:
-            rows = self._query("SELECT run_id FROM runs WHERE thread_id=? ORDER BY created_at DESC LIMIT ?",
-                               (thread_id, limit))
+            rows = self._query(
+                "SELECT run_id FROM runs WHERE thread_id=? ORDER BY created_at DESC LIMIT ?", (thread_id, limit)
+            )
         else:
             rows = self._query("SELECT run_id FROM runs ORDER BY created_at DESC LIMIT ?", (limit,))
         return [r for r in (self.get_run(row["run_id"]) for row in rows) if r is not None]
@@ -226,23 +230,46 @@ class Store:
                 " ON CONFLICT(approval_id) DO UPDATE SET required_role=excluded.required_role,"
                 " deadline_at=excluded.deadline_at, request=excluded.request",
                 (
-                    request["approval_id"], request["run_id"], request["thread_id"], request["tenant"],
-                    request["assistant_id"], request["tool"], request["tool_call_id"], _dumps(request["args"]),
-                    request["reason"], request["risk"], request["required_role"], request["requester"],
-                    time.time(), deadline_at, _dumps(request),
+                    request["approval_id"],
+                    request["run_id"],
+                    request["thread_id"],
+                    request["tenant"],
+                    request["assistant_id"],
+                    request["tool"],
+                    request["tool_call_id"],
+                    _dumps(request["args"]),
+                    request["reason"],
+                    request["risk"],
+                    request["required_role"],
+                    request["requester"],
+                    time.time(),
+                    deadline_at,
+                    _dumps(request),
                 ),
             )
 
     def decide_approval(
-        self, approval_id: str, status: str, decided_by: str, action: str, comment: str | None,
+        self,
+        approval_id: str,
+        status: str,
+        decided_by: str,
+        action: str,
+        comment: str | None,
         final_args: dict[str, Any] | None,
     ) -> None:
         with self._tx() as c:
             c.execute(
                 "UPDATE approvals SET status=?, decided_by=?, decided_at=?, action=?, comment=?, final_args=?"
                 " WHERE approval_id=?",
-                (status, decided_by, time.time(), action, comment,
-                 _dumps(final_args) if final_args is not None else None, approval_id),
+                (
+                    status,
+                    decided_by,
+                    time.time(),
+                    action,
+                    comment,
+                    _dumps(final_args) if final_args is not None else None,
+                    approval_id,
+                ),
             )
 
     def get_approval(self, approval_id: str) -> dict[str, Any] | None:
@@ -313,7 +340,8 @@ class Store:
     def record_node_execution(self, run_id: str, node: str, task_key: str, attempt: int, status: str) -> None:
         with self._tx() as c:
             c.execute(
-                "INSERT OR IGNORE INTO node_executions(run_id, node, task_key, attempt, status, ts) VALUES (?,?,?,?,?,?)",
+                "INSERT OR IGNORE INTO node_executions(run_id, node, task_key, attempt, status, ts)"
+                " VALUES (?,?,?,?,?,?)",
                 (run_id, node, task_key, attempt, status, time.time()),
             )
 
@@ -342,7 +370,12 @@ class Store:
 
     # -- audit -----------------------------------------------------------------------------------
     def append_audit(
-        self, tenant: str, actor: str, action: str, data: dict[str, Any], run_id: str | None = None,
+        self,
+        tenant: str,
+        actor: str,
+        action: str,
+        data: dict[str, Any],
+        run_id: str | None = None,
         key: str | None = None,
     ) -> int | None:
         """Append a hash-chained audit record; a repeated ``key`` (a retried activity) is not written twice."""
@@ -392,7 +425,6 @@ class Store:
             prev_hash, expected_seq = r["hash"], expected_seq + 1
         return True, f"{expected_seq - 1} audit records verified"
 
-
     # -- HTTP API queries (server/) --------------------------------------------------------------
     _RUN_QUEUE_SCHEMA = (
         "CREATE TABLE IF NOT EXISTS run_queue (run_id TEXT PRIMARY KEY, thread_id TEXT NOT NULL,"
@@ -439,20 +471,35 @@ class Store:
         """Aggregates for /metrics, computed in SQL at scrape time (no counters to lose on restart)."""
         q = self._query
         return {
-            "runs": [dict(r) for r in q(
-                "SELECT assistant_id, status, tenant, COUNT(*) AS n FROM runs"
-                " GROUP BY assistant_id, status, tenant")],
-            "approvals_pending": [dict(r) for r in q(
-                "SELECT tenant, assistant_id, risk, COUNT(*) AS n FROM approvals WHERE status='pending'"
-                " GROUP BY tenant, assistant_id, risk")],
-            "decisions": [dict(r) for r in q(
-                "SELECT tenant, COUNT(*) AS n, SUM(decided_at - created_at) AS seconds FROM approvals"
-                " WHERE decided_at IS NOT NULL GROUP BY tenant")],
-            "steps": [dict(r) for r in q(
-                "SELECT s.node AS node, COUNT(*) AS n, SUM(c.ts - s.ts) AS seconds FROM node_executions s"
-                " JOIN node_executions c ON c.run_id=s.run_id AND c.task_key=s.task_key"
-                " AND c.attempt=s.attempt AND c.status='completed'"
-                " WHERE s.status='started' GROUP BY s.node")],
+            "runs": [
+                dict(r)
+                for r in q(
+                    "SELECT assistant_id, status, tenant, COUNT(*) AS n FROM runs GROUP BY assistant_id, status, tenant"
+                )
+            ],
+            "approvals_pending": [
+                dict(r)
+                for r in q(
+                    "SELECT tenant, assistant_id, risk, COUNT(*) AS n FROM approvals WHERE status='pending'"
+                    " GROUP BY tenant, assistant_id, risk"
+                )
+            ],
+            "decisions": [
+                dict(r)
+                for r in q(
+                    "SELECT tenant, COUNT(*) AS n, SUM(decided_at - created_at) AS seconds FROM approvals"
+                    " WHERE decided_at IS NOT NULL GROUP BY tenant"
+                )
+            ],
+            "steps": [
+                dict(r)
+                for r in q(
+                    "SELECT s.node AS node, COUNT(*) AS n, SUM(c.ts - s.ts) AS seconds FROM node_executions s"
+                    " JOIN node_executions c ON c.run_id=s.run_id AND c.task_key=s.task_key"
+                    " AND c.attempt=s.attempt AND c.status='completed'"
+                    " WHERE s.status='started' GROUP BY s.node"
+                )
+            ],
         }
 
 

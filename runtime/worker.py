@@ -40,6 +40,23 @@ def build_plugin(assistants: Iterable[AssistantSpec]) -> Any:
     )
 
 
+def _runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH))
+
+
+def build_replayer(assistants: Iterable[AssistantSpec] | None = None) -> Any:
+    """A replayer configured exactly like the worker: replaying histories proves the workflow deterministic."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.worker import Replayer
+
+    return Replayer(
+        workflows=[AgentRunWorkflow],
+        plugins=[build_plugin(list(assistants) if assistants is not None else list_assistants())],
+        workflow_runner=_runner(),
+        data_converter=pydantic_data_converter,
+    )
+
+
 def build_worker(
     client: Client,
     task_queue: str,
@@ -57,9 +74,7 @@ def build_worker(
         workflows=[AgentRunWorkflow],
         activities=acts.all(),
         plugins=[build_plugin(list(assistants) if assistants is not None else list_assistants())],
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH)
-        ),
+        workflow_runner=_runner(),
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_local_activities=max_concurrent_activities,
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
@@ -74,9 +89,14 @@ async def run_worker(settings: Settings | None = None) -> None:
     s = settings or get_settings()
     client = await connect(s)
     policy = load_policy_engine(s.policy_file)
-    worker = build_worker(client, s.task_queue, open_store(s.resolved_db_path), policy,
-                          max_concurrent_activities=s.max_concurrent_activities,
-                          max_concurrent_workflow_tasks=s.max_concurrent_workflow_tasks)
+    worker = build_worker(
+        client,
+        s.task_queue,
+        open_store(s.resolved_db_path),
+        policy,
+        max_concurrent_activities=s.max_concurrent_activities,
+        max_concurrent_workflow_tasks=s.max_concurrent_workflow_tasks,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

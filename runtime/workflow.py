@@ -103,9 +103,14 @@ class AgentRunWorkflow:
     @workflow.query(name="pending_approvals")
     def pending_approvals(self) -> list[dict[str, Any]]:
         return [
-            {**p.request.model_dump(), "required_role": p.required_role, "deadline_at": p.deadline_at,
-             "escalated": p.escalated}
-            for p in self._pending.values() if p.decision is None
+            {
+                **p.request.model_dump(),
+                "required_role": p.required_role,
+                "deadline_at": p.deadline_at,
+                "escalated": p.escalated,
+            }
+            for p in self._pending.values()
+            if p.decision is None
         ]
 
     # -- the decide update -----------------------------------------------------------------------
@@ -115,9 +120,10 @@ class AgentRunWorkflow:
             # After a worker crash the store can know an approval that replay has not reached yet: wait for it.
             try:
                 await workflow.wait_condition(lambda: d.approval_id in self._pending, timeout=timedelta(seconds=30))
-            except asyncio.TimeoutError:
-                raise ApplicationError(f"approval {d.approval_id!r} is not part of run "
-                                       f"{workflow.info().workflow_id}", type="NotFound") from None
+            except TimeoutError:
+                raise ApplicationError(
+                    f"approval {d.approval_id!r} is not part of run {workflow.info().workflow_id}", type="NotFound"
+                ) from None
         self._check_decision(d)
         p = self._pending[d.approval_id]
         p.deciding = True
@@ -127,15 +133,30 @@ class AgentRunWorkflow:
             final_args = get_tool(p.request.tool).validate_args(final_args)
         await workflow.execute_local_activity(
             "steward.record_decision",
-            RecordDecisionInput(run_id=p.request.run_id, key=f"decision:{d.approval_id}", approval_id=d.approval_id,
-                                tenant=p.request.tenant, status=status, decided_by=d.principal.id, action=d.action,
-                                comment=d.comment, final_args=final_args, response=d.response),
+            RecordDecisionInput(
+                run_id=p.request.run_id,
+                key=f"decision:{d.approval_id}",
+                approval_id=d.approval_id,
+                tenant=p.request.tenant,
+                status=status,
+                decided_by=d.principal.id,
+                action=d.action,
+                comment=d.comment,
+                final_args=final_args,
+                response=d.response,
+            ),
             **_LA_OPTS,
         )
         p.status = status
-        p.decision = {"action": d.action, "args": final_args, "comment": d.comment, "response": d.response,
-                      "decided_by": d.principal.id, "principal": d.principal.model_dump(),
-                      "approval_id": d.approval_id}
+        p.decision = {
+            "action": d.action,
+            "args": final_args,
+            "comment": d.comment,
+            "response": d.response,
+            "decided_by": d.principal.id,
+            "principal": d.principal.model_dump(),
+            "approval_id": d.approval_id,
+        }
         return {"approval_id": d.approval_id, "status": status, "decided_by": d.principal.id}
 
     @decide.validator
@@ -157,11 +178,14 @@ class AgentRunWorkflow:
         if d.principal.id == p.request.requester and d.action != "reject":
             raise ApplicationError(
                 f"separation of duties: {d.principal.id!r} requested this run and cannot {d.action} its approval",
-                type="Forbidden")
+                type="Forbidden",
+            )
         if not has_role(d.principal, p.required_role):
             raise ApplicationError(
                 f"principal {d.principal.id!r} lacks role {p.required_role!r} required to decide "
-                f"approval {d.approval_id!r} (has {sorted(d.principal.roles)})", type="Forbidden")
+                f"approval {d.approval_id!r} (has {sorted(d.principal.roles)})",
+                type="Forbidden",
+            )
         if d.action == "edit":
             if d.args is None:
                 raise ApplicationError("action 'edit' needs 'args'", type="ValidationError")
@@ -177,14 +201,23 @@ class AgentRunWorkflow:
         self._n += 1
         return f"wf:{workflow.info().run_id}:{self._n}:{name}"
 
-    async def _finish(self, inp: AgentRunInput, status: str, state: dict[str, Any] | None = None,
-                      error: str | None = None) -> None:
+    async def _finish(
+        self, inp: AgentRunInput, status: str, state: dict[str, Any] | None = None, error: str | None = None
+    ) -> None:
         self._status = status
         outcome = state.get("outcome") if state else None
         await workflow.execute_local_activity(
             "steward.finish_run",
-            FinishRunInput(run_id=inp.run_id, thread_id=inp.thread_id, tenant=inp.tenant, status=status,
-                           key="finish", state=state, error=error, outcome=outcome),
+            FinishRunInput(
+                run_id=inp.run_id,
+                thread_id=inp.thread_id,
+                tenant=inp.tenant,
+                status=status,
+                key="finish",
+                state=state,
+                error=error,
+                outcome=outcome,
+            ),
             **_LA_OPTS,
         )
 
@@ -193,9 +226,16 @@ class AgentRunWorkflow:
         self._status = "running"
         prior: dict[str, Any] = await workflow.execute_local_activity(
             "steward.begin_run",
-            BeginRunInput(run_id=inp.run_id, thread_id=inp.thread_id, assistant_id=inp.assistant_id,
-                          tenant=inp.tenant, requester=inp.requester, input=inp.input),
-            result_type=dict, **_LA_OPTS,
+            BeginRunInput(
+                run_id=inp.run_id,
+                thread_id=inp.thread_id,
+                assistant_id=inp.assistant_id,
+                tenant=inp.tenant,
+                requester=inp.requester,
+                input=inp.input,
+            ),
+            result_type=dict,
+            **_LA_OPTS,
         )
         try:
             builder = plugin_graph(inp.assistant_id)
@@ -204,8 +244,13 @@ class AgentRunWorkflow:
             raise ApplicationError(str(exc), type="NotFound", non_retryable=True) from None
         app = builder.compile(checkpointer=InMemorySaver())
         config: dict[str, Any] = {"configurable": {"thread_id": inp.run_id}, "recursion_limit": inp.recursion_limit}
-        ctx = {"run_id": inp.run_id, "thread_id": inp.thread_id, "tenant": inp.tenant,
-               "assistant_id": inp.assistant_id, "requester": inp.requester}
+        ctx = {
+            "run_id": inp.run_id,
+            "thread_id": inp.thread_id,
+            "tenant": inp.tenant,
+            "assistant_id": inp.assistant_id,
+            "requester": inp.requester,
+        }
         try:
             result = await app.ainvoke(_merge_into_thread(prior, inp.input), config, context=ctx)
             while interrupts := result.get("__interrupt__"):
@@ -230,24 +275,30 @@ class AgentRunWorkflow:
         now = workflow.now().timestamp()
         for intr in interrupts:
             req = ApprovalRequest.model_validate(intr.value)
-            p = _Pending(request=req, interrupt_id=intr.id, deadline_at=now + req.deadline_s,
-                         required_role=req.required_role)
+            p = _Pending(
+                request=req, interrupt_id=intr.id, deadline_at=now + req.deadline_s, required_role=req.required_role
+            )
             self._pending[req.approval_id] = p
             batch.append(p)
         self._status = "interrupted"
         await workflow.execute_local_activity(
             "steward.record_approvals",
-            RecordApprovalsInput(run_id=inp.run_id, key=self._key("approvals"), approvals=[
-                {"request": p.request.model_dump(), "deadline_at": p.deadline_at} for p in batch]),
+            RecordApprovalsInput(
+                run_id=inp.run_id,
+                key=self._key("approvals"),
+                approvals=[{"request": p.request.model_dump(), "deadline_at": p.deadline_at} for p in batch],
+            ),
             **_LA_OPTS,
         )
         while any(p.decision is None for p in batch):
             undecided = [p for p in batch if p.decision is None]
             wait_s = max(0.0, min(p.deadline_at for p in undecided) - workflow.now().timestamp())
             try:
-                await workflow.wait_condition(lambda: all(p.decision is not None for p in batch),
-                                              timeout=timedelta(seconds=wait_s) if wait_s > 0 else None)
-            except asyncio.TimeoutError:
+                await workflow.wait_condition(
+                    lambda: all(p.decision is not None for p in batch),
+                    timeout=timedelta(seconds=wait_s) if wait_s > 0 else None,
+                )
+            except TimeoutError:
                 await self._expire(inp, [p for p in batch if p.decision is None and not p.deciding])
         return {p.interrupt_id: p.decision for p in batch}
 
@@ -264,22 +315,37 @@ class AgentRunWorkflow:
                 escalated = req.model_copy(update={"required_role": req.escalate_to})
                 await workflow.execute_local_activity(
                     "steward.record_approvals",
-                    RecordApprovalsInput(run_id=inp.run_id, key=self._key("escalate"), event_type="approval_escalated",
-                                         approvals=[{"request": escalated.model_dump(), "deadline_at": p.deadline_at}]),
+                    RecordApprovalsInput(
+                        run_id=inp.run_id,
+                        key=self._key("escalate"),
+                        event_type="approval_escalated",
+                        approvals=[{"request": escalated.model_dump(), "deadline_at": p.deadline_at}],
+                    ),
                     **_LA_OPTS,
                 )
                 continue
             p.deciding = True
             await workflow.execute_local_activity(
                 "steward.record_decision",
-                RecordDecisionInput(run_id=inp.run_id, key=f"decision:{req.approval_id}", approval_id=req.approval_id,
-                                    tenant=req.tenant, status="timed_out", decided_by="system:deadline",
-                                    action="reject", comment="approval deadline passed"),
+                RecordDecisionInput(
+                    run_id=inp.run_id,
+                    key=f"decision:{req.approval_id}",
+                    approval_id=req.approval_id,
+                    tenant=req.tenant,
+                    status="timed_out",
+                    decided_by="system:deadline",
+                    action="reject",
+                    comment="approval deadline passed",
+                ),
                 **_LA_OPTS,
             )
             p.status = "timed_out"
-            p.decision = {"action": "reject", "comment": "approval deadline passed", "decided_by": "system:deadline",
-                          "approval_id": req.approval_id}
+            p.decision = {
+                "action": "reject",
+                "comment": "approval deadline passed",
+                "decided_by": "system:deadline",
+                "approval_id": req.approval_id,
+            }
 
     async def emit(self, inp: AgentRunInput, type_: str, data: dict[str, Any]) -> None:
         await workflow.execute_local_activity(

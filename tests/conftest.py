@@ -68,8 +68,12 @@ async def worker(client, store, task_queue) -> AsyncIterator[object]:  # type: i
 
 GOOD_APPLICATION = {
     "application": {
-        "application_id": "A-100", "applicant_id": "P-100", "amount": 20000, "annual_income": 90000,
-        "credit_score": 760, "purpose": "car",
+        "application_id": "A-100",
+        "applicant_id": "P-100",
+        "amount": 20000,
+        "annual_income": 90000,
+        "credit_score": 760,
+        "purpose": "car",
     }
 }
 
@@ -90,6 +94,6 @@ async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):  #
 
 async def pending_approvals(store, run_id: str, n: int, timeout: float = 30.0):  # type: ignore[no-untyped-def]
     return await wait_for(
-        lambda: (rows if len(rows := store.list_approvals(run_id=run_id, status="pending")) >= n else None),
+        lambda: rows if len(rows := store.list_approvals(run_id=run_id, status="pending")) >= n else None,
         timeout=timeout,
     )

@@ -94,28 +94,61 @@ async def assess(state: LoanTriageState, runtime: Runtime[RunContext]) -> dict[s
     if not state["completeness"]["complete"]:
         text = "The application is incomplete, so no checks can run; the applicant must supply the missing fields."
     elif "credit_check" not in done:
-        calls.append({"id": f"r{rnd}-credit_check", "name": "credit_check", "args": {
-            "applicant_id": app["applicant_id"], "credit_score": app["credit_score"],
-            "annual_income": app["annual_income"], "amount": app["amount"]}})
+        calls.append(
+            {
+                "id": f"r{rnd}-credit_check",
+                "name": "credit_check",
+                "args": {
+                    "applicant_id": app["applicant_id"],
+                    "credit_score": app["credit_score"],
+                    "annual_income": app["annual_income"],
+                    "amount": app["amount"],
+                },
+            }
+        )
         text = "A credit check is needed before any decision."
-    elif done["credit_check"]["status"] == "executed" and not ({"approve_loan", "decline_loan",
-                                                                "refer_to_underwriter"} & set(done)):
+    elif done["credit_check"]["status"] == "executed" and not (
+        {"approve_loan", "decline_loan", "refer_to_underwriter"} & set(done)
+    ):
         band = done["credit_check"]["output"]["score_band"]
         base = {"application_id": app["application_id"], "amount": app["amount"]}
         if band in ("A", "B"):
-            calls.append({"id": f"r{rnd}-approve_loan", "name": "approve_loan",
-                          "args": {**base, "reason": f"credit band {band}; lending rule R-BAND-{band}"}})
-            calls.append({"id": f"r{rnd}-notify_customer", "name": "notify_customer", "args": {
-                "applicant_id": app["applicant_id"], "channel": "email",
-                "message": f"Your application {app['application_id']} has been approved."}})
+            calls.append(
+                {
+                    "id": f"r{rnd}-approve_loan",
+                    "name": "approve_loan",
+                    "args": {**base, "reason": f"credit band {band}; lending rule R-BAND-{band}"},
+                }
+            )
+            calls.append(
+                {
+                    "id": f"r{rnd}-notify_customer",
+                    "name": "notify_customer",
+                    "args": {
+                        "applicant_id": app["applicant_id"],
+                        "channel": "email",
+                        "message": f"Your application {app['application_id']} has been approved.",
+                    },
+                }
+            )
             text = f"Credit band {band}: the rules support approval; an approver must confirm."
         elif band == "C":
-            calls.append({"id": f"r{rnd}-refer_to_underwriter", "name": "refer_to_underwriter",
-                          "args": {**base, "reason": "credit band C; manual underwriting"}})
+            calls.append(
+                {
+                    "id": f"r{rnd}-refer_to_underwriter",
+                    "name": "refer_to_underwriter",
+                    "args": {**base, "reason": "credit band C; manual underwriting"},
+                }
+            )
             text = "Credit band C: the rules refer this application to an underwriter."
         else:
-            calls.append({"id": f"r{rnd}-decline_loan", "name": "decline_loan",
-                          "args": {**base, "reason": "credit band D; lending rule R-BAND-D"}})
+            calls.append(
+                {
+                    "id": f"r{rnd}-decline_loan",
+                    "name": "decline_loan",
+                    "args": {**base, "reason": "credit band D; lending rule R-BAND-D"},
+                }
+            )
             text = "Credit band D: the rules support a decline; an approver must confirm."
     else:
         text = "All proposed actions have been handled."
@@ -132,8 +165,11 @@ async def summarize(state: LoanTriageState, runtime: Runtime[RunContext]) -> dic
     ctx = runtime.context
     done = _run_results(dict(state), ctx["run_id"])
     decision, decided_by = "incomplete", "rules"
-    for tool, label in (("approve_loan", "approved"), ("decline_loan", "declined"),
-                        ("refer_to_underwriter", "referred")):
+    for tool, label in (
+        ("approve_loan", "approved"),
+        ("decline_loan", "declined"),
+        ("refer_to_underwriter", "referred"),
+    ):
         if tool in done:
             r = done[tool]
             decision = label if r["status"] == "executed" else f"{label}-{r['status']}"
@@ -152,9 +188,6 @@ async def summarize(state: LoanTriageState, runtime: Runtime[RunContext]) -> dic
     return {"outcome": outcome, "messages": [{"role": "assistant", "node": "summarize", "content": text}]}
 
 
-
-
-
 def build_graph() -> StateGraph[Any, Any, Any, Any]:
     model_opts = {
         "execute_in": "activity",
@@ -163,12 +196,12 @@ def build_graph() -> StateGraph[Any, Any, Any, Any]:
         "retry_policy": RetryPolicy(maximum_attempts=5, non_retryable_error_types=["ValidationError"]),
     }
     g: StateGraph[Any, Any, Any, Any] = StateGraph(LoanTriageState, context_schema=RunContext)
-    g.add_node("intake", intake, metadata={"execute_in": "activity",
-                                            "start_to_close_timeout": timedelta(seconds=30)})
+    g.add_node("intake", intake, metadata={"execute_in": "activity", "start_to_close_timeout": timedelta(seconds=30)})
     g.add_node("assess", assess, metadata=dict(model_opts))
     g.add_node(GUARDED_NODE, guarded_tool_node, metadata=dict(GUARDED_NODE_METADATA))
-    g.add_node("summarize", summarize, metadata={"execute_in": "activity",
-                                                  "start_to_close_timeout": timedelta(seconds=30)})
+    g.add_node(
+        "summarize", summarize, metadata={"execute_in": "activity", "start_to_close_timeout": timedelta(seconds=30)}
+    )
     g.add_edge(START, "intake")
     g.add_edge("intake", "assess")
     g.add_conditional_edges("assess", tool_router("summarize"), [GUARDED_NODE, "summarize"])

@@ -41,8 +41,9 @@ async def test_two_tool_calls_wait_for_approval_at_the_same_time(client, store, 
     # Nothing customer-affecting ran while both wait.
     assert set(executed(store, handle.id)) == {"credit_check"}
     for row in rows.values():
-        await runs.decide(client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve",
-                                                          principal=APPROVER))
+        await runs.decide(
+            client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve", principal=APPROVER)
+        )
     result = await handle.result()
     assert result.status == "success"
     assert result.outcome["decision"] == "approved" and result.outcome["decided_by"] == "bob"
@@ -58,10 +59,18 @@ async def test_two_tool_calls_wait_for_approval_at_the_same_time(client, store, 
 async def test_rejected_tool_call_is_never_executed(client, store, task_queue, worker) -> None:
     handle = await start(client, store, task_queue)
     rows = by_tool(await pending_approvals(store, handle.id, 2))
-    await runs.decide(client, store, ApprovalDecision(approval_id=rows["approve_loan"]["approval_id"],
-                                                      action="reject", principal=APPROVER, comment="too risky"))
-    await runs.decide(client, store, ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"],
-                                                      action="reject", principal=APPROVER))
+    await runs.decide(
+        client,
+        store,
+        ApprovalDecision(
+            approval_id=rows["approve_loan"]["approval_id"], action="reject", principal=APPROVER, comment="too risky"
+        ),
+    )
+    await runs.decide(
+        client,
+        store,
+        ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"], action="reject", principal=APPROVER),
+    )
     result = await handle.result()
     assert result.outcome["decision"] == "approved-rejected"
     assert set(executed(store, handle.id)) == {"credit_check"}
@@ -76,14 +85,23 @@ async def test_edited_arguments_are_revalidated_and_executed(client, store, task
     loan = rows["approve_loan"]
     # An invalid edit is refused by the workflow's validator, naming the field; the approval stays pending.
     with pytest.raises(UserError, match="amount"):
-        await runs.decide(client, store, ApprovalDecision(
-            approval_id=loan["approval_id"], action="edit", principal=APPROVER, args={**loan["args"], "amount": -1}))
+        await runs.decide(
+            client,
+            store,
+            ApprovalDecision(
+                approval_id=loan["approval_id"], action="edit", principal=APPROVER, args={**loan["args"], "amount": -1}
+            ),
+        )
     assert store.get_approval(loan["approval_id"])["status"] == "pending"
     edited = {**loan["args"], "amount": 15000, "reason": "approved at a lower amount"}
-    await runs.decide(client, store, ApprovalDecision(approval_id=loan["approval_id"], action="edit",
-                                                      principal=APPROVER, args=edited))
-    await runs.decide(client, store, ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"],
-                                                      action="approve", principal=APPROVER))
+    await runs.decide(
+        client, store, ApprovalDecision(approval_id=loan["approval_id"], action="edit", principal=APPROVER, args=edited)
+    )
+    await runs.decide(
+        client,
+        store,
+        ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"], action="approve", principal=APPROVER),
+    )
     await handle.result()
     done = executed(store, handle.id)
     assert done["approve_loan"]["args"]["amount"] == 15000
@@ -94,10 +112,18 @@ async def test_edit_that_raises_the_required_role_is_not_executed(client, store,
     handle = await start(client, store, task_queue)
     rows = by_tool(await pending_approvals(store, handle.id, 2))
     loan = rows["approve_loan"]
-    await runs.decide(client, store, ApprovalDecision(
-        approval_id=loan["approval_id"], action="edit", principal=APPROVER, args={**loan["args"], "amount": 900000}))
-    await runs.decide(client, store, ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"],
-                                                      action="reject", principal=APPROVER))
+    await runs.decide(
+        client,
+        store,
+        ApprovalDecision(
+            approval_id=loan["approval_id"], action="edit", principal=APPROVER, args={**loan["args"], "amount": 900000}
+        ),
+    )
+    await runs.decide(
+        client,
+        store,
+        ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"], action="reject", principal=APPROVER),
+    )
     result = await handle.result()
     loan_result = {r["tool"]: r for r in result.state["tool_results"]}["approve_loan"]
     assert loan_result["status"] == "rejected" and "senior_approver" in loan_result["reason"]
@@ -107,11 +133,21 @@ async def test_edit_that_raises_the_required_role_is_not_executed(client, store,
 async def test_respond_answers_instead_of_running_the_tool(client, store, task_queue, worker) -> None:
     handle = await start(client, store, task_queue)
     rows = by_tool(await pending_approvals(store, handle.id, 2))
-    await runs.decide(client, store, ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"],
-                                                      action="respond", principal=APPROVER,
-                                                      response="Call the customer instead."))
-    await runs.decide(client, store, ApprovalDecision(approval_id=rows["approve_loan"]["approval_id"],
-                                                      action="approve", principal=APPROVER))
+    await runs.decide(
+        client,
+        store,
+        ApprovalDecision(
+            approval_id=rows["notify_customer"]["approval_id"],
+            action="respond",
+            principal=APPROVER,
+            response="Call the customer instead.",
+        ),
+    )
+    await runs.decide(
+        client,
+        store,
+        ApprovalDecision(approval_id=rows["approve_loan"]["approval_id"], action="approve", principal=APPROVER),
+    )
     result = await handle.result()
     results = {r["tool"]: r for r in result.state["tool_results"]}
     assert results["notify_customer"]["status"] == "responded"
@@ -125,17 +161,24 @@ async def test_principal_without_the_role_is_refused(client, store, task_queue, 
     rows = by_tool(await pending_approvals(store, handle.id, 2))
     viewer = Principal(id="vera", roles=["viewer", "operator"])
     with pytest.raises(Forbidden, match="lacks role 'approver'"):
-        await runs.decide(client, store, ApprovalDecision(approval_id=rows["approve_loan"]["approval_id"],
-                                                          action="approve", principal=viewer))
+        await runs.decide(
+            client,
+            store,
+            ApprovalDecision(approval_id=rows["approve_loan"]["approval_id"], action="approve", principal=viewer),
+        )
     other_tenant = Principal(id="olga", roles=["approver"], tenant="other-bank")
     with pytest.raises(NotFound):
-        await runs.decide(client, store, ApprovalDecision(approval_id=rows["approve_loan"]["approval_id"],
-                                                          action="approve", principal=other_tenant))
+        await runs.decide(
+            client,
+            store,
+            ApprovalDecision(approval_id=rows["approve_loan"]["approval_id"], action="approve", principal=other_tenant),
+        )
     # Nothing was lost: the run still waits and completes once an approver decides.
     assert store.get_approval(rows["approve_loan"]["approval_id"])["status"] == "pending"
     for row in rows.values():
-        await runs.decide(client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve",
-                                                          principal=APPROVER))
+        await runs.decide(
+            client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve", principal=APPROVER)
+        )
     assert (await handle.result()).status == "success"
 
 
@@ -144,13 +187,24 @@ async def test_self_approval_is_refused(client, store, task_queue, worker) -> No
     rows = by_tool(await pending_approvals(store, handle.id, 2))
     self_approver = Principal(id="alice", roles=["operator", "approver", "admin"])
     with pytest.raises(Forbidden, match="separation of duties"):
-        await runs.decide(client, store, ApprovalDecision(approval_id=rows["approve_loan"]["approval_id"],
-                                                          action="approve", principal=self_approver))
+        await runs.decide(
+            client,
+            store,
+            ApprovalDecision(
+                approval_id=rows["approve_loan"]["approval_id"], action="approve", principal=self_approver
+            ),
+        )
     # The requester may withdraw (reject) their own request.
-    await runs.decide(client, store, ApprovalDecision(approval_id=rows["approve_loan"]["approval_id"],
-                                                      action="reject", principal=self_approver))
-    await runs.decide(client, store, ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"],
-                                                      action="reject", principal=APPROVER))
+    await runs.decide(
+        client,
+        store,
+        ApprovalDecision(approval_id=rows["approve_loan"]["approval_id"], action="reject", principal=self_approver),
+    )
+    await runs.decide(
+        client,
+        store,
+        ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"], action="reject", principal=APPROVER),
+    )
     await handle.result()
     assert set(executed(store, handle.id)) == {"credit_check"}
 
@@ -163,10 +217,14 @@ async def test_decision_on_an_approval_that_is_not_pending_is_refused(client, st
     with pytest.raises(Conflict, match="not pending"):
         await runs.decide(client, store, ApprovalDecision(approval_id=aid, action="reject", principal=APPROVER))
     with pytest.raises(NotFound, match="apr_does_not_exist"):
-        await runs.decide(client, store, ApprovalDecision(approval_id="apr_does_not_exist", action="approve",
-                                                          principal=APPROVER))
-    await runs.decide(client, store, ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"],
-                                                      action="approve", principal=APPROVER))
+        await runs.decide(
+            client, store, ApprovalDecision(approval_id="apr_does_not_exist", action="approve", principal=APPROVER)
+        )
+    await runs.decide(
+        client,
+        store,
+        ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"], action="approve", principal=APPROVER),
+    )
     await handle.result()
     assert executed(store, handle.id)["approve_loan"]["attempts"] == 1
     with pytest.raises(Conflict):
@@ -220,12 +278,14 @@ async def test_escalated_approval_needs_the_escalation_role(client, store, tmp_p
 
         await wait_for(lambda: store.get_approval(loan)["required_role"] == "senior_approver", timeout=20)
         with pytest.raises(Forbidden, match="senior_approver"):
-            await runs.decide(client, store, ApprovalDecision(approval_id=loan, action="approve",
-                                                              principal=APPROVER))
+            await runs.decide(client, store, ApprovalDecision(approval_id=loan, action="approve", principal=APPROVER))
         senior = Principal(id="sam", roles=["senior_approver"])
         await runs.decide(client, store, ApprovalDecision(approval_id=loan, action="approve", principal=senior))
-        await runs.decide(client, store, ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"],
-                                                          action="approve", principal=APPROVER))
+        await runs.decide(
+            client,
+            store,
+            ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"], action="approve", principal=APPROVER),
+        )
         result = await handle.result()
     assert result.outcome == {**result.outcome, "decision": "approved", "decided_by": "sam"}
 
@@ -244,8 +304,15 @@ async def test_unknown_assistant_and_malformed_input_fail_before_any_run(client,
 
 async def test_denied_tool_call_is_recorded_and_not_executed(client, store, tmp_path) -> None:
     doc = json.loads((Path(__file__).parents[2] / "guards" / "policies" / "default.json").read_text())
-    doc["rules"].insert(0, {"id": "no-credit-checks", "when": {"tools": ["credit_check"]}, "effect": "deny",
-                            "reason": "bureau unavailable for this tenant"})
+    doc["rules"].insert(
+        0,
+        {
+            "id": "no-credit-checks",
+            "when": {"tools": ["credit_check"]},
+            "effect": "deny",
+            "reason": "bureau unavailable for this tenant",
+        },
+    )
     path = tmp_path / "deny.json"
     path.write_text(json.dumps(doc))
     task_queue = f"test-{uuid.uuid4()}"
@@ -269,8 +336,9 @@ async def test_incomplete_application_takes_no_action(client, store, task_queue,
 
 async def test_failed_run_reports_error_status(client, store, task_queue, worker) -> None:
     # Bypassing input validation lets a bad input reach the graph: the run fails cleanly and says why.
-    handle = await runs.start_run(client, store, task_queue, "loan_triage", {"application": {"amount": -1}},
-                                  REQUESTER, validate=False)
+    handle = await runs.start_run(
+        client, store, task_queue, "loan_triage", {"application": {"amount": -1}}, REQUESTER, validate=False
+    )
     with pytest.raises(WorkflowFailureError):
         await handle.result()
     run = store.get_run(handle.id)

@@ -30,14 +30,25 @@ REPO = Path(__file__).parents[2]
 
 
 def _env(home: Path, address: str, task_queue: str, **extra: str) -> dict[str, str]:
-    return {**os.environ, "STEWARD_HOME": str(home), "STEWARD_TEMPORAL_ADDRESS": address,
-            "STEWARD_TASK_QUEUE": task_queue, "PYTHONPATH": str(REPO), **extra}
+    return {
+        **os.environ,
+        "STEWARD_HOME": str(home),
+        "STEWARD_TEMPORAL_ADDRESS": address,
+        "STEWARD_TASK_QUEUE": task_queue,
+        "PYTHONPATH": str(REPO),
+        **extra,
+    }
 
 
 def _spawn_worker(home: Path, address: str, task_queue: str, **extra: str) -> subprocess.Popen[bytes]:
     log = open(home / f"worker-{uuid.uuid4().hex[:6]}.log", "wb")  # noqa: SIM115
-    return subprocess.Popen([*STEWARD, "worker"], env=_env(home, address, task_queue, **extra), stdout=log,
-                            stderr=subprocess.STDOUT, cwd=REPO)
+    return subprocess.Popen(
+        [*STEWARD, "worker"],
+        env=_env(home, address, task_queue, **extra),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
+    )
 
 
 def assert_ran_once(store: Store, run_id: str) -> None:
@@ -58,8 +69,9 @@ def assert_ran_once(store: Store, run_id: str) -> None:
 
 async def _approve_all(client: Any, store: Store, run_id: str) -> None:
     for row in await pending_approvals(store, run_id, 2, timeout=60):
-        await runs.decide(client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve",
-                                                          principal=APPROVER))
+        await runs.decide(
+            client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve", principal=APPROVER)
+        )
 
 
 async def test_worker_killed_mid_activity_and_while_waiting(client, temporal_server, tmp_path) -> None:
@@ -125,13 +137,18 @@ def _children(pid: int) -> list[psutil.Process]:
 
 async def test_steward_up_restart_while_waiting_for_approval(tmp_path) -> None:
     port, ui, api = free_port(), free_port(), free_port()
-    env = {**os.environ, "STEWARD_HOME": str(tmp_path / "home"), "STEWARD_TEMPORAL_DEV_PORT": str(port),
-           "STEWARD_TEMPORAL_UI_PORT": str(ui), "STEWARD_API_PORT": str(api), "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "STEWARD_HOME": str(tmp_path / "home"),
+        "STEWARD_TEMPORAL_DEV_PORT": str(port),
+        "STEWARD_TEMPORAL_UI_PORT": str(ui),
+        "STEWARD_API_PORT": str(api),
+        "PYTHONPATH": str(REPO),
+    }
 
     def up() -> subprocess.Popen[bytes]:
         log = open(tmp_path / "up.log", "ab")  # noqa: SIM115
-        return subprocess.Popen([*STEWARD, "up", "--no-api"], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                cwd=REPO)
+        return subprocess.Popen([*STEWARD, "up", "--no-api"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
 
     proc = up()
     try:
@@ -165,8 +182,13 @@ async def test_steward_up_restart_while_waiting_for_approval(tmp_path) -> None:
 @pytest.mark.parametrize("sig", [signal.SIGKILL])
 async def test_killed_supervisor_leaves_no_orphans(tmp_path, sig) -> None:
     port, ui = free_port(), free_port()
-    env = {**os.environ, "STEWARD_HOME": str(tmp_path / "home"), "STEWARD_TEMPORAL_DEV_PORT": str(port),
-           "STEWARD_TEMPORAL_UI_PORT": str(ui), "PYTHONPATH": str(REPO)}
+    env = {
+        **os.environ,
+        "STEWARD_HOME": str(tmp_path / "home"),
+        "STEWARD_TEMPORAL_DEV_PORT": str(port),
+        "STEWARD_TEMPORAL_UI_PORT": str(ui),
+        "PYTHONPATH": str(REPO),
+    }
     log = open(tmp_path / "up.log", "ab")  # noqa: SIM115
     proc = subprocess.Popen([*STEWARD, "up", "--no-api"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
     await wait_for(lambda: "steward is up" in (tmp_path / "up.log").read_text(), timeout=60)

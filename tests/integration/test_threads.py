@@ -1,0 +1,51 @@
+"""Thread state carries over between runs of one thread; each run has its own workflow and history."""
+
+from __future__ import annotations
+
+import uuid
+
+from guards.types import Principal
+from runtime import runs
+
+REQUESTER = Principal(id="alice", roles=["operator"])
+
+
+async def test_thread_state_carries_over_between_runs(client, store, task_queue, worker) -> None:
+    thread_id = f"thread-{uuid.uuid4()}"
+    first = {"application": {"application_id": "A-7", "applicant_id": "P-7", "amount": 4000}}
+    h1 = await runs.start_run(client, store, task_queue, "loan_triage", first, REQUESTER, thread_id=thread_id)
+    r1 = await h1.result()
+    assert r1.outcome["decision"] == "incomplete"
+    # The second run sends the completed application; the thread keeps the first run's conversation.
+    second = {
+        "application": {**first["application"], "annual_income": 30000, "credit_score": 600, "purpose": "repairs"}
+    }
+    h2 = await runs.start_run(client, store, task_queue, "loan_triage", second, REQUESTER, thread_id=thread_id)
+    r2 = await h2.result()
+    assert h1.id != h2.id
+    assert r2.outcome["decision"] == "referred"
+    contents = [m["content"] for m in r2.state["messages"]]
+    assert contents[0] == "Missing: annual_income, credit_score, purpose."
+    assert contents[-1].startswith("Application A-7: referred")
+    thread = store.get_thread(thread_id)
+    assert thread["last_run_id"] == h2.id and thread["state"]["outcome"]["decision"] == "referred"
+    assert [r["run_id"] for r in store.list_runs(thread_id)] == [h2.id, h1.id]
+
+
+async def test_other_tenant_cannot_run_on_a_thread(client, store, task_queue, worker) -> None:
+    import pytest
+
+    from runtime.errors import NotFound
+
+    thread_id = f"thread-{uuid.uuid4()}"
+    store.create_thread(thread_id, "bank-a")
+    with pytest.raises(NotFound):
+        await runs.start_run(
+            client,
+            store,
+            task_queue,
+            "loan_triage",
+            {"application": {"application_id": "A", "applicant_id": "P", "amount": 1}},
+            Principal(id="eve", roles=["operator"], tenant="bank-b"),
+            thread_id=thread_id,
+        )
