@@ -20,6 +20,7 @@ help:
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install --disable-pip-version-check -q "setuptools>=68" wheel
 	$(PIP) install --disable-pip-version-check -q -r requirements.lock
 	$(PIP) install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
@@ -41,6 +42,8 @@ test-fast: install
 
 bench: install
 	$(PY) bench/runtime_bench.py
+	@for b in bench/llm_bench.py bench/server_bench.py bench/guards_bench.py; do \
+		if [ -f $$b ]; then $(PY) $$b || exit 1; fi; done
 
 clean:
 	rm -rf .steward .pytest_cache
