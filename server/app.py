@@ -1,16 +1,164 @@
-"""The HTTP API + operator console (FastAPI). Entry point: ``steward server`` or ``uvicorn server.app:app``."""
+"""The HTTP API + operator console (FastAPI). Entry point: ``steward server`` or ``uvicorn server.app:app``.
+
+``create_app()`` takes optional settings, store and Temporal client so tests (and benchmarks) can point an
+app at their own store file and task queue. The store opens in the lifespan; the Temporal client connects on
+first use (``server.connection``), so the API is up, and says why it is not ready, while Temporal starts.
+"""
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.client import Client
+from temporalio.service import RPCError
+
+from runtime.errors import Conflict, Forbidden, NotFound, StewardError
+from runtime.settings import Settings, get_settings
+from runtime.store import Store, open_store
+from server.connection import TemporalConnection, TemporalUnavailable
+from server.dispatch import RunDispatcher
+from server.metrics import ApiMetrics, MetricsMiddleware
+from server.routes import approvals, assistants, audit, ops, runs, threads, tools
+
+log = logging.getLogger("steward.server")
+VERSION = "0.1.0"
+CONSOLE_DIR = Path(__file__).parent / "console"
 
 
-def create_app() -> FastAPI:
-    app = FastAPI(title="Steward", version="0.1.0")
+@dataclass(frozen=True)
+class StreamOptions:
+    poll_s: float = 0.05
+    """How often a stream reads the event log: the floor of event latency, and one SQLite read per stream."""
+    ping_s: float = 15.0
+    """Heartbeat comment interval; proxies close streams idle for longer (nginx: 60 s)."""
+    send_timeout_s: float = 30.0
+    """A client that accepts nothing for this long is dropped, so it cannot hold a stream task forever."""
 
-    @app.get("/health", tags=["ops"])
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=f"request body is larger than {limit} bytes")
+
+
+class BodyLimit:
+    """Refuse bodies over ``limit`` bytes with 413, by Content-Length or while reading a chunked body."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.limit):
+            response = JSONResponse({"detail": f"request body is larger than {self.limit} bytes"}, 413)
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise BodyTooLarge(self.limit)
+            return message
+
+        await self.app(scope, limited, send)
+
+
+_STATUS: tuple[tuple[type[StewardError], int], ...] = ((NotFound, 404), (Conflict, 409), (Forbidden, 403))
+
+
+async def _steward_error(request: Request, exc: Exception) -> JSONResponse:
+    """The one place runtime errors become HTTP: 404 / 409 / 403, other user errors 422."""
+    status = next((code for cls, code in _STATUS if isinstance(exc, cls)), 422)
+    return JSONResponse({"detail": str(exc)}, status_code=status)
+
+
+async def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    detail = str(exc) if isinstance(exc, TemporalUnavailable) else f"temporal: {getattr(exc, 'message', exc)}"
+    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "2"})
+
+
+async def _internal(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"detail": f"internal error ({type(exc).__name__}); see the API log"}, status_code=500)
+
+
+def temporal_ui_base(settings: Settings) -> str | None:
+    """The embedded dev server's UI for this namespace; a cluster's UI address is not known to us."""
+    if not settings.embedded_temporal:
+        return None
+    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "", "::") else settings.api_host
+    return f"http://{host}:{settings.temporal_ui_port}/namespaces/{settings.temporal_namespace}"
+
+
+def create_app(
+    settings: Settings | None = None,
+    store: Store | None = None,
+    client: Client | None = None,
+    *,
+    stream: StreamOptions | None = None,
+    max_body_bytes: int = 1 << 20,
+    dispatch_poll_s: float = 0.2,
+) -> FastAPI:
+    """Build the API. ``store``/``client`` override what ``settings`` would open (tests, benchmarks)."""
+    s = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.store = store or open_store(s.resolved_db_path)
+        app.state.temporal = TemporalConnection(s, client)
+        app.state.dispatcher = RunDispatcher(app.state.store, app.state.temporal, s.task_queue, dispatch_poll_s)
+        dispatcher = asyncio.create_task(app.state.dispatcher.run_forever(), name="steward-run-dispatcher")
+        try:
+            yield
+        finally:
+            dispatcher.cancel()
+            with suppress(asyncio.CancelledError):
+                await dispatcher
+
+    app = FastAPI(
+        title="Steward",
+        version=VERSION,
+        description="Durable, guarded agents: LangGraph Agent Server vocabulary (assistants, threads, runs, "
+        "streams) plus approvals, tools, audit. Authenticate with `Authorization: Bearer <key>` or "
+        "`X-Api-Key: <key>`.",
+        lifespan=lifespan,
+    )
+    app.state.settings = s
+    app.state.store = store
+    app.state.stream = stream or StreamOptions()
+    app.state.temporal_ui = temporal_ui_base(s)
+    app.state.metrics = ApiMetrics(lambda: getattr(app.state, "store", None))
+
+    app.add_exception_handler(StewardError, _steward_error)
+    app.add_exception_handler(TemporalUnavailable, _unavailable)
+    app.add_exception_handler(RPCError, _unavailable)
+    app.add_exception_handler(Exception, _internal)
+    app.add_middleware(BodyLimit, limit=max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+
+    for module in (ops, assistants, threads, runs, approvals, tools, audit):
+        for router in getattr(module, "routers", [module.router]):
+            app.include_router(router)
+    app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
+
+    @app.get("/", include_in_schema=False)
+    async def root() -> RedirectResponse:
+        return RedirectResponse("/console/")
 
     return app
 

@@ -1,0 +1,265 @@
+"""Starting, queueing, resuming and cancelling runs for the API (multitask strategies live here).
+
+Runs start through ``runtime.runs.start_run`` and approvals are decided through ``runtime.runs.decide``:
+this module only decides *when* (now, after the thread's current run, or never) and translates the Agent
+Server's ``command.resume`` into decisions on the thread's pending approvals.
+
+``enqueue`` is durable: a queued run is a ``pending`` row in ``runs`` plus a ``run_queue`` row holding the
+requester's principal; a background loop starts the oldest queued run of a thread once no other run of that
+thread is active. Starting is idempotent (workflow id = run id), so two API processes, or a crash between
+start and dequeue, cannot start a run twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from pydantic import ValidationError
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from guards.types import ApprovalDecision, Principal, has_role
+from runtime import runs
+from runtime.errors import Conflict, Forbidden, UserError
+from runtime.store import TERMINAL_STATUSES, Store
+from server.connection import TemporalConnection
+from server.schemas import RunCreate
+
+log = logging.getLogger("steward.server.dispatch")
+
+_UNSUPPORTED: dict[str, str] = {
+    "interrupt_before": "breakpoints are not supported; approvals come from the policy",
+    "interrupt_after": "breakpoints are not supported; approvals come from the policy",
+    "webhook": "webhooks are not supported; stream or join the run",
+    "checkpoint": "runs cannot start from a checkpoint; Temporal's history is the checkpoint",
+    "checkpoint_id": "runs cannot start from a checkpoint; Temporal's history is the checkpoint",
+}
+
+
+def check_supported(body: RunCreate) -> None:
+    """Refuse, by name, the Agent Server options Steward cannot honour (never ignore them silently)."""
+    for name, why in _UNSUPPORTED.items():
+        if getattr(body, name) not in (None, [], {}):
+            raise UserError(f"{name}: {why}")
+    if body.after_seconds:
+        raise UserError("after_seconds: delayed runs are not supported")
+    if body.multitask_strategy == "rollback":
+        raise UserError(
+            "multitask_strategy: 'rollback' is not supported (runs are never deleted); "
+            "use 'reject', 'enqueue' or 'interrupt'"
+        )
+    if body.stream_subgraphs:
+        raise UserError("stream_subgraphs: subgraph streaming is not supported")
+    if body.command is not None:
+        if body.command.update is not None or body.command.goto is not None:
+            raise UserError("command: only 'resume' is supported (approvals resume the run)")
+        if body.command.resume is None:
+            raise UserError("command.resume: required when 'command' is given")
+        if body.input is not None:
+            raise UserError("input: give either 'input' (a new run) or 'command' (resume), not both")
+
+
+def _decisions(resume: Any, pending: list[dict[str, Any]], principal: Principal) -> list[ApprovalDecision]:
+    """``command.resume`` -> one decision per pending approval.
+
+    Accepted: ``"approve"``; ``{"action": "approve" | "edit" | "reject" | "respond", "args", "comment",
+    "response"}`` (applies to every pending approval); or a map of approval id -> either of those.
+    """
+    ids = [a["approval_id"] for a in pending]
+    if isinstance(resume, dict) and resume and all(k in ids for k in resume):
+        chosen = dict(resume)
+    elif isinstance(resume, str | dict):
+        chosen = dict.fromkeys(ids, resume)
+    else:
+        raise UserError(
+            f"command.resume: expected a decision like {{'action': 'approve'}} or a map of approval id "
+            f"to decision; pending approvals: {ids}"
+        )
+    out = []
+    for approval_id, value in chosen.items():
+        fields = {"action": value} if isinstance(value, str) else value
+        if not isinstance(fields, dict):
+            raise UserError(f"command.resume.{approval_id}: expected a decision object, got {type(value).__name__}")
+        unknown = set(fields) - {"action", "args", "comment", "response"}
+        if unknown:
+            raise UserError(
+                f"command.resume: unknown field {sorted(unknown)[0]!r}; a decision has action, args, "
+                f"comment, response (pending approvals: {ids})"
+            )
+        try:
+            out.append(ApprovalDecision(approval_id=approval_id, principal=principal, **fields))
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"command.resume.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()
+            )
+            raise UserError(problems) from None
+    return out
+
+
+class RunDispatcher:
+    """Decides when a requested run starts, and drives resumes and cancellations."""
+
+    def __init__(self, store: Store, temporal: TemporalConnection, task_queue: str, poll_s: float = 0.2) -> None:
+        self.store = store
+        self.temporal = temporal
+        self.task_queue = task_queue
+        self.poll_s = poll_s
+        self._lock = asyncio.Lock()
+
+    # -- thread occupancy ------------------------------------------------------------------------
+    def active_runs(self, thread_id: str) -> list[dict[str, Any]]:
+        """Runs of the thread that occupy it: started (or starting) and not finished; queued ones excluded."""
+        queued = {q["run_id"] for q in self.store.queued_runs(thread_id)}
+        return [
+            r
+            for r in self.store.list_runs(thread_id, limit=100)
+            if r["status"] not in TERMINAL_STATUSES and r["run_id"] not in queued
+        ]
+
+    # -- new runs --------------------------------------------------------------------------------
+    async def submit(self, principal: Principal, body: RunCreate, thread_id: str | None) -> dict[str, Any]:
+        """Start a run now, queue it behind the thread's active run, or refuse (multitask strategy)."""
+        data = runs.validate_input(body.assistant_id, body.input if body.input is not None else {})
+        strategy = body.multitask_strategy or "enqueue"
+        thread_id = thread_id or f"thread-{uuid.uuid4()}"
+        run_id = runs.new_run_id()
+        async with self._lock:
+            busy = self.active_runs(thread_id)
+            queued = self.store.queued_runs(thread_id)
+            if busy or queued:
+                if strategy == "reject":
+                    first = (busy or queued)[0]
+                    raise Conflict(
+                        f"thread {thread_id!r} has a run in progress ({first['run_id']}); "
+                        "multitask_strategy 'reject' refuses a second one"
+                    )
+                if strategy == "interrupt":
+                    for run in busy:
+                        await self.cancel(run, wait=False)
+                self.store.create_run(run_id, thread_id, body.assistant_id, principal.tenant, principal.id, data)
+                self.store.enqueue_run(run_id, thread_id, principal.model_dump())
+            else:
+                await self._start(principal, body.assistant_id, data, thread_id, run_id)
+        run = self.store.get_run(run_id)
+        assert run is not None
+        return run
+
+    async def _start(
+        self, principal: Principal, assistant_id: str, data: dict[str, Any], thread_id: str, run_id: str
+    ) -> None:
+        client = await self.temporal.get()
+        try:
+            await runs.start_run(
+                client,
+                self.store,
+                self.task_queue,
+                assistant_id,
+                data,
+                principal,
+                thread_id=thread_id,
+                run_id=run_id,
+                validate=False,
+            )
+        except WorkflowAlreadyStartedError:
+            pass
+        except RPCError as exc:
+            self.store.set_run_status(run_id, "error", error=f"could not start: {exc}")
+            raise
+
+    async def run_forever(self) -> None:
+        """Start queued runs as their threads free up. Cheap when the queue is empty (one SQLite read)."""
+        while True:
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the loop must survive a Temporal outage; the next tick retries
+                log.exception("run dispatcher tick failed")
+            await asyncio.sleep(self.poll_s)
+
+    async def tick(self) -> int:
+        started = 0
+        heads: dict[str, dict[str, Any]] = {}
+        for q in self.store.queued_runs():
+            heads.setdefault(q["thread_id"], q)
+        for thread_id, q in heads.items():
+            async with self._lock:
+                if self.active_runs(thread_id):
+                    continue
+                run = self.store.get_run(q["run_id"])
+                if run is not None and run["status"] == "pending":
+                    await self._start(
+                        Principal.model_validate(q["principal"]),
+                        run["assistant_id"],
+                        run["input"],
+                        thread_id,
+                        run["run_id"],
+                    )
+                    started += 1
+                self.store.dequeue_run(q["run_id"])
+        return started
+
+    # -- resume ----------------------------------------------------------------------------------
+    async def resume(self, principal: Principal, thread_id: str, resume: Any) -> tuple[dict[str, Any], int]:
+        """Decide the pending approvals of the thread's waiting run; returns (run, last event seq before)."""
+        if not has_role(principal, "approver"):
+            raise Forbidden(
+                f"principal {principal.id!r} lacks role 'approver' needed to resume an interrupt "
+                f"(has {sorted(principal.roles)})"
+            )
+        waiting = [
+            (r, p)
+            for r in self.active_runs(thread_id)
+            if (p := self.store.list_approvals(run_id=r["run_id"], status="pending"))
+        ]
+        if not waiting:
+            raise Conflict(f"thread {thread_id!r} has no run waiting on an interrupt; nothing to resume")
+        run, pending = waiting[0]
+        decisions = _decisions(resume, pending, principal)
+        after = self.store.last_event_seq(run["run_id"])
+        client = await self.temporal.get()
+        for d in decisions:
+            await runs.decide(client, self.store, d)
+        fresh = self.store.get_run(run["run_id"])
+        assert fresh is not None
+        return fresh, after
+
+    # -- cancel ----------------------------------------------------------------------------------
+    async def cancel(self, run: dict[str, Any], wait: bool = False, timeout_s: float = 30.0) -> dict[str, Any]:
+        run_id = run["run_id"]
+        if self.store.dequeue_run(run_id):
+            self.store.set_run_status(run_id, "cancelled", error="cancelled before it started")
+            self.store.append_events(
+                run_id,
+                [
+                    (
+                        "finish",
+                        "run_finished",
+                        {"status": "cancelled", "outcome": None, "error": "cancelled before it started"},
+                    )
+                ],
+            )
+        else:
+            if run["status"] in TERMINAL_STATUSES:
+                raise Conflict(f"run {run_id!r} has already finished: {run['status']}")
+            client = await self.temporal.get()
+            try:
+                await client.get_workflow_handle(run_id).cancel()
+            except RPCError as exc:
+                if exc.status != RPCStatusCode.NOT_FOUND:
+                    raise
+                raise Conflict(f"run {run_id!r} is not running in Temporal") from None
+            if wait:
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + timeout_s
+                while loop.time() < deadline:
+                    fresh = self.store.get_run(run_id)
+                    if fresh is None or fresh["status"] in TERMINAL_STATUSES:
+                        break
+                    await asyncio.sleep(0.05)
+        fresh = self.store.get_run(run_id)
+        assert fresh is not None
+        return fresh
