@@ -9,6 +9,9 @@ gates and approvals are workflow code, so they are replayed, never re-executed.
 from __future__ import annotations
 
 import asyncio
+import base64
+import dataclasses
+import pickle
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -50,6 +53,14 @@ class AgentRunInput:
     requester: dict[str, Any]
     tenant: str = "default"
     recursion_limit: int = 100
+    history_limit: int = 10_000
+    """Continue-as-new at the next approval boundary once history has this many events (Temporal caps
+    history at 50k events / 50 MB; the server also suggests it). Lower it to exercise the path in tests."""
+    resume_checkpoint: str | None = None
+    """Set by continue-as-new: the LangGraph checkpointer's content (base64 pickle) to resume from."""
+    resume: dict[str, Any] | None = None
+    """Set by continue-as-new: the decisions to resume the interrupted graph with."""
+    continued: int = 0
 
 
 @dataclass
@@ -71,6 +82,27 @@ class _Pending:
     deciding: bool = False
     decision: dict[str, Any] | None = None
     status: str = "pending"
+
+
+def _dump_checkpointer(saver: InMemorySaver) -> str:
+    """The whole in-workflow checkpointer, so a continued run resumes at exactly the same graph position."""
+    data = {
+        "storage": {tid: {ns: dict(cps) for ns, cps in nss.items()} for tid, nss in saver.storage.items()},
+        "writes": dict(saver.writes),
+        "blobs": dict(saver.blobs),
+    }
+    return base64.b64encode(pickle.dumps(data, protocol=5)).decode()
+
+
+def _load_checkpointer(blob: str) -> InMemorySaver:
+    data = pickle.loads(base64.b64decode(blob))  # noqa: S301 - our own workflow input
+    saver = InMemorySaver()
+    for tid, nss in data["storage"].items():
+        for ns, cps in nss.items():
+            saver.storage[tid][ns].update(cps)
+    saver.writes.update(data["writes"])
+    saver.blobs.update(data["blobs"])
+    return saver
 
 
 def _json_state(values: dict[str, Any]) -> dict[str, Any]:
@@ -224,25 +256,28 @@ class AgentRunWorkflow:
     @workflow.run
     async def run(self, inp: AgentRunInput) -> AgentRunResult:
         self._status = "running"
-        prior: dict[str, Any] = await workflow.execute_local_activity(
-            "steward.begin_run",
-            BeginRunInput(
-                run_id=inp.run_id,
-                thread_id=inp.thread_id,
-                assistant_id=inp.assistant_id,
-                tenant=inp.tenant,
-                requester=inp.requester,
-                input=inp.input,
-            ),
-            result_type=dict,
-            **_LA_OPTS,
-        )
+        prior: dict[str, Any] = {}
+        if inp.resume_checkpoint is None:
+            prior = await workflow.execute_local_activity(
+                "steward.begin_run",
+                BeginRunInput(
+                    run_id=inp.run_id,
+                    thread_id=inp.thread_id,
+                    assistant_id=inp.assistant_id,
+                    tenant=inp.tenant,
+                    requester=inp.requester,
+                    input=inp.input,
+                ),
+                result_type=dict,
+                **_LA_OPTS,
+            )
         try:
             builder = plugin_graph(inp.assistant_id)
         except KeyError as exc:
             await self._finish(inp, "error", error=str(exc))
             raise ApplicationError(str(exc), type="NotFound", non_retryable=True) from None
-        app = builder.compile(checkpointer=InMemorySaver())
+        saver = _load_checkpointer(inp.resume_checkpoint) if inp.resume_checkpoint else InMemorySaver()
+        app = builder.compile(checkpointer=saver)
         config: dict[str, Any] = {"configurable": {"thread_id": inp.run_id}, "recursion_limit": inp.recursion_limit}
         ctx = {
             "run_id": inp.run_id,
@@ -252,10 +287,26 @@ class AgentRunWorkflow:
             "requester": inp.requester,
         }
         try:
-            result = await app.ainvoke(_merge_into_thread(prior, inp.input), config, context=ctx)
+            if inp.resume is not None:
+                result = await app.ainvoke(Command(resume=inp.resume), config, context=ctx)
+            else:
+                result = await app.ainvoke(_merge_into_thread(prior, inp.input), config, context=ctx)
             while interrupts := result.get("__interrupt__"):
                 resume = await self._gate(inp, list(interrupts))
                 self._status = "running"
+                info = workflow.info()
+                if info.is_continue_as_new_suggested() or info.get_current_history_length() >= inp.history_limit:
+                    # Decisions are durable in history and the store; the continued run resumes the graph
+                    # from the carried checkpoint with them, so nothing runs twice and nothing is skipped.
+                    await self.emit(inp, "continued_as_new", {"history_length": info.get_current_history_length()})
+                    workflow.continue_as_new(
+                        dataclasses.replace(
+                            inp,
+                            resume_checkpoint=_dump_checkpointer(saver),
+                            resume=resume,
+                            continued=inp.continued + 1,
+                        )
+                    )
                 result = await app.ainvoke(Command(resume=resume), config, context=ctx)
         except (asyncio.CancelledError, CancelledError):
             await asyncio.shield(asyncio.ensure_future(self._finish(inp, "cancelled", error="cancelled")))

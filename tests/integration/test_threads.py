@@ -49,3 +49,46 @@ async def test_other_tenant_cannot_run_on_a_thread(client, store, task_queue, wo
             Principal(id="eve", roles=["operator"], tenant="bank-b"),
             thread_id=thread_id,
         )
+
+
+async def test_long_run_continues_as_new_at_an_approval_boundary(client, store, task_queue, worker) -> None:
+    from temporalio.client import WorkflowExecutionStatus
+
+    from guards.types import ApprovalDecision
+    from runtime.workflow import WORKFLOW_NAME, AgentRunInput, AgentRunResult
+    from tests.conftest import GOOD_APPLICATION, pending_approvals
+
+    run_id = f"run-{uuid.uuid4()}"
+    store.create_run(run_id, "thread-can", "loan_triage", "default", "alice", GOOD_APPLICATION)
+    handle = await client.start_workflow(
+        WORKFLOW_NAME,
+        AgentRunInput(
+            run_id=run_id,
+            thread_id="thread-can",
+            assistant_id="loan_triage",
+            input=GOOD_APPLICATION,
+            requester=REQUESTER.model_dump(),
+            history_limit=1,
+        ),
+        id=run_id,
+        task_queue=task_queue,
+        result_type=AgentRunResult,
+    )
+    first_run = handle.result_run_id
+    for row in await pending_approvals(store, run_id, 2):
+        await runs.decide(
+            client,
+            store,
+            ApprovalDecision(
+                approval_id=row["approval_id"], action="approve", principal=Principal(id="bob", roles=["approver"])
+            ),
+        )
+    result = await handle.result()
+    assert result.status == "success" and result.outcome["decision"] == "approved"
+    first = client.get_workflow_handle(run_id, run_id=first_run)
+    assert (await first.describe()).status == WorkflowExecutionStatus.CONTINUED_AS_NEW
+    assert "continued_as_new" in [e["type"] for e in store.events_after(run_id)]
+    tools = store.tool_executions(run_id)
+    assert sorted(t["tool"] for t in tools) == ["approve_loan", "credit_check", "notify_customer"]
+    assert all(t["attempts"] == 1 for t in tools)
+    assert store.get_thread("thread-can")["state"]["outcome"]["decision"] == "approved"
