@@ -29,11 +29,19 @@ class RunningApp:
     server: uvicorn.Server
     task: asyncio.Task[None]
 
-    async def stop(self, graceful: bool = True) -> None:
-        """Stop serving; ``graceful=False`` force-closes open connections (mid-stream clients see a drop)."""
+    async def stop(self) -> None:
+        """Stop serving, giving open streams a second to finish."""
         self.server.should_exit = True
-        if not graceful:
-            self.server.force_exit = True
+        await asyncio.wait_for(self.task, 15)
+
+    async def kill(self) -> None:
+        """Drop every connection mid-response and stop, as a crashed API process would."""
+        for connection in list(self.server.server_state.connections):
+            transport = getattr(connection, "transport", None)
+            if transport is not None:
+                transport.abort()
+        self.server.should_exit = True
+        self.server.force_exit = True
         await asyncio.wait_for(self.task, 15)
 
 
