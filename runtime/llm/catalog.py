@@ -25,9 +25,7 @@ class ModelSpec(BaseModel):
 
     name: str = Field(pattern=r"^[A-Za-z0-9._:-]{1,64}$")
     backend: Backend = "llama_cpp"
-    path: Path | None = Field(
-        default=None, description="GGUF file or HF model directory; None = taken from `package`."
-    )
+    path: Path | None = Field(default=None, description="GGUF file or HF model directory; None = taken from `package`.")
     package: str | None = Field(
         default=None, description="Registry package that carries the weights (assembled into <home>/models)."
     )
@@ -135,9 +133,11 @@ def resolve_weights(spec: ModelSpec, settings: Settings, *, prepare: bool = True
 def model_status(spec: ModelSpec, settings: Settings) -> dict[str, Any]:
     """Catalog row for ``steward models`` and ``/v1/models``: does the file exist (without assembling it)."""
     path = spec.path if spec.path is not None else packaged_weights(spec, settings, prepare=False)
-    packaged = spec.package is not None and path is not None and importlib.util.find_spec(
-        spec.package.replace("-", "_")
-    ) is not None
+    packaged = (
+        spec.package is not None
+        and path is not None
+        and importlib.util.find_spec(spec.package.replace("-", "_")) is not None
+    )
     present = bool(path and path.exists())
     return {
         "name": spec.name,

@@ -242,8 +242,16 @@ class ModelEngine(ABC):
             raise QueueFull(f"model {self.spec.name!r} queue is full ({self.queue.maxsize} waiting)") from None
         REGISTRY.set("steward_llm_queue_depth", self.queue.qsize(), model=self.spec.name)
 
-    def _finish(self, req: EngineRequest, reason: str, completion_tokens: int, first_token_at: float | None,
-                engine_s: float, error: str | None = None, started_at: float | None = None) -> None:
+    def _finish(
+        self,
+        req: EngineRequest,
+        reason: str,
+        completion_tokens: int,
+        first_token_at: float | None,
+        engine_s: float,
+        error: str | None = None,
+        started_at: float | None = None,
+    ) -> None:
         """Report the end of a request and record its metrics; ``engine_s`` is its share of model time."""
         now = time.perf_counter()
         name = self.spec.name
@@ -261,7 +269,7 @@ class ModelEngine(ABC):
                 total_s=total,
                 cost_usd=cost,
                 error=error,
-            )
+            ),
         )
         outcome = "error" if error else ("cancelled" if reason == "cancelled" else "ok")
         REGISTRY.inc("steward_llm_requests_total", model=name, outcome=outcome)
@@ -287,5 +295,10 @@ class ModelEngine(ABC):
             REGISTRY.set("steward_llm_cost_per_1k_tokens_usd", per_1k, model=name)
 
     def describe(self) -> dict[str, Any]:
-        return {"loaded": self.alive, "load_s": round(self.load_s, 3), "n_ctx": self.n_ctx,
-                "queue_depth": self.queue.qsize(), "grammar": self.supports_grammar}
+        return {
+            "loaded": self.alive,
+            "load_s": round(self.load_s, 3),
+            "n_ctx": self.n_ctx,
+            "queue_depth": self.queue.qsize(),
+            "grammar": self.supports_grammar,
+        }

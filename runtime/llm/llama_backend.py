@@ -59,6 +59,7 @@ class _Sampler:
 
     def __init__(self, vocab: Any, params: GenerationParams, scratch: Any) -> None:
         self.scratch = scratch
+        self.greedy = params.temperature <= 0
         self.grammar = None
         self.chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
         try:
@@ -82,7 +83,13 @@ class _Sampler:
             raise
 
     def sample(self, ctx: Any, idx: int) -> int:
-        token = int(llama_cpp.llama_sampler_sample(self.chain, ctx, idx))
+        if self.greedy:
+            # numpy's argmax over the logits is ~10x cheaper than the C chain, which first copies all
+            # 262k candidates into a fresh array on every call.
+            logits = llama_cpp.llama_get_logits_ith(ctx, idx)
+            token = int(np.ctypeslib.as_array(logits, shape=(self.scratch.n_vocab,)).argmax())
+        else:
+            token = int(llama_cpp.llama_sampler_sample(self.chain, ctx, idx))
         if not self.grammar:
             return token
         one = (llama_cpp.llama_token_data * 1)(llama_cpp.llama_token_data(token, 1.0, 0.0))
@@ -133,8 +140,9 @@ class _Slot:
 class LlamaCppEngine(ModelEngine):
     """GGUF models through llama.cpp, several sequences decoded per step."""
 
-    def __init__(self, spec: ModelSpec, path: Path, queue_size: int = 64, n_threads: int | None = None,
-                 n_batch: int = 512) -> None:
+    def __init__(
+        self, spec: ModelSpec, path: Path, queue_size: int = 64, n_threads: int | None = None, n_batch: int = 512
+    ) -> None:
         super().__init__(spec, queue_size)
         self.path = path
         self.n_threads = n_threads or os.cpu_count() or 1
@@ -194,8 +202,9 @@ class LlamaCppEngine(ModelEngine):
         return True
 
     def render(self, messages: list[dict[str, str]]) -> str:
-        return prompting.render(messages, chat_format=self.spec.chat_format, template=self.template,
-                                bos=self.bos_text, eos=self.eos_text)
+        return prompting.render(
+            messages, chat_format=self.spec.chat_format, template=self.template, bos=self.bos_text, eos=self.eos_text
+        )
 
     def tokenize(self, text: str) -> list[int]:
         # A template that writes the BOS text itself must not get a second BOS from the tokenizer.
@@ -227,11 +236,11 @@ class LlamaCppEngine(ModelEngine):
             except Exception as exc:
                 self._finish(req, "error", 0, None, 0.0, error=str(exc), started_at=now)
                 continue
-            slots.append(_Slot(seq_id=free.pop(), req=req, sampler=sampler, stop=StopMatcher(req.params.stop),
-                               started_at=now))
+            slots.append(
+                _Slot(seq_id=free.pop(), req=req, sampler=sampler, stop=StopMatcher(req.params.stop), started_at=now)
+            )
 
-    def _release(self, slot: _Slot, slots: list[_Slot], free: list[int], reason: str,
-                 error: str | None = None) -> None:
+    def _release(self, slot: _Slot, slots: list[_Slot], free: list[int], reason: str, error: str | None = None) -> None:
         if reason != "cancelled" and error is None:
             tail = slot.stop.flush() if not slot.stop.stopped else ""
             if tail:
@@ -240,8 +249,9 @@ class LlamaCppEngine(ModelEngine):
         slot.sampler.free()
         slots.remove(slot)
         free.append(slot.seq_id)
-        self._finish(slot.req, reason, slot.n_gen, slot.first_token_at, slot.engine_s, error=error,
-                     started_at=slot.started_at)
+        self._finish(
+            slot.req, reason, slot.n_gen, slot.first_token_at, slot.engine_s, error=error, started_at=slot.started_at
+        )
 
     def _fill_batch(self, slots: list[_Slot]) -> int:
         b = self.batch.batch
@@ -328,10 +338,16 @@ class LlamaCppEngine(ModelEngine):
                     self._release(s, slots, free, "stop")
                 elif s.n_gen >= s.req.params.max_tokens or s.n_past + 1 >= self.n_ctx:
                     self._release(s, slots, free, "length")
+            REGISTRY.set("steward_llm_active_sequences", len(slots), model=name)
         for s in list(slots):
             self._release(s, slots, free, "error", error="model server stopping")
         self.outbox.flush()
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "backend": "llama_cpp", "n_gpu_layers": self.n_gpu_layers,
-                "parallel": self.spec.parallel, "n_threads": self.n_threads}
+        return {
+            **super().describe(),
+            "backend": "llama_cpp",
+            "n_gpu_layers": self.n_gpu_layers,
+            "parallel": self.spec.parallel,
+            "n_threads": self.n_threads,
+        }

@@ -25,8 +25,9 @@ def _fmt(labels: Labels, extra: Iterable[tuple[str, str]] = ()) -> str:
     items = [*labels, *extra]
     if not items:
         return ""
-    body = ",".join(f'{k}="{str(v).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"'
-                    for k, v in items)
+    body = ",".join(
+        f'{k}="{str(v).replace(chr(92), chr(92) * 2).replace(chr(34), chr(92) + chr(34))}"' for k, v in items
+    )
     return "{" + body + "}"
 
 
