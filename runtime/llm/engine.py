@@ -177,6 +177,8 @@ class ModelEngine(ABC):
         self.busy_s = 0.0
         self.completion_tokens = 0
         self.outbox = Outbox()
+        self.largest_batch = 0
+        self._loaded = False
 
     # -- what a backend provides --------------------------------------------------------------------
     @abstractmethod
@@ -206,9 +208,12 @@ class ModelEngine(ABC):
 
     # -- shared -------------------------------------------------------------------------------------
     def start(self) -> None:
-        t0 = time.perf_counter()
-        self.load()
-        self.load_s = time.perf_counter() - t0
+        """Load (unless ``load()`` already ran) and start the model's thread."""
+        if not self._loaded:
+            t0 = time.perf_counter()
+            self.load()
+            self.load_s = time.perf_counter() - t0
+            self._loaded = True
         REGISTRY.set("steward_llm_model_loaded", 1, model=self.spec.name)
         REGISTRY.set("steward_llm_load_seconds", self.load_s, model=self.spec.name)
         self._thread = threading.Thread(target=self._serve_guarded, name=f"llm-{self.spec.name}", daemon=True)

@@ -116,6 +116,7 @@ class TransformersEngine(ModelEngine):
             if not batch:
                 continue
             REGISTRY.set("steward_llm_active_sequences", len(batch), model=self.spec.name)
+            self.largest_batch = max(self.largest_batch, len(batch))
             try:
                 self._generate(batch)
             except Exception as exc:  # one bad batch fails its requests, never the thread

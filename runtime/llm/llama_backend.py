@@ -305,6 +305,7 @@ class LlamaCppEngine(ModelEngine):
             if not slots:
                 continue
             n = self._fill_batch(slots)
+            self.largest_batch = max(self.largest_batch, len(slots))
             t0 = time.perf_counter()
             try:
                 self.ctx.decode(self.batch)
