@@ -107,6 +107,21 @@ def _sse(
     return EventSourceResponse(events(), ping=opts.ping_s, send_timeout=opts.send_timeout_s, headers=headers)
 
 
+async def _unless_disconnected(request: Request, work: Any) -> Any:
+    """Run ``work`` (a wait for a run) but give up when the client hangs up: a queued run can wait for hours."""
+    task = asyncio.ensure_future(work)
+    try:
+        while not task.done():
+            done, _ = await asyncio.wait({task}, timeout=0.5)
+            if not done and await request.is_disconnected():
+                task.cancel()
+                raise UserError("client disconnected")
+        return task.result()
+    finally:
+        if not task.done():
+            task.cancel()
+
+
 async def _cancel_quietly(dispatcher: RunDispatcher, run_id: str) -> None:
     run = dispatcher.store.get_run(run_id)
     if run is not None:
@@ -139,7 +154,9 @@ async def _create_wait(
     thread_id: str | None,
 ) -> JSONResponse:
     run, cursor = await _begin(principal, store, dispatcher, body, thread_id)
-    values = await final_values(store, run, cursor, poll_s=request.app.state.stream.poll_s)
+    values = await _unless_disconnected(
+        request, final_values(store, run, cursor, poll_s=request.app.state.stream.poll_s)
+    )
     return JSONResponse(values, headers={"Content-Location": _location(run)})
 
 
@@ -258,7 +275,7 @@ async def join_run(
 ) -> dict[str, Any]:
     """Wait for the run to finish (or to wait for people) and return its values, as ``/runs/wait`` does."""
     run = load_run(store, principal, run_id, thread_id)
-    return await final_values(store, run, poll_s=request.app.state.stream.poll_s)
+    return await _unless_disconnected(request, final_values(store, run, poll_s=request.app.state.stream.poll_s))
 
 
 @router.get("/{thread_id}/runs/{run_id}/stream", response_class=EventSourceResponse, responses=_SSE)

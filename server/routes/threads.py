@@ -32,22 +32,25 @@ async def create_thread(body: ThreadCreate, principal: OperatorDep, store: Store
 @router.post("/search", response_model=list[ThreadPublic])
 async def search_threads(body: ThreadSearch, principal: PrincipalDep, store: StoreDep) -> list[ThreadPublic]:
     """This tenant's threads, newest first, filtered by ids, metadata, values and status."""
-    found: list[ThreadPublic] = []
-    candidates = store.list_threads(principal.tenant, limit=5000)
-    for t in candidates:
-        if body.ids is not None and t["thread_id"] not in body.ids:
-            continue
-        if any(t["metadata"].get(k) != v for k, v in (body.metadata or {}).items()):
-            continue
-        if any(t["state"].get(k) != v for k, v in (body.values or {}).items()):
-            continue
-        public = thread_public(store, t)
-        if body.status is not None and public.status != body.status:
-            continue
-        found.append(public)
+    matches = [
+        t
+        for t in store.list_threads(principal.tenant, limit=10_000)
+        if (body.ids is None or t["thread_id"] in body.ids)
+        and all(t["metadata"].get(k) == v for k, v in (body.metadata or {}).items())
+        and all(t["state"].get(k) == v for k, v in (body.values or {}).items())
+    ]
     if body.sort_order == "asc":
-        found.reverse()
-    return found[body.offset : body.offset + body.limit]
+        matches.reverse()
+    if body.status is None:  # status needs each thread's runs: compute it only for the page returned
+        return [thread_public(store, t) for t in matches[body.offset : body.offset + body.limit]]
+    found: list[ThreadPublic] = []
+    for t in matches:
+        public = thread_public(store, t)
+        if public.status == body.status:
+            found.append(public)
+            if len(found) >= body.offset + body.limit:
+                break
+    return found[body.offset :]
 
 
 @router.get("/{thread_id}", response_model=ThreadPublic)

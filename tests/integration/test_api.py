@@ -251,6 +251,8 @@ async def test_run_and_approve_over_http(api: Api) -> None:
         assert got["temporal_url"].endswith(f"/workflows/{rid}")
         thread = (await alice.get(f"/threads/{tid}")).json()
         assert thread["status"] == "interrupted" and len(thread["interrupts"][rid]) == 2
+        waiting = (await alice.post("/threads/search", json={"status": "interrupted"})).json()
+        assert [t["thread_id"] for t in waiting] == [tid]
         high = (await bob.get("/approvals", params={"risk": "high", "assistant_id": "loan_triage"})).json()
         assert [a["tool"] for a in high] == ["approve_loan"]
         medium = (await bob.get("/approvals", params={"risk": "medium", "thread_id": tid})).json()
