@@ -21,6 +21,7 @@ class RunContext(TypedDict):
     tenant: str
     assistant_id: str
     requester: dict[str, Any]
+    consent: dict[str, bool]
 
 
 class EventSink(Protocol):
@@ -77,6 +78,28 @@ def current_emitter() -> NodeEmitter | None:
 NodeFn = Callable[[Any, Runtime[RunContext]], Awaitable[dict[str, Any]]]
 
 
+def _guard_llm_output(run_id: str, prefix: str, node: str, assistant_id: str, out: dict[str, Any]) -> dict[str, Any]:
+    """Messages a node adds to the state pass the assistant's ``llm_output`` guards before they land there."""
+    if not out or not out.get("messages"):
+        return out
+    from temporalio.exceptions import ApplicationError
+
+    from guards.points import GuardError, run_point
+
+    outcome = run_point("llm_output", out["messages"], assistant_id)
+    if outcome.failures:
+        _SINK.events(
+            run_id,
+            [
+                (f"{prefix}:guard:{i}", "guard_verdict", {"node": node, **v.public()})
+                for i, v in enumerate(outcome.failures)
+            ],
+        )
+    if outcome.blocked is not None:
+        raise ApplicationError(str(GuardError(outcome.blocked)), type="GuardBlocked", non_retryable=True)
+    return {**out, "messages": outcome.value}
+
+
 def activity_node(name: str) -> Callable[[NodeFn], NodeFn]:
     """Wrap an activity-side node so its start, finish and failure land in the event log and the node ledger.
 
@@ -121,6 +144,7 @@ def activity_node(name: str) -> Callable[[NodeFn], NodeFn]:
             finally:
                 if task:
                     _CURRENT_EMITTER.pop(id(task), None)
+            out = _guard_llm_output(run_id, prefix, name, ctx.get("assistant_id", "default"), out)
             _SINK.node(run_id, name, task_key, info.attempt, "completed")
             _SINK.events(
                 run_id,

@@ -65,6 +65,10 @@ class EvaluateToolCallInput:
     args: dict[str, Any]
     stage: str = "proposed"
     """"proposed" for the model's call, "edited" after an approver changed the arguments."""
+    confidence: float = 1.0
+    """The proposing model's confidence (1.0 when rules proposed the call); policies may use it."""
+    consent: dict[str, bool] | None = None
+    """Consent flags of the data in this run, by purpose; policies refuse purposes without consent."""
 
 
 @dataclass
@@ -78,6 +82,7 @@ class ToolCallVerdict:
     side_effect: bool = True
     timeout_s: float = 30.0
     required_role: str | None = None
+    approvals_required: int = 1
     deadline_s: float | None = None
     on_timeout: str = "reject"
     escalate_to: str | None = None
@@ -95,6 +100,7 @@ class ExecuteToolInput:
     approval_id: str | None
     requires_approval: bool
     actor: str
+    assistant_id: str = "default"
 
 
 def approval_id_for(run_id: str, tool_call_id: str) -> str:
@@ -121,6 +127,8 @@ async def _evaluate(ctx: RunContext, call: ToolCall, args: dict[str, Any], stage
             tool=call["name"],
             args=args,
             stage=stage,
+            confidence=float(call.get("confidence", 1.0)),
+            consent=ctx.get("consent") or None,
         ),
         result_type=ToolCallVerdict,
         start_to_close_timeout=timedelta(seconds=30),
@@ -159,6 +167,7 @@ async def guarded_tool_node(state: ToolCallTask, runtime: Runtime[RunContext]) -
             escalation_deadline_s=verdict.escalation_deadline_s,
             rule_id=verdict.rule_id,
             policy_version=verdict.policy_version,
+            approvals_required=verdict.approvals_required,
         )
         decision: dict[str, Any] = interrupt(request.model_dump())
         decided_by = decision.get("decided_by")
@@ -190,6 +199,16 @@ async def guarded_tool_node(state: ToolCallTask, runtime: Runtime[RunContext]) -
                     reason=f"edited arguments need role {edited.required_role!r}, which {decider.id!r} lacks",
                     **common,
                 )
+            approvals = len(decision.get("approvers") or [decided_by])
+            if edited.effect == "require_approval" and edited.approvals_required > approvals:
+                return _result(
+                    ctx,
+                    call,
+                    "rejected",
+                    args=edited.args,
+                    reason=f"edited arguments need {edited.approvals_required} approvals, got {approvals}",
+                    **common,
+                )
             args = edited.args
         elif action != "approve":
             return _result(ctx, call, "rejected", args=args, reason=f"unknown decision {action!r}", **common)
@@ -205,6 +224,7 @@ async def guarded_tool_node(state: ToolCallTask, runtime: Runtime[RunContext]) -
             approval_id=approval_id,
             requires_approval=verdict.effect == "require_approval",
             actor=decided_by or ctx["requester"]["id"],
+            assistant_id=ctx["assistant_id"],
         ),
         result_type=dict,
         start_to_close_timeout=timedelta(seconds=max(verdict.timeout_s, 1.0)),

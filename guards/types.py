@@ -40,6 +40,7 @@ class PolicyDecision(BaseModel):
     rule_id: str
     policy_version: str
     required_role: str | None = None
+    approvals_required: int = 1
     deadline_s: float | None = None
     on_timeout: Literal["escalate", "reject"] = "reject"
     escalate_to: str | None = None
@@ -67,6 +68,8 @@ class ApprovalRequest(BaseModel):
     escalation_deadline_s: float | None = None
     rule_id: str = ""
     policy_version: str = ""
+    approvals_required: int = 1
+    """Two for the highest risk: distinct approvers, none of them the requester."""
 
 
 class ApprovalDecision(BaseModel):

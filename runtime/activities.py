@@ -14,6 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from agents.guarded import EvaluateToolCallInput, ExecuteToolInput, ToolCallVerdict
+from guards.points import GuardError, GuardOutcome, run_point
 from guards.policy import PolicyEngine, PolicyInput
 from guards.types import Principal
 from runtime.store import Store
@@ -121,10 +122,24 @@ class StewardActivities:
             inp.tenant,
             inp.requester.get("id", "?"),
             "run.started",
-            {"assistant_id": inp.assistant_id, "thread_id": inp.thread_id},
+            {
+                "assistant_id": inp.assistant_id,
+                "thread_id": inp.thread_id,
+                **_assistant_lineage(inp.assistant_id),
+                "policy_version": self.policy.version,
+            },
             run_id=inp.run_id,
             key=f"{inp.run_id}:begin",
         )
+        # Defense in depth: the API and CLI already ran the input guards; a run started another way is checked
+        # here, before any node runs.
+        guarded = run_point("input", inp.input, inp.assistant_id)
+        events: list[tuple[str, str, dict[str, Any]]] = []
+        self._guard_records(inp.run_id, inp.tenant, "input", guarded, "", events)
+        if events:
+            s.append_events(inp.run_id, events)
+        if guarded.blocked is not None:
+            raise ApplicationError(str(GuardError(guarded.blocked)), type="GuardBlocked", non_retryable=True)
         thread = s.get_thread(inp.thread_id)
         return dict(thread["state"]) if thread else {}
 
@@ -191,7 +206,7 @@ class StewardActivities:
         s.append_audit(
             inp.tenant,
             inp.decided_by,
-            f"approval.{inp.status}",
+            "approval.partial" if inp.status == "pending" else f"approval.{inp.status}",
             {
                 "approval_id": inp.approval_id,
                 "action": inp.action,
@@ -206,7 +221,7 @@ class StewardActivities:
             [
                 (
                     inp.key,
-                    "approval_decided",
+                    "approval_partial" if inp.status == "pending" else "approval_decided",
                     {
                         "approval_id": inp.approval_id,
                         "status": inp.status,
@@ -233,13 +248,27 @@ class StewardActivities:
                     {"tool_call_id": inp.tool_call_id, "tool": inp.tool, "args": inp.args},
                 )
             )
+        guard_outcome = None
         try:
             spec = get_tool(inp.tool)
             args = spec.validate_args(inp.args)
+            guard_outcome = run_point("tool_args", args, inp.assistant_id, tool=spec.name)
         except (KeyError, ToolArgumentsInvalid) as exc:
             reason = str(exc).strip("'\"")
             verdict = ToolCallVerdict(effect="deny", reason=reason, rule_id="schema", policy_version="-", args=inp.args)
-        else:
+        if guard_outcome is not None and guard_outcome.blocked is not None:
+            blocked = guard_outcome.blocked
+            verdict = ToolCallVerdict(
+                effect="deny",
+                reason=str(GuardError(blocked)),
+                rule_id=f"guard:{blocked.validator}",
+                policy_version=self.policy.version,
+                args=args,
+                risk=spec.risk,
+                side_effect=spec.side_effect,
+            )
+        elif guard_outcome is not None:
+            args = guard_outcome.value
             decision = self.policy.decide(
                 PolicyInput(
                     tool=spec.name,
@@ -249,6 +278,8 @@ class StewardActivities:
                     tenant=inp.tenant,
                     requester=Principal.model_validate(inp.requester),
                     assistant_id=inp.assistant_id,
+                    model_confidence=inp.confidence,
+                    consent=inp.consent or {},
                 )
             )
             verdict = ToolCallVerdict(
@@ -261,6 +292,7 @@ class StewardActivities:
                 side_effect=spec.side_effect,
                 timeout_s=spec.timeout_s,
                 required_role=decision.required_role,
+                approvals_required=decision.approvals_required,
                 deadline_s=decision.deadline_s,
                 on_timeout=decision.on_timeout,
                 escalate_to=decision.escalate_to,
@@ -276,6 +308,8 @@ class StewardActivities:
             "policy_version": verdict.policy_version,
             "required_role": verdict.required_role,
         }
+        if guard_outcome is not None:
+            self._guard_records(inp.run_id, inp.tenant, key, guard_outcome, inp.tool, events)
         events.append((f"{key}:verdict", "policy_decision", verdict_data))
         s.append_events(inp.run_id, events)
         s.append_audit(
@@ -287,6 +321,28 @@ class StewardActivities:
             key=f"{inp.run_id}:{key}:policy",
         )
         return verdict
+
+    def _guard_records(
+        self,
+        run_id: str,
+        tenant: str,
+        key: str,
+        outcome: GuardOutcome,
+        tool: str,
+        events: list[tuple[str, str, dict[str, Any]]],
+    ) -> None:
+        """Every guard verdict is visible: one event per failure, and the whole summary in the audit trail."""
+        for i, v in enumerate(outcome.failures):
+            events.append((f"{key}:guard:{i}", "guard_verdict", {"tool": tool, **v.public()}))
+        point = outcome.verdicts[0].point if outcome.verdicts else "none"
+        self.store.append_audit(
+            tenant,
+            "steward:guards",
+            f"guard.{point}",
+            {"tool": tool, **_guard_summary(outcome)},
+            run_id=run_id,
+            key=f"{run_id}:{key}:guards",
+        )
 
     @activity.defn(name="steward.execute_tool")
     async def execute_tool(self, inp: ExecuteToolInput) -> dict[str, Any]:
@@ -345,6 +401,15 @@ class StewardActivities:
                 ],
             )
             raise
+        guarded = run_point("tool_output", result, inp.assistant_id or "default", tool=inp.tool)
+        guard_events: list[tuple[str, str, dict[str, Any]]] = []
+        self._guard_records(inp.run_id, inp.tenant, f"{inp.tool_call_id}:output", guarded, inp.tool, guard_events)
+        if guard_events:
+            s.append_events(inp.run_id, guard_events)
+        if guarded.blocked is not None:
+            result = {"blocked_by_guard": str(GuardError(guarded.blocked))}
+        else:
+            result = guarded.value
         s.finish_tool_execution(inp.run_id, inp.tool_call_id, "done", result)
         elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
         s.append_events(
@@ -373,6 +438,29 @@ class StewardActivities:
             key=f"{inp.run_id}:{inp.tool_call_id}:executed",
         )
         return result
+
+
+def _assistant_lineage(assistant_id: str) -> dict[str, Any]:
+    """Which assistant version and model card answered: the audit trail links every run to them."""
+    from agents.registry import get_assistant
+
+    try:
+        spec = get_assistant(assistant_id)
+    except KeyError:
+        return {"assistant_version": None, "card": None}
+    return {
+        "assistant_version": spec.version,
+        "card": f"assistant/{spec.name}@{spec.version}",
+        "prompt_version": getattr(spec, "prompt_version", None),
+    }
+
+
+def _guard_summary(outcome: GuardOutcome) -> dict[str, Any]:
+    return {
+        "checked": len(outcome.verdicts),
+        "failed": [v.public() for v in outcome.failures],
+        "blocked": outcome.blocked.public() if outcome.blocked else None,
+    }
 
 
 class StoreEventSink:

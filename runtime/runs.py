@@ -35,13 +35,29 @@ def validate_input(assistant_id: str, payload: Any) -> dict[str, Any]:
     if not isinstance(payload, dict):
         raise UserError(f"input: must be an object, got {type(payload).__name__}")
     model = _input_model(spec.name)
-    if model is None:
-        return payload
-    try:
-        return model.model_validate(payload).model_dump(mode="json", exclude_none=True)
-    except ValidationError as exc:
-        problems = "; ".join(f"input.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-        raise UserError(problems) from None
+    data = payload
+    if model is not None:
+        try:
+            data = model.model_validate(payload).model_dump(mode="json", exclude_none=True)
+        except ValidationError as exc:
+            problems = "; ".join(f"input.{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+            raise UserError(problems) from None
+    return guard_input(spec.name, data)
+
+
+def guard_input(assistant_id: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The assistant's input guards; a block names the field (the workflow checks again before any node)."""
+    from guards.points import run_point
+
+    outcome = run_point("input", data, assistant_id)
+    if outcome.blocked is not None:
+        v = outcome.blocked
+        raise UserError(
+            f"input.{v.path}: {v.message} (guard {v.validator})"
+            if v.path
+            else f"input: {v.message} (guard {v.validator})"
+        )
+    return outcome.value
 
 
 def _input_model(assistant_id: str) -> type[BaseModel] | None:

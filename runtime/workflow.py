@@ -82,6 +82,9 @@ class _Pending:
     deciding: bool = False
     decision: dict[str, Any] | None = None
     status: str = "pending"
+    approvers: list[str] = dataclasses.field(default_factory=list)
+    """Approvals so far (distinct principals), for requests that need more than one."""
+    edited_args: dict[str, Any] | None = None
 
 
 def _dump_checkpointer(saver: InMemorySaver) -> str:
@@ -103,6 +106,16 @@ def _load_checkpointer(blob: str) -> InMemorySaver:
     saver.writes.update(data["writes"])
     saver.blobs.update(data["blobs"])
     return saver
+
+
+def _consent(payload: dict[str, Any]) -> dict[str, bool]:
+    """Consent flags travel with the data: at the top of the input or inside its first object field."""
+    found = payload.get("consent")
+    if not isinstance(found, dict):
+        found = next(
+            (v["consent"] for v in payload.values() if isinstance(v, dict) and isinstance(v.get("consent"), dict)), {}
+        )
+    return {str(k): bool(v) for k, v in found.items()}
 
 
 def _json_state(values: dict[str, Any]) -> dict[str, Any]:
@@ -160,9 +173,40 @@ class AgentRunWorkflow:
         p = self._pending[d.approval_id]
         p.deciding = True
         status = {"approve": "approved", "edit": "edited", "reject": "rejected", "respond": "responded"}[d.action]
-        final_args = d.args if d.action == "edit" else (p.request.args if d.action == "approve" else None)
+        current_args = p.edited_args if p.edited_args is not None else p.request.args
+        final_args = d.args if d.action == "edit" else (current_args if d.action == "approve" else None)
         if final_args is not None:
             final_args = get_tool(p.request.tool).validate_args(final_args)
+        if d.action in ("approve", "edit"):
+            # An edit changes what is approved: approvals given for the old arguments no longer count.
+            p.approvers = [d.principal.id] if d.action == "edit" else [*p.approvers, d.principal.id]
+            if d.action == "edit":
+                p.edited_args = final_args
+            if len(p.approvers) < p.request.approvals_required:
+                await workflow.execute_local_activity(
+                    "steward.record_decision",
+                    RecordDecisionInput(
+                        run_id=p.request.run_id,
+                        key=f"decision:{d.approval_id}:{len(p.approvers)}:{self._n}",
+                        approval_id=d.approval_id,
+                        tenant=p.request.tenant,
+                        status="pending",
+                        decided_by=d.principal.id,
+                        action=f"{d.action} ({len(p.approvers)}/{p.request.approvals_required})",
+                        comment=d.comment,
+                        final_args=final_args,
+                    ),
+                    **_LA_OPTS,
+                )
+                self._n += 1
+                p.deciding = False
+                return {
+                    "approval_id": d.approval_id,
+                    "status": "pending",
+                    "decided_by": d.principal.id,
+                    "approvals": len(p.approvers),
+                    "approvals_required": p.request.approvals_required,
+                }
         await workflow.execute_local_activity(
             "steward.record_decision",
             RecordDecisionInput(
@@ -188,6 +232,7 @@ class AgentRunWorkflow:
             "decided_by": d.principal.id,
             "principal": d.principal.model_dump(),
             "approval_id": d.approval_id,
+            "approvers": list(p.approvers),
         }
         return {"approval_id": d.approval_id, "status": status, "decided_by": d.principal.id}
 
@@ -207,6 +252,12 @@ class AgentRunWorkflow:
             raise ApplicationError(f"approval {d.approval_id!r} is not pending: it is {p.status}", type="Conflict")
         if d.principal.tenant != p.request.tenant:
             raise ApplicationError(f"approval {d.approval_id!r} not found", type="NotFound")
+        if d.principal.id in p.approvers and d.action in ("approve", "edit"):
+            raise ApplicationError(
+                f"separation of duties: {d.principal.id!r} already approved {d.approval_id!r}; "
+                f"{p.request.approvals_required} different approvers are required",
+                type="Forbidden",
+            )
         if d.principal.id == p.request.requester and d.action != "reject":
             raise ApplicationError(
                 f"separation of duties: {d.principal.id!r} requested this run and cannot {d.action} its approval",
@@ -256,21 +307,6 @@ class AgentRunWorkflow:
     @workflow.run
     async def run(self, inp: AgentRunInput) -> AgentRunResult:
         self._status = "running"
-        prior: dict[str, Any] = {}
-        if inp.resume_checkpoint is None:
-            prior = await workflow.execute_local_activity(
-                "steward.begin_run",
-                BeginRunInput(
-                    run_id=inp.run_id,
-                    thread_id=inp.thread_id,
-                    assistant_id=inp.assistant_id,
-                    tenant=inp.tenant,
-                    requester=inp.requester,
-                    input=inp.input,
-                ),
-                result_type=dict,
-                **_LA_OPTS,
-            )
         try:
             builder = plugin_graph(inp.assistant_id)
         except KeyError as exc:
@@ -285,8 +321,24 @@ class AgentRunWorkflow:
             "tenant": inp.tenant,
             "assistant_id": inp.assistant_id,
             "requester": inp.requester,
+            "consent": _consent(inp.input),
         }
+        prior: dict[str, Any] = {}
         try:
+            if inp.resume_checkpoint is None:
+                prior = await workflow.execute_local_activity(
+                    "steward.begin_run",
+                    BeginRunInput(
+                        run_id=inp.run_id,
+                        thread_id=inp.thread_id,
+                        assistant_id=inp.assistant_id,
+                        tenant=inp.tenant,
+                        requester=inp.requester,
+                        input=inp.input,
+                    ),
+                    result_type=dict,
+                    **_LA_OPTS,
+                )
             if inp.resume is not None:
                 result = await app.ainvoke(Command(resume=inp.resume), config, context=ctx)
             else:

@@ -40,6 +40,9 @@ class LoanApplication(BaseModel):
 
 class LoanTriageInput(BaseModel):
     application: LoanApplication
+    consent: dict[str, bool] | None = Field(
+        default=None, description="Consent by purpose (credit_assessment, customer_communication, ...)."
+    )
 
 
 class LoanTriageState(TypedDict, total=False):

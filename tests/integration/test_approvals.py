@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from temporalio.client import WorkflowFailureError
 
 from guards.policy import PolicyEngine
@@ -232,14 +232,14 @@ async def test_decision_on_an_approval_that_is_not_pending_is_refused(client, st
 
 
 def _short_deadline_policy(tmp_path: Path) -> PolicyEngine:
-    doc = json.loads((Path(__file__).parents[2] / "guards" / "policies" / "default.json").read_text())
+    doc = yaml.safe_load((Path(__file__).parents[2] / "guards" / "policies" / "default.yaml").read_text())
     for rule in doc["rules"]:
         if rule["id"] == "high-risk-approval":
             rule.update(deadline_s=1.0, escalation_deadline_s=1.5)
         if rule["id"] == "medium-side-effect-approval":
             rule.update(deadline_s=1.0)
-    path = tmp_path / "policy.json"
-    path.write_text(json.dumps(doc))
+    path = tmp_path / "policy.yaml"
+    path.write_text(yaml.safe_dump(doc))
     return PolicyEngine(path)
 
 
@@ -263,13 +263,13 @@ async def test_deadline_escalates_then_rejects(client, store, tmp_path) -> None:
 async def test_escalated_approval_needs_the_escalation_role(client, store, tmp_path) -> None:
     task_queue = f"test-{uuid.uuid4()}"
     policy = _short_deadline_policy(tmp_path)
-    doc = json.loads(policy.path.read_text())
+    doc = yaml.safe_load(policy.path.read_text())
     for rule in doc["rules"]:
         if rule["id"] == "high-risk-approval":
             rule["escalation_deadline_s"] = 600
         if rule["id"] == "medium-side-effect-approval":
             rule["deadline_s"] = 600
-    policy.path.write_text(json.dumps(doc))
+    policy.path.write_text(yaml.safe_dump(doc))
     async with build_worker(client, task_queue, store, PolicyEngine(policy.path)):
         handle = await start(client, store, task_queue)
         rows = by_tool(await pending_approvals(store, handle.id, 2))
@@ -303,18 +303,18 @@ async def test_unknown_assistant_and_malformed_input_fail_before_any_run(client,
 
 
 async def test_denied_tool_call_is_recorded_and_not_executed(client, store, tmp_path) -> None:
-    doc = json.loads((Path(__file__).parents[2] / "guards" / "policies" / "default.json").read_text())
+    doc = yaml.safe_load((Path(__file__).parents[2] / "guards" / "policies" / "default.yaml").read_text())
     doc["rules"].insert(
         0,
         {
             "id": "no-credit-checks",
-            "when": {"tools": ["credit_check"]},
+            "when": "tool.name == 'credit_check'",
             "effect": "deny",
             "reason": "bureau unavailable for this tenant",
         },
     )
-    path = tmp_path / "deny.json"
-    path.write_text(json.dumps(doc))
+    path = tmp_path / "deny.yaml"
+    path.write_text(yaml.safe_dump(doc))
     task_queue = f"test-{uuid.uuid4()}"
     async with build_worker(client, task_queue, store, PolicyEngine(path)):
         handle = await start(client, store, task_queue)
