@@ -168,9 +168,9 @@ const DESCRIBE = {
   node_failed: (d) => ["fail", `✗ ${d.node} attempt ${d.attempt}: ${d.error}`],
   tool_call_proposed: (d) => ["tool", `proposes ${d.tool}(${JSON.stringify(d.args)})`],
   policy_decision: (d) => ["policy", `guard/policy: ${d.effect} by ${d.rule_id} (${d.reason})`],
-  approval_requested: (d) => ["approval", `waits for ${d.required_role}: ${d.tool} (${d.approval_id})`],
-  approval_escalated: (d) => ["approval", `escalated ${d.approval_id} to ${d.required_role}`],
-  approval_decided: (d) => ["approval", `${d.approval_id}: ${d.status} by ${d.decided_by}${d.comment ? ` “${d.comment}”` : ""}`],
+  approval_requested: (d) => ["appr", `waits for ${d.required_role}: ${d.tool} (${d.approval_id})`],
+  approval_escalated: (d) => ["appr", `escalated ${d.approval_id} to ${d.required_role}`],
+  approval_decided: (d) => ["appr", `${d.approval_id}: ${d.status} by ${d.decided_by}${d.comment ? ` “${d.comment}”` : ""}`],
   tool_started: (d) => ["tool", `runs ${d.tool}${d.attempt > 1 ? ` (attempt ${d.attempt})` : ""}`],
   tool_finished: (d) => ["tool", `${d.tool} → ${JSON.stringify(d.result)} (${d.ms} ms)`],
   tool_failed: (d) => ["fail", `${d.tool} failed: ${d.error}`],
@@ -200,8 +200,8 @@ function watchRun(run) {
     }
     if (data.type === "node_finished" && bubbles[d.node]) { bubbles[d.node].classList.remove("streaming"); delete bubbles[d.node]; }
     if (data.type === "run_started" || data.type === "node_started") setStatus("running");
-    if (data.type === "approval_requested") { setStatus("interrupted"); refreshInbox(); }
-    if (data.type === "approval_decided") { setStatus("running"); refreshInbox(); }
+    if (data.type === "approval_requested") { setStatus("interrupted"); refreshInbox(); loadThreads(); }
+    if (data.type === "approval_decided") { setStatus("running"); refreshInbox(); loadThreads(); }
     if (data.type === "run_finished") setStatus(d.status === "cancelled" ? "interrupted" : d.status);
     const [cls, text] = (DESCRIBE[data.type] || (() => ["", `${data.type} ${JSON.stringify(d)}`]))(d);
     $("#timeline").append(el("li", { class: cls }, el("span", { class: "seq", text: `#${data.seq}` }), document.createTextNode(text)));
@@ -251,8 +251,11 @@ function approvalCard(a) {
     `needs ${a.required_role} · asked by ${a.requester} · run ${a.run_id} · due ${a.deadline_at ?? "-"}`;
   card.querySelector(".reason").textContent = a.reason;
   card.querySelector(".args").value = JSON.stringify(a.args, null, 2);
+  const roles = state.info?.principal.roles || [];
+  const canDecide = roles.some((r) => ["approver", "senior_approver", "admin"].includes(r));
   for (const button of card.querySelectorAll("button[data-action]")) {
     button.onclick = () => decide(card, a, button.dataset.action);
+    if (!canDecide) { button.disabled = true; button.title = `needs role ${a.required_role}`; }
   }
   return card;
 }
