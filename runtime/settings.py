@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(default=60.0, description="Client timeout per model call.")
     llm_breaker_failures: int = Field(default=3, description="Consecutive failures that open the breaker.")
     llm_breaker_cooldown_s: float = Field(default=30.0, description="Open breaker waits this long to probe.")
+    llm_embedded_server: bool = Field(
+        default=False,
+        description="`steward up` also runs the model server as a child (when llm_base_url is unset).",
+    )
 
     @property
     def resolved_llm_base_url(self) -> str:

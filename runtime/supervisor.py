@@ -98,6 +98,8 @@ def up(settings: Settings, with_api: bool = True, out: object = None) -> int:
     children = [Child("worker", _steward_argv("worker"), home / "worker.log", env=env)]
     if with_api:
         children.append(Child("api", _steward_argv("server"), home / "api.log", env=env))
+    if settings.llm_embedded_server and settings.llm_base_url is None:
+        children.append(Child("model-server", _steward_argv("model-server"), home / "model-server.log", env=env))
     for c in children:
         c.start()
     if with_api:
