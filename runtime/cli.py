@@ -366,6 +366,21 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit_export(args: argparse.Namespace) -> int:
+    from runtime.store import open_store
+
+    store = open_store(_settings().resolved_db_path)
+    out = open(args.out, "w") if args.out else sys.stdout  # noqa: SIM115 - closed below when a file
+    n = 0
+    for record in store.audit_records(run_id=args.run, tenant=args.tenant):
+        out.write(json.dumps(record, sort_keys=True) + "\n")
+        n += 1
+    if args.out:
+        out.close()
+        print(f"{n} audit records -> {args.out}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="steward", description="Steward: durable, guarded agents on local models.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -430,6 +445,11 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("assistants", help="list assistants").set_defaults(fn=cmd_assistants)
     audit = sub.add_parser("audit", help="audit trail").add_subparsers(dest="audit_cmd", required=True)
     audit.add_parser("verify", help="verify the hash chain").set_defaults(fn=cmd_audit_verify)
+    ex = audit.add_parser("export", help="export audit records as JSONL")
+    ex.add_argument("--out", help="file (default: stdout)")
+    ex.add_argument("--run", help="only this run")
+    ex.add_argument("--tenant", help="only this tenant")
+    ex.set_defaults(fn=cmd_audit_export)
     return p
 
 

@@ -207,6 +207,10 @@ class AgentRunWorkflow:
                     "approvals": len(p.approvers),
                     "approvals_required": p.request.approvals_required,
                 }
+        action = d.action
+        if action == "approve" and p.edited_args is not None:
+            # The final approval is of edited arguments: the node must re-check them like any edit.
+            action, status = "edit", "edited"
         await workflow.execute_local_activity(
             "steward.record_decision",
             RecordDecisionInput(
@@ -216,7 +220,7 @@ class AgentRunWorkflow:
                 tenant=p.request.tenant,
                 status=status,
                 decided_by=d.principal.id,
-                action=d.action,
+                action=action,
                 comment=d.comment,
                 final_args=final_args,
                 response=d.response,
@@ -225,7 +229,7 @@ class AgentRunWorkflow:
         )
         p.status = status
         p.decision = {
-            "action": d.action,
+            "action": action,
             "args": final_args,
             "comment": d.comment,
             "response": d.response,

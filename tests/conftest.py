@@ -97,3 +97,15 @@ async def pending_approvals(store, run_id: str, n: int, timeout: float = 30.0): 
         lambda: rows if len(rows := store.list_approvals(run_id=run_id, status="pending")) >= n else None,
         timeout=timeout,
     )
+
+
+def make_worker(client, store, task_queue: str, policy_path=None):  # type: ignore[no-untyped-def]
+    """A worker serving the built-in assistants plus the stand-in ones (scripted, echo3)."""
+    from agents.registry import list_assistants
+    from guards.policy import load_policy_engine
+    from runtime.testing import ECHO3, SCRIPTED
+    from runtime.worker import build_worker
+
+    return build_worker(
+        client, task_queue, store, load_policy_engine(policy_path), assistants=[*list_assistants(), SCRIPTED, ECHO3]
+    )
