@@ -68,12 +68,6 @@ class Generation:
         self._queue: asyncio.Queue[TokenChunk | Finished] = asyncio.Queue()
         self._cancelled = threading.Event()
 
-    def push(self, item: TokenChunk | Finished) -> None:
-        try:
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
-        except RuntimeError:  # the loop closed: nobody is listening any more
-            self._cancelled.set()
-
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
         return self._loop

@@ -101,6 +101,15 @@ def create_app(settings: Settings, preload: list[str] | None = None, pool: Model
     app.add_exception_handler(QueueFull, _error(503, "queue_full"))
     app.add_exception_handler(UserError, _error(400, "bad_request"))
 
+    async def internal(request: Request, exc: Exception) -> JSONResponse:
+        # Never a traceback on the wire; the log has it.
+        log.exception("unhandled error", exc_info=exc)
+        model = getattr(request.state, "model", "unknown")
+        REGISTRY.inc("steward_llm_errors_total", model=model, kind="internal")
+        return JSONResponse({"detail": f"internal error: {type(exc).__name__}: {exc}"}, status_code=500)
+
+    app.add_exception_handler(Exception, internal)
+
     @app.get("/v1/models")
     async def list_models() -> dict[str, Any]:
         data = []
