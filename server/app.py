@@ -28,6 +28,7 @@ from server.connection import TemporalConnection, TemporalUnavailable
 from server.dispatch import RunDispatcher
 from server.metrics import ApiMetrics, MetricsMiddleware
 from server.routes import approvals, assistants, audit, ops, runs, threads, tools
+from server.schemas import ERROR_RESPONSES
 
 log = logging.getLogger("steward.server")
 VERSION = "0.1.0"
@@ -153,7 +154,7 @@ def create_app(
 
     for module in (ops, assistants, threads, runs, approvals, tools, audit):
         for router in getattr(module, "routers", [module.router]):
-            app.include_router(router)
+            app.include_router(router, responses=ERROR_RESPONSES)
     app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
 
     @app.get("/", include_in_schema=False)

@@ -23,6 +23,24 @@ class ErrorBody(BaseModel):
     detail: str
 
 
+class ValidationErrorBody(BaseModel):
+    """A 422: Steward's own checks name the field in a string; FastAPI's request validation gives a list."""
+
+    detail: str | list[dict[str, Any]]
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The body could not be read (e.g. not UTF-8)."},
+    401: {"model": ErrorBody, "description": "Missing, invalid or revoked API key."},
+    403: {"model": ErrorBody, "description": "The key's principal lacks the role, or separation of duties."},
+    404: {"model": ErrorBody, "description": "Not found (another tenant's rows are not found either)."},
+    409: {"model": ErrorBody, "description": "The current state forbids it (e.g. a decided approval)."},
+    413: {"model": ErrorBody, "description": "The request body is too large."},
+    422: {"model": ValidationErrorBody, "description": "Invalid input; the detail names the field."},
+    503: {"model": ErrorBody, "description": "Temporal is not reachable."},
+}
+
+
 class _Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
