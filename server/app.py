@@ -8,6 +8,7 @@ first use (``server.connection``), so the API is up, and says why it is not read
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -15,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from temporalio.client import Client
@@ -106,6 +108,16 @@ def temporal_ui_base(settings: Settings) -> str | None:
     return f"http://{host}:{settings.temporal_ui_port}/namespaces/{settings.temporal_namespace}"
 
 
+def _local_swagger_ui() -> Path | None:
+    """Swagger UI's assets from an installed package (litellm ships them), so /docs works offline and the
+    browser fetches nothing from a CDN. ``find_spec`` locates the package without importing it (slow)."""
+    spec = importlib.util.find_spec("litellm")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    folder = Path(next(iter(spec.submodule_search_locations))) / "proxy" / "swagger"
+    return folder if (folder / "swagger-ui-bundle.js").exists() and (folder / "swagger-ui.css").exists() else None
+
+
 def create_app(
     settings: Settings | None = None,
     store: Store | None = None,
@@ -138,6 +150,7 @@ def create_app(
         "streams) plus approvals, tools, audit. Authenticate with `Authorization: Bearer <key>` or "
         "`X-Api-Key: <key>`.",
         lifespan=lifespan,
+        docs_url=None,
     )
     app.state.settings = s
     app.state.store = store
@@ -156,6 +169,23 @@ def create_app(
         for router in getattr(module, "routers", [module.router]):
             app.include_router(router, responses=ERROR_RESPONSES)
     app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")
+
+    swagger = _local_swagger_ui()
+    if swagger is not None:
+        app.mount("/docs-assets", StaticFiles(directory=swagger), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        assets = (
+            {
+                "swagger_js_url": "/docs-assets/swagger-ui-bundle.js",
+                "swagger_css_url": "/docs-assets/swagger-ui.css",
+                "swagger_favicon_url": "/docs-assets/favicon.png",
+            }
+            if swagger
+            else {}
+        )
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Steward API", **assets)
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

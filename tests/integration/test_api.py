@@ -97,6 +97,9 @@ async def test_health_and_ready_need_no_key_but_every_other_route_does(api: Api)
         ready = await anon.get("/ready")
         assert ready.status_code == 200 and ready.json() == {"status": "ready", "store": True, "temporal": True}
         assert (await anon.get("/openapi.json")).status_code == 200
+        docs = await anon.get("/docs")
+        assert docs.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in docs.text  # served locally
+        assert (await anon.get("/docs-assets/swagger-ui-bundle.js")).status_code == 200
         assert (await anon.get("/console/")).status_code == 200
         for method, path in [
             ("GET", "/assistants/loan_triage"),
