@@ -1,16 +1,21 @@
 """Lending tools used by the loan triage agent.
 
-Side-effecting tools here only record their effect in their result; the runtime stores every execution in
-the app store's tool ledger, which is what a downstream system would consume.
+``credit_check`` bands the bureau score with the ``credit_band`` ruleset and scores the application with the
+credit risk model's ``champion`` (the ``challenger`` in shadow). Side-effecting tools here only record their
+effect in their result; the runtime stores every execution in the app store's tool ledger, which is what a
+downstream system would consume.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
 from tools.registry import ExecutionGrant, register_tool
+from tools.rules import load_ruleset
+from tools.scoring import ModelScore, score_application
 
 
 class CreditCheckArgs(BaseModel):
@@ -24,6 +29,9 @@ class CreditCheckResult(BaseModel):
     score_band: Literal["A", "B", "C", "D"]
     debt_to_income_proxy: float
     rules_fired: list[str]
+    ruleset_version: str | None = None
+    model: ModelScore | None = Field(default=None, description="The champion's PD, or why there is none.")
+    shadow: ModelScore | None = Field(default=None, description="The challenger's PD: logged, never decides.")
 
 
 @register_tool(
@@ -33,24 +41,26 @@ class CreditCheckResult(BaseModel):
     risk="low",
     side_effect=False,
     owner="credit-risk",
-    description="Band the applicant's credit from bureau score and loan-to-income.",
+    version="1.1.0",
+    timeout_s=60.0,
+    description="Band the applicant's credit (bureau score, loan-to-income) and score the probability of default.",
 )
-def credit_check(args: CreditCheckArgs, grant: ExecutionGrant) -> CreditCheckResult:
-    ratio = args.amount / args.annual_income if args.annual_income else 99.0
-    fired: list[str] = []
-    if args.credit_score >= 740 and ratio <= 3:
-        band = "A"
-        fired.append("R-BAND-A")
-    elif args.credit_score >= 670 and ratio <= 4:
-        band = "B"
-        fired.append("R-BAND-B")
-    elif args.credit_score >= 580:
-        band = "C"
-        fired.append("R-BAND-C")
-    else:
-        band = "D"
-        fired.append("R-BAND-D")
-    return CreditCheckResult(score_band=band, debt_to_income_proxy=round(ratio, 3), rules_fired=fired)
+async def credit_check(args: CreditCheckArgs, grant: ExecutionGrant) -> CreditCheckResult:
+    ratio = args.amount / args.annual_income if args.annual_income else None
+    bands = load_ruleset("credit_band").evaluate({"credit_score": args.credit_score, "loan_to_income": ratio})
+    # Loading a model from the registry blocks for a moment on first use: keep the event loop free.
+    scored = await asyncio.to_thread(
+        score_application,
+        {"credit_score": args.credit_score, "annual_income": args.annual_income, "amount": args.amount},
+    )
+    return CreditCheckResult(
+        score_band=bands.outcome,  # type: ignore[arg-type]
+        debt_to_income_proxy=round(ratio if ratio is not None else 99.0, 3),
+        rules_fired=bands.fired_ids,
+        ruleset_version=bands.version,
+        model=scored.champion,
+        shadow=scored.challenger,
+    )
 
 
 class LoanDecisionArgs(BaseModel):

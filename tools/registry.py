@@ -69,6 +69,31 @@ class ToolSpec:
             out = await out
         return self.result_schema.model_validate(out).model_dump(mode="json")
 
+    def as_langchain_tool(self) -> Any:
+        """The tool as a langchain-core ``StructuredTool`` for ``bind_tools``: schema only.
+
+        A model bound to it sees the name, description and argument schema; invoking it directly raises,
+        because the only way to run a tool is the guarded tool node (policy, approvals, audit).
+        """
+        from langchain_core.tools import StructuredTool
+
+        name = self.name
+
+        def refuse(**_: Any) -> Any:
+            raise PermissionError(f"tool {name!r} can only run through the guarded tool node")
+
+        async def arefuse(**_: Any) -> Any:
+            refuse()
+
+        return StructuredTool.from_function(
+            func=refuse,
+            coroutine=arefuse,
+            name=self.name,
+            description=self.description or self.name,
+            args_schema=self.args_schema,
+            metadata={"risk": self.risk, "side_effect": self.side_effect, "version": self.version, "owner": self.owner},
+        )
+
     def public(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -131,3 +156,8 @@ def get_tool(name: str) -> ToolSpec:
 
 def list_tools() -> list[ToolSpec]:
     return [_REGISTRY[k] for k in sorted(_REGISTRY)]
+
+
+def langchain_tools(names: list[str]) -> list[Any]:
+    """The named tools as langchain-core tools (schema only), for ``chat_model.bind_tools(...)``."""
+    return [get_tool(n).as_langchain_tool() for n in names]
