@@ -156,6 +156,7 @@ def create_app(
     app.state.store = store
     app.state.stream = stream or StreamOptions()
     app.state.temporal_ui = temporal_ui_base(s)
+    app.state.background = set()  # tasks that must outlive their request (cancel on disconnect)
     app.state.metrics = ApiMetrics(lambda: getattr(app.state, "store", None))
 
     app.add_exception_handler(StewardError, _steward_error)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+import weakref
 from typing import Any
 
 from pydantic import ValidationError
@@ -107,7 +108,14 @@ class RunDispatcher:
         self.temporal = temporal
         self.task_queue = task_queue
         self.poll_s = poll_s
-        self._lock = asyncio.Lock()
+        self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
+
+    def _thread_lock(self, thread_id: str) -> asyncio.Lock:
+        """One lock per thread: occupancy check + start are atomic per thread, other threads don't wait."""
+        lock = self._locks.get(thread_id)
+        if lock is None:
+            lock = self._locks[thread_id] = asyncio.Lock()
+        return lock
 
     # -- thread occupancy ------------------------------------------------------------------------
     def active_runs(self, thread_id: str) -> list[dict[str, Any]]:
@@ -126,7 +134,7 @@ class RunDispatcher:
         strategy = body.multitask_strategy or "enqueue"
         thread_id = thread_id or f"thread-{uuid.uuid4()}"
         run_id = runs.new_run_id()
-        async with self._lock:
+        async with self._thread_lock(thread_id):
             busy = self.active_runs(thread_id)
             queued = self.store.queued_runs(thread_id)
             if busy or queued:
@@ -186,7 +194,7 @@ class RunDispatcher:
         for q in self.store.queued_runs():
             heads.setdefault(q["thread_id"], q)
         for thread_id, q in heads.items():
-            async with self._lock:
+            async with self._thread_lock(thread_id):
                 if self.active_runs(thread_id):
                     continue
                 run = self.store.get_run(q["run_id"])

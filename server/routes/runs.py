@@ -81,7 +81,7 @@ def _sse(
     cancel_on_disconnect: bool,
 ) -> EventSourceResponse:
     opts = request.app.state.stream
-    background: set[asyncio.Task[Any]] = request.app.state.__dict__.setdefault("background", set())
+    background: set[asyncio.Task[Any]] = request.app.state.background
 
     async def events() -> Any:
         finished = False

@@ -332,6 +332,19 @@ async def test_multitask_reject_refuses_and_enqueue_waits_for_the_thread(api: Ap
         assert {r["status"] for r in runs} == {"success"}
 
 
+async def test_multitask_interrupt_cancels_the_waiting_run_and_starts_the_new_one(api: Api) -> None:
+    async with api.http("alice") as alice:
+        first = await start_waiting_run(alice)
+        tid = first["thread_id"]
+        r = await alice.post(
+            f"/threads/{tid}/runs/wait",
+            json={"assistant_id": "loan_triage", "input": BAND_C, "multitask_strategy": "interrupt"},
+        )
+        assert r.status_code == 200 and r.json()["outcome"]["decision"] == "referred", r.text
+        old = (await alice.get(f"/threads/{tid}/runs/{first['run_id']}")).json()
+        assert old["status"] == "interrupted" and old["cancel_reason"] == "cancelled"
+
+
 async def test_cancel_a_waiting_run_and_a_queued_run(api: Api) -> None:
     async with api.http("alice") as alice:
         first = await start_waiting_run(alice)
