@@ -68,3 +68,12 @@ def test_cli_help_imports_nothing_heavy() -> None:
         check=False,
     )
     assert helped.returncode == 0 and "steward" in helped.stdout
+
+
+def test_readme_documents_every_setting_and_the_two_commands() -> None:
+    from runtime.settings import Settings
+
+    readme = (ROOT / "README.md").read_text()
+    missing = [f"STEWARD_{name.upper()}" for name in Settings.model_fields if f"STEWARD_{name.upper()}" not in readme]
+    assert missing == [], f"README configuration table lacks {missing}"
+    assert "make run" in readme.split("\n## ")[0] and "make test" in readme.split("\n## ")[0]
