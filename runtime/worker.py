@@ -97,6 +97,10 @@ async def run_worker(settings: Settings | None = None) -> None:
         max_concurrent_activities=s.max_concurrent_activities,
         max_concurrent_workflow_tasks=s.max_concurrent_workflow_tasks,
     )
+    # guardrails takes seconds to import: pay it at start, not in the first run's first tool call.
+    from guards.validators import validator_classes
+
+    await asyncio.to_thread(validator_classes)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
