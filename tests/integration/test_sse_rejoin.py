@@ -247,3 +247,30 @@ async def test_sdk_stream_survives_an_api_restart(setup: dict[str, Any]) -> None
         assert customs[-1] == store.last_event_seq(parts[0].data["run_id"])
     finally:
         await api.stop()
+
+
+async def test_an_idle_stream_gets_heartbeats(setup: dict[str, Any]) -> None:
+    """A run waiting for people sends nothing for hours; heartbeat comments keep proxies from closing it."""
+    from server.app import StreamOptions, create_app
+    from server.testing import serve_app
+
+    app = create_app(setup["settings"], store=setup["store"], client=setup["client"], stream=StreamOptions(ping_s=0.3))
+    async with serve_app(app) as api:
+        async with httpx.AsyncClient(
+            base_url=api.base_url, headers={"X-Api-Key": setup["keys"]["operator"]}, timeout=30
+        ) as op:
+            tid, rid = await start_run(op)
+            await until(lambda: len(setup["store"].list_approvals(run_id=rid, status="pending")) == 2)
+            pings = 0
+            url = f"/threads/{tid}/runs/{rid}/stream"
+            async with op.stream(
+                "GET",
+                url,
+                params={"follow": "true"},
+                headers={"Last-Event-ID": str(setup["store"].last_event_seq(rid))},
+            ) as r:
+                async for line in r.aiter_lines():
+                    pings += line.startswith(": ping")
+                    if pings >= 2:
+                        break
+            assert pings >= 2
