@@ -80,6 +80,17 @@ class Settings(BaseSettings):
     def resolved_db_path(self) -> Path:
         return self.db_path or self.home / "steward.db"
 
+    # Evals (evals/): MLflow tracking and the eval runner's defaults.
+    mlflow_tracking_uri: str | None = Field(
+        default=None,
+        description="MLflow tracking (and registry) URI; unset = sqlite:///<home>/mlflow.db (embedded, offline).",
+    )
+    mlflow_artifact_root: str | None = Field(
+        default=None, description="Artifact location for new eval experiments; unset = <home>/mlruns (embedded)."
+    )
+    eval_concurrency: int = Field(default=4, ge=1, description="Eval cases in flight at once (steward eval run).")
+    eval_case_timeout_s: float = Field(default=120.0, gt=0, description="Per-case time limit of an eval run.")
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
