@@ -343,3 +343,17 @@ async def test_breaker_opens_and_agent_falls_back_when_the_server_is_killed(
     finally:
         victim.kill()
         reset_breakers()
+
+
+async def test_structured_output_returns_a_validated_pydantic_object(server: ModelServer) -> None:
+    from pydantic import BaseModel, Field
+
+    class Applicant(BaseModel):
+        """An applicant mentioned in the text."""
+
+        name: str = Field(max_length=20)
+        age: int
+
+    model = StewardChatModel(base_url=server.base_url, model=MODEL)
+    out = await model.with_structured_output(Applicant).ainvoke("Extract: Ana is 41 and works as a nurse.")
+    assert isinstance(out, Applicant) and len(out.name) <= 20
