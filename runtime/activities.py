@@ -148,6 +148,8 @@ class StewardActivities:
         s = self.store
         if inp.state is not None and inp.status == "success":
             s.save_thread_state(inp.thread_id, inp.tenant, inp.state, inp.run_id)
+        if inp.status != "success":
+            s.close_open_approvals(inp.run_id, "cancelled" if inp.status == "cancelled" else "closed")
         s.set_run_status(inp.run_id, inp.status, output=inp.outcome, error=inp.error)
         s.append_events(
             inp.run_id, [(inp.key, "run_finished", {"status": inp.status, "outcome": inp.outcome, "error": inp.error})]

@@ -271,6 +271,23 @@ class Store:
                     approval_id,
                 ),
             )
+            if status != "pending":
+                # The last open approval of a run decided: the run is running again, not interrupted.
+                c.execute(
+                    "UPDATE runs SET status='running', updated_at=? WHERE status='interrupted' AND run_id="
+                    "(SELECT run_id FROM approvals WHERE approval_id=?) AND NOT EXISTS (SELECT 1 FROM approvals"
+                    " WHERE run_id=runs.run_id AND status='pending')",
+                    (time.time(), approval_id),
+                )
+
+    def close_open_approvals(self, run_id: str, status: str = "cancelled") -> int:
+        """A run that ended (cancelled, failed) leaves no approval pending in the inbox."""
+        with self._tx() as c:
+            cur = c.execute(
+                "UPDATE approvals SET status=?, decided_by='system', decided_at=? WHERE run_id=? AND status='pending'",
+                (status, time.time(), run_id),
+            )
+            return cur.rowcount
 
     def get_approval(self, approval_id: str) -> dict[str, Any] | None:
         rows = self._query("SELECT * FROM approvals WHERE approval_id=?", (approval_id,))

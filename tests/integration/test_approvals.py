@@ -343,3 +343,29 @@ async def test_failed_run_reports_error_status(client, store, task_queue, worker
         await handle.result()
     run = store.get_run(handle.id)
     assert run["status"] == "error" and "application_id" in run["error"]
+
+
+async def test_cancelled_run_closes_its_approvals(client, store, task_queue, worker) -> None:
+    handle = await start(client, store, task_queue)
+    rows = await pending_approvals(store, handle.id, 2)
+    await runs.decide(
+        client, store, ApprovalDecision(approval_id=rows[0]["approval_id"], action="approve", principal=APPROVER)
+    )
+    assert store.get_run(handle.id)["status"] == "interrupted", "one approval of the step is still open"
+    await handle.cancel()
+    from tests.conftest import wait_for
+
+    await wait_for(lambda: store.get_run(handle.id)["status"] == "cancelled")
+    statuses = sorted(a["status"] for a in store.list_approvals(run_id=handle.id))
+    assert statuses == ["approved", "cancelled"]
+    assert set(executed(store, handle.id)) == {"credit_check"}
+
+
+async def test_run_is_running_again_once_its_approvals_are_decided(client, store, task_queue, worker) -> None:
+    handle = await start(client, store, task_queue)
+    for row in await pending_approvals(store, handle.id, 2):
+        await runs.decide(
+            client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve", principal=APPROVER)
+        )
+    assert store.get_run(handle.id)["status"] in ("running", "success")
+    await handle.result()
