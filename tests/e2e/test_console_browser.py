@@ -6,6 +6,7 @@ kept under ``tests/artifacts/``. Skipped where Chromium or Playwright is not ins
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -39,6 +40,8 @@ async def console(
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[dict[str, Any]]:
     if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run the browser test: .ci/system-deps installs Debian chromium")
         pytest.skip("chromium is not installed (apt-get install chromium)")
     pytest.importorskip("playwright.async_api")
     from runtime.settings import Settings
