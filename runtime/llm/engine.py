@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import codecs
+import logging
 import queue
 import threading
 import time
@@ -20,9 +21,15 @@ from typing import Any
 from runtime.llm.catalog import ModelSpec
 from runtime.llm.metrics import REGISTRY
 
+log = logging.getLogger(__name__)
+
 
 class QueueFull(RuntimeError):
     """The model's queue is at its bound; the caller should back off (HTTP 503)."""
+
+
+class ModelStopped(RuntimeError):
+    """The model's thread is not running (stopped, or died); the server answers 503."""
 
 
 class ContextOverflow(ValueError):
@@ -216,8 +223,18 @@ class ModelEngine(ABC):
     def _serve_guarded(self) -> None:
         try:
             self._serve()
+        except Exception:
+            log.exception("model thread of %s died", self.spec.name)
         finally:
             REGISTRY.set("steward_llm_model_loaded", 0, model=self.spec.name)
+            # Nobody will serve what is still queued: answer it rather than leave clients waiting.
+            while True:
+                try:
+                    req = self.queue.get_nowait()
+                except queue.Empty:
+                    break
+                self._finish(req, "error", 0, None, 0.0, error=f"model {self.spec.name!r} stopped")
+            self.outbox.flush()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -229,6 +246,8 @@ class ModelEngine(ABC):
         return self._thread is not None and self._thread.is_alive()
 
     def submit(self, request: EngineRequest) -> None:
+        if self._thread is not None and not self._thread.is_alive():
+            raise ModelStopped(f"model {self.spec.name!r} is not running")
         if len(request.prompt_tokens) >= self.n_ctx:
             raise ContextOverflow(
                 f"prompt is {len(request.prompt_tokens)} tokens; model {self.spec.name!r} context length is "

@@ -291,58 +291,60 @@ class LlamaCppEngine(ModelEngine):
         return n
 
     def _serve(self) -> None:
-        n_seq = self.spec.parallel
         slots: list[_Slot] = []
-        free = list(range(n_seq - 1, -1, -1))
-        name = self.spec.name
+        free = list(range(self.spec.parallel - 1, -1, -1))
         while not self._stopping.is_set():
-            self.outbox.flush()
-            self._admit(slots, free)
-            REGISTRY.set("steward_llm_queue_depth", self.queue.qsize(), model=name)
-            REGISTRY.set("steward_llm_active_sequences", len(slots), model=name)
-            for s in [s for s in slots if s.req.generation.cancelled]:
-                self._release(s, slots, free, "cancelled")
-            if not slots:
-                continue
-            n = self._fill_batch(slots)
-            self.largest_batch = max(self.largest_batch, len(slots))
-            t0 = time.perf_counter()
             try:
-                self.ctx.decode(self.batch)
-            except Exception as exc:  # a failed step fails its sequences, never the server
-                log.exception("llama_decode failed")
+                self._step(slots, free)
+            except Exception as exc:  # a failed step fails its sequences, never the model thread
+                log.exception("model step failed")
                 for s in list(slots):
-                    self._release(s, slots, free, "error", error=f"decode failed: {exc}")
+                    self._release(s, slots, free, "error", error=f"{type(exc).__name__}: {exc}")
                 llama_cpp.llama_memory_clear(self.memory, True)
-                continue
-            dt = time.perf_counter() - t0
-            now = time.perf_counter()
-            for s in list(slots):
-                if s.step_tokens == 0:
-                    continue
-                s.engine_s += dt * s.step_tokens / n
-                s.n_past += s.step_tokens
-                if s.logits_idx < 0:
-                    continue
-                token = s.sampler.sample(self.ctx.ctx, s.logits_idx)
-                if s.first_token_at is None:
-                    s.first_token_at = now
-                if llama_cpp.llama_vocab_is_eog(self.vocab, token):
-                    self._release(s, slots, free, "stop")
-                    continue
-                s.n_gen += 1
-                s.last_token = token
-                text = s.stop.feed(self._piece(token))
-                if text:
-                    self.outbox.put(s.req.generation, TokenChunk(text))
-                if s.stop.stopped:
-                    self._release(s, slots, free, "stop")
-                elif s.n_gen >= s.req.params.max_tokens or s.n_past + 1 >= self.n_ctx:
-                    self._release(s, slots, free, "length")
-            REGISTRY.set("steward_llm_active_sequences", len(slots), model=name)
         for s in list(slots):
             self._release(s, slots, free, "error", error="model server stopping")
         self.outbox.flush()
+
+    def _step(self, slots: list[_Slot], free: list[int]) -> None:
+        """Admit waiting requests, decode one token of every sequence (or a prompt chunk), sample, emit."""
+        name = self.spec.name
+        self.outbox.flush()
+        self._admit(slots, free)
+        REGISTRY.set("steward_llm_queue_depth", self.queue.qsize(), model=name)
+        REGISTRY.set("steward_llm_active_sequences", len(slots), model=name)
+        for s in [s for s in slots if s.req.generation.cancelled]:
+            self._release(s, slots, free, "cancelled")
+        if not slots:
+            return
+        n = self._fill_batch(slots)
+        self.largest_batch = max(self.largest_batch, len(slots))
+        t0 = time.perf_counter()
+        self.ctx.decode(self.batch)
+        now = time.perf_counter()
+        dt = now - t0
+        for s in list(slots):
+            if s.step_tokens == 0:
+                continue
+            s.engine_s += dt * s.step_tokens / n
+            s.n_past += s.step_tokens
+            if s.logits_idx < 0:
+                continue
+            token = s.sampler.sample(self.ctx.ctx, s.logits_idx)
+            if s.first_token_at is None:
+                s.first_token_at = now
+            if llama_cpp.llama_vocab_is_eog(self.vocab, token):
+                self._release(s, slots, free, "stop")
+                continue
+            s.n_gen += 1
+            s.last_token = token
+            text = s.stop.feed(self._piece(token))
+            if text:
+                self.outbox.put(s.req.generation, TokenChunk(text))
+            if s.stop.stopped:
+                self._release(s, slots, free, "stop")
+            elif s.n_gen >= s.req.params.max_tokens or s.n_past + 1 >= self.n_ctx:
+                self._release(s, slots, free, "length")
+        REGISTRY.set("steward_llm_active_sequences", len(slots), model=name)
 
     def describe(self) -> dict[str, Any]:
         return {

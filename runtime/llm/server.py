@@ -18,7 +18,15 @@ from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from runtime.errors import NotFound, UserError
 from runtime.llm.catalog import ModelSpec, build_catalog, get_spec, model_status, resolve_weights
-from runtime.llm.engine import ContextOverflow, EngineRequest, Finished, Generation, ModelEngine, QueueFull
+from runtime.llm.engine import (
+    ContextOverflow,
+    EngineRequest,
+    Finished,
+    Generation,
+    ModelEngine,
+    ModelStopped,
+    QueueFull,
+)
 from runtime.llm.metrics import REGISTRY
 from runtime.llm.protocol import ChatCompletionCreate
 from runtime.llm.schema import SchemaError
@@ -99,6 +107,7 @@ def create_app(settings: Settings, preload: list[str] | None = None, pool: Model
     app.add_exception_handler(ContextOverflow, _error(400, "context_overflow"))
     app.add_exception_handler(SchemaError, _error(422, "bad_schema"))
     app.add_exception_handler(QueueFull, _error(503, "queue_full"))
+    app.add_exception_handler(ModelStopped, _error(503, "model_stopped"))
     app.add_exception_handler(UserError, _error(400, "bad_request"))
 
     async def internal(request: Request, exc: Exception) -> JSONResponse:
