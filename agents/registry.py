@@ -7,7 +7,7 @@ mutates the nodes of the graph it is given.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from langgraph.graph import StateGraph
@@ -22,6 +22,9 @@ class AssistantSpec:
     description: str
     build_graph: Callable[[], StateGraph[Any, Any, Any, Any]]
     input_schema: dict[str, Any]
+    subscriptions: dict[str, str] = field(default_factory=dict)
+    """Domain events that start this assistant: event type -> the input field the event's data goes into
+    (``{"loan.application.received": "application"}``), the event-driven path of ``POST /events``."""
 
 
 def check_graph(name: str, graph: StateGraph[Any, Any, Any, Any]) -> None:
@@ -62,8 +65,21 @@ def list_assistants() -> list[AssistantSpec]:
     return [_ASSISTANTS[k] for k in sorted(_ASSISTANTS)]
 
 
-def _load_builtin() -> None:
-    if "loan_triage" not in _ASSISTANTS:
-        from agents.loan_triage.graph import SPEC
+BUILTIN = ("loan_triage", "kyc_review", "claims")
 
-        register_assistant(SPEC)
+
+def _load_builtin() -> None:
+    import importlib
+
+    for name in BUILTIN:
+        if name not in _ASSISTANTS:
+            register_assistant(importlib.import_module(f"agents.{name}.graph").SPEC)
+
+
+def subscribers(event_type: str) -> list[AssistantSpec]:
+    """Assistants subscribed to a domain event type."""
+    return [a for a in list_assistants() if event_type in a.subscriptions]
+
+
+def event_types() -> list[str]:
+    return sorted({t for a in list_assistants() for t in a.subscriptions})

@@ -128,12 +128,14 @@ class RunDispatcher:
         ]
 
     # -- new runs --------------------------------------------------------------------------------
-    async def submit(self, principal: Principal, body: RunCreate, thread_id: str | None) -> dict[str, Any]:
+    async def submit(
+        self, principal: Principal, body: RunCreate, thread_id: str | None, run_id: str | None = None
+    ) -> dict[str, Any]:
         """Start a run now, queue it behind the thread's active run, or refuse (multitask strategy)."""
         data = runs.validate_input(body.assistant_id, body.input if body.input is not None else {})
         strategy = body.multitask_strategy or "enqueue"
         thread_id = thread_id or f"thread-{uuid.uuid4()}"
-        run_id = runs.new_run_id()
+        run_id = run_id or runs.new_run_id()
         async with self._thread_lock(thread_id):
             busy = self.active_runs(thread_id)
             queued = self.store.queued_runs(thread_id)

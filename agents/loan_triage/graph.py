@@ -219,4 +219,5 @@ SPEC = AssistantSpec(
     description="Triage a loan application: completeness, credit check, rule-based proposal, approval.",
     build_graph=build_graph,
     input_schema=LoanTriageInput.model_json_schema(),
+    subscriptions={"loan.application.received": "application"},
 )
