@@ -163,7 +163,7 @@ def render_markdown(cmp: Comparison, plot_name: str | None = None) -> str:
     if cmp.regressions:
         out += ["| case | checks that regressed | why B fails |", "|---|---|---|"]
         for c in cmp.regressions:
-            why = "; ".join(f"{k}: {c.b_failures.get(k, 'failed')}" for k in c.regressed).replace("|", "\\|")
+            why = why_regressed(c, width=300).replace("|", "\\|")
             out.append(f"| {c.case_id} | {', '.join(c.regressed)} | {why} |")
     else:
         out.append("None.")

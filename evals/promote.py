@@ -98,7 +98,7 @@ def promote(
 
 def _promote_prompts(tracker: Tracker, run_id: str, alias: str) -> dict[str, str]:
     """Register the evaluated prompt texts (a new version only when the text changed) and alias them."""
-    mlflow = tracker.mlflow
+    mlflow = tracker.fluent
     with tempfile.TemporaryDirectory() as tmp:
         try:
             data: dict[str, Any] = json.loads(
@@ -130,6 +130,6 @@ def _promote_prompts(tracker: Tracker, run_id: str, alias: str) -> dict[str, str
 def champion_prompt(tracker: Tracker, name: str, alias: str = CHAMPION) -> str | None:
     """The template text in service for prompt ``name`` (what an agent loads), or None if none is promoted."""
     try:
-        return str(tracker.mlflow.genai.load_prompt(f"prompts:/{name}@{alias}").template)
+        return str(tracker.fluent.genai.load_prompt(f"prompts:/{name}@{alias}").template)
     except Exception:  # noqa: BLE001 - no such prompt or alias
         return None

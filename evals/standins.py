@@ -16,9 +16,9 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
-from agents.context import RunContext, activity_node
+from agents.context import RunContext, activity_node, current_emitter
 from agents.guarded import GUARDED_NODE, GUARDED_NODE_METADATA, guarded_tool_node, tool_router
-from agents.loan_triage.graph import LoanTriageState, _run_results, _think, intake, summarize
+from agents.loan_triage.graph import LoanTriageState, intake, summarize
 
 NOCHECK_VERSION = "0.1.1-nocheck"
 NOCHECK_PROMPT_VERSION = "loan_triage.assess@1-nocheck"
@@ -29,11 +29,23 @@ NOCHECK_ASSESS_SYSTEM = (
 _DECISIONS = {"approve_loan", "decline_loan", "refer_to_underwriter"}
 
 
+def _this_run(state: dict[str, Any], run_id: str) -> dict[str, dict[str, Any]]:
+    """Tool results of this run by tool name (a thread carries earlier runs' results too)."""
+    return {r["tool"]: r for r in state.get("tool_results") or [] if r.get("run_id") == run_id}
+
+
+def _stream(text: str) -> None:
+    emitter = current_emitter()
+    if emitter:
+        for word in text.split(" "):
+            emitter.emit("token", {"text": word + " "})
+
+
 @activity_node("assess")
 async def assess_by_score(state: LoanTriageState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     app = state["application"]
     rnd = int(state.get("round") or 0) + 1
-    done = _run_results(dict(state), runtime.context["run_id"])
+    done = _this_run(dict(state), runtime.context["run_id"])
     calls: list[dict[str, Any]] = []
     if not state["completeness"]["complete"]:
         text = "The application is incomplete; the applicant must supply the missing fields."
@@ -70,7 +82,7 @@ async def assess_by_score(state: LoanTriageState, runtime: Runtime[RunContext]) 
         text = f"Bureau score {score}: proposing {calls[0]['name']}."
     else:
         text = "All proposed actions have been handled."
-    await _think(text)
+    _stream(text)
     return {
         "round": rnd,
         "pending_tool_calls": calls,

@@ -43,8 +43,6 @@ for _k, _v in (
     ("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false"),
 ):
     os.environ.setdefault(_k, _v)
-# mlflow logs at INFO what a CLI user does not need (trace queue flushes); warnings still show.
-logging.getLogger("mlflow").setLevel(logging.WARNING)
 
 
 class TrackingUnavailable(UserError):
@@ -117,6 +115,9 @@ class Tracker:
         import mlflow
         from mlflow import MlflowClient
 
+        # mlflow configures its loggers at import; what it logs at INFO (table migrations, trace queue
+        # flushes) is noise on a CLI. Warnings still show.
+        logging.getLogger("mlflow").setLevel(logging.WARNING)
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)
         self.mlflow = mlflow
@@ -125,6 +126,14 @@ class Tracker:
             self.client.search_experiments(max_results=1)
         except Exception as exc:  # noqa: BLE001 - any failure here means "cannot track": say so, clearly
             raise TrackingUnavailable(f"MLflow tracking URI {uri!r} cannot be used: {exc}") from None
+
+    @property
+    def fluent(self) -> Any:
+        """The ``mlflow`` module pointed at this tracker's URI. Tracing and the prompt registry only have the
+        fluent API, whose URI is process-global, and other code in the process (the scoring tool) sets it too."""
+        self.mlflow.set_tracking_uri(self.uri)
+        self.mlflow.set_registry_uri(self.uri)
+        return self.mlflow
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Tracker:
@@ -261,7 +270,7 @@ class Tracker:
         as an assessment. Logged at the end so a running eval never waits on MLflow."""
         from evals._traces import log_case_trace, log_checks
 
-        mlflow = self.mlflow
+        mlflow = self.fluent
         assert meta.mlflow_experiment_id is not None
         mlflow.set_experiment(experiment_id=meta.mlflow_experiment_id)
         out: dict[str, str] = {}
