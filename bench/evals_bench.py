@@ -25,7 +25,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.runtime_bench import machine  # noqa: E402
+from bench._common import machine  # noqa: E402
 from evals.environment import EvalTarget  # noqa: E402
 from evals.journal import EvalJournal  # noqa: E402
 from evals.runner import APPROVERS, REQUESTER, EvalRunner, _decision, _result, prepare_journal, run_eval  # noqa: E402

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.runtime_bench import machine, pct  # noqa: E402
+from bench._common import machine, pct  # noqa: E402
 from guards.points import run_point  # noqa: E402
 from guards.policy import PolicyEngine, PolicyInput  # noqa: E402
 from guards.types import Principal  # noqa: E402

@@ -15,7 +15,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import signal
 import socket
 import statistics
@@ -35,33 +34,13 @@ import httpx  # noqa: E402
 import jsonschema  # noqa: E402
 import psutil  # noqa: E402
 
+from bench._common import machine, pct  # noqa: E402
 from runtime.llm import prompting  # noqa: E402
 from runtime.llm.catalog import build_catalog, model_status, resolve_weights  # noqa: E402
 from runtime.settings import Settings  # noqa: E402
 
 DEFAULT_MODEL = "gemma3-270m"
 STORY = "Write a long story about a lighthouse keeper and the sea."
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{cpu}; {os.cpu_count()} cores; {mem:.0f} GiB RAM; {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}; llama.cpp CPU build (no GPU)"
-    )
-
-
-def pct(values: list[float], q: float) -> float:
-    s = sorted(values)
-    return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
 
 
 def free_port() -> int:

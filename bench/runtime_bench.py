@@ -11,8 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -24,6 +22,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench._common import machine, pct  # noqa: E402
 from bench.baseline import BaselineWorkflow, step  # noqa: E402
 from guards.policy import load_policy_engine  # noqa: E402
 from guards.types import ApprovalDecision, Principal  # noqa: E402
@@ -38,27 +37,6 @@ from tests.conftest import free_port  # noqa: E402
 
 REQUESTER = Principal(id="bench", roles=["operator"])
 APPROVER = Principal(id="approver", roles=["approver"])
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return (
-        f"{cpu}; {os.cpu_count()} cores; {mem:.0f} GiB RAM; {platform.system()} {platform.release()}; "
-        f"Python {platform.python_version()}"
-    )
-
-
-def pct(values: list[float], q: float) -> float:
-    values = sorted(values)
-    return values[min(len(values) - 1, max(0, round(q * (len(values) - 1))))]
 
 
 async def throughput(start_one: Any, n: int, concurrency: int) -> float:

@@ -33,7 +33,7 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.runtime_bench import machine, pct  # noqa: E402
+from bench._common import machine, pct  # noqa: E402
 from guards.policy import load_policy_engine  # noqa: E402
 from guards.types import ApprovalDecision, Principal  # noqa: E402
 from runtime import runs  # noqa: E402
