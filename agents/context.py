@@ -163,3 +163,22 @@ def activity_node(name: str) -> Callable[[NodeFn], NodeFn]:
         return wrapper
 
     return deco
+
+
+# -- the chat model ---------------------------------------------------------------------------------------
+# Like the event sink, the model is injected by the runtime (which owns ``runtime/llm``): agents never import
+# the runtime at module level. No factory means no model: agents take their rule-based path and say so.
+
+ChatModelFactory = Callable[[], Any]
+_CHAT_MODEL_FACTORY: ChatModelFactory | None = None
+
+
+def set_chat_model_factory(factory: ChatModelFactory | None) -> None:
+    """Install how activity-side nodes get their langchain-core chat model (None: no model configured)."""
+    global _CHAT_MODEL_FACTORY
+    _CHAT_MODEL_FACTORY = factory
+
+
+def get_chat_model() -> Any | None:
+    """A chat model for this call, or None when the runtime configured none."""
+    return _CHAT_MODEL_FACTORY() if _CHAT_MODEL_FACTORY is not None else None

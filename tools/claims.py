@@ -97,6 +97,7 @@ def claim_facts(
     in_period = None if policy is None else policy.start <= claim["incident_on"] <= policy.end
     return {
         "complete": True,
+        "policy_found": policy is not None,
         "claim_type": claim["claim_type"],
         "evidence_available": evidence,
         "injection_suspected": injection_suspected,

@@ -1,9 +1,10 @@
 """Loan triage: START -> intake -> assess -> (tools -> assess)* -> summarize -> END
 
-``intake`` checks completeness; ``assess`` proposes the next tool calls (a credit check, then approve /
-refer / decline plus a customer notice) from the lending rules; ``tools`` is the guarded tool node (policy,
-approvals); ``summarize`` states the outcome and who decided it. The proposer is a deterministic stand-in
-for the LLM: the decision rests on rules either way (DESIGN.md section 4), the model will only explain.
+``intake`` checks completeness; ``assess`` asks for a credit check (bureau band from the ``credit_band``
+rules and the champion model's PD), then applies the ``lending`` ruleset and proposes approve (plus a
+customer notice) / refer / decline; ``tools`` is the guarded tool node (policy, approvals); ``summarize``
+states the outcome, the rules that fired, the policy passages they rest on, the score that was used, and
+who confirmed it; the model (when one is configured) only explains (DESIGN.md section 4).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from pydantic import BaseModel, Field
 from temporalio import activity
 from temporalio.common import RetryPolicy
 
+from agents._llm import explain as model_explain
 from agents.context import RunContext, activity_node, current_emitter
 from agents.guarded import GUARDED_NODE, GUARDED_NODE_METADATA, guarded_tool_node, tool_router
-from agents.loan_triage.prompts import PROMPT_VERSION
+from agents.loan_triage.prompts import EXPLAIN, EXPLAIN_VERSION, PROMPT_VERSION
 from agents.registry import AssistantSpec
 
 AUTO_APPROVE_LIMIT = 50_000.0
@@ -52,6 +54,7 @@ class LoanTriageState(TypedDict, total=False):
     pending_tool_calls: list[dict[str, Any]]
     tool_results: Annotated[list[dict[str, Any]], operator.add]
     messages: Annotated[list[dict[str, Any]], operator.add]
+    assessment: dict[str, Any]
     outcome: dict[str, Any]
 
 
@@ -87,6 +90,36 @@ async def intake(state: LoanTriageState, runtime: Runtime[RunContext]) -> dict[s
     }
 
 
+def _apply_lending_rules(app: dict[str, Any], credit: dict[str, Any], run_id: str) -> dict[str, Any]:
+    """The credit check's band and score through the ``lending`` ruleset: the decision, and why."""
+    from tools.rules import load_ruleset
+
+    model = credit.get("model") or {}
+    pd = model.get("pd") if model.get("status") == "scored" else None
+    income = app.get("annual_income") or 0
+    verdict = load_ruleset("lending").evaluate(
+        {
+            "complete": True,
+            "band": credit["score_band"],
+            "pd": pd,
+            "amount": app["amount"],
+            "loan_to_income": app["amount"] / income if income else None,
+            "model_available": pd is not None,
+        }
+    )
+    return {
+        "run_id": run_id,
+        "outcome": verdict.outcome,
+        "band": credit["score_band"],
+        "rules_fired": list(credit.get("rules_fired") or []) + verdict.fired_ids,
+        "reasons": verdict.reasons(),
+        "citations": ["lending-policy#LP-3.1", *verdict.citations],
+        "rulesets": [f"credit_band@{credit.get('ruleset_version')}", f"lending@{verdict.version}"],
+        "score": {k: model.get(k) for k in ("status", "pd", "model", "alias", "version", "reason")} if model else None,
+        "shadow": credit.get("shadow"),
+    }
+
+
 @activity_node("assess")
 async def assess(state: LoanTriageState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     ctx = runtime.context
@@ -94,6 +127,7 @@ async def assess(state: LoanTriageState, runtime: Runtime[RunContext]) -> dict[s
     rnd = int(state.get("round") or 0) + 1
     done = _run_results(dict(state), ctx["run_id"])
     calls: list[dict[str, Any]] = []
+    update: dict[str, Any] = {}
     if not state["completeness"]["complete"]:
         text = "The application is incomplete, so no checks can run; the applicant must supply the missing fields."
     elif "credit_check" not in done:
@@ -113,14 +147,16 @@ async def assess(state: LoanTriageState, runtime: Runtime[RunContext]) -> dict[s
     elif done["credit_check"]["status"] == "executed" and not (
         {"approve_loan", "decline_loan", "refer_to_underwriter"} & set(done)
     ):
-        band = done["credit_check"]["output"]["score_band"]
+        assessment = _apply_lending_rules(app, done["credit_check"]["output"], ctx["run_id"])
+        update["assessment"] = assessment
+        band, fired = assessment["band"], ", ".join(assessment["rules_fired"])
         base = {"application_id": app["application_id"], "amount": app["amount"]}
-        if band in ("A", "B"):
+        if assessment["outcome"] == "approve":
             calls.append(
                 {
                     "id": f"r{rnd}-approve_loan",
                     "name": "approve_loan",
-                    "args": {**base, "reason": f"credit band {band}; lending rule R-BAND-{band}"},
+                    "args": {**base, "reason": f"credit band {band}; lending rules {fired}"},
                 }
             )
             calls.append(
@@ -135,28 +171,29 @@ async def assess(state: LoanTriageState, runtime: Runtime[RunContext]) -> dict[s
                 }
             )
             text = f"Credit band {band}: the rules support approval; an approver must confirm."
-        elif band == "C":
-            calls.append(
-                {
-                    "id": f"r{rnd}-refer_to_underwriter",
-                    "name": "refer_to_underwriter",
-                    "args": {**base, "reason": "credit band C; manual underwriting"},
-                }
-            )
-            text = "Credit band C: the rules refer this application to an underwriter."
-        else:
+        elif assessment["outcome"] == "decline":
             calls.append(
                 {
                     "id": f"r{rnd}-decline_loan",
                     "name": "decline_loan",
-                    "args": {**base, "reason": "credit band D; lending rule R-BAND-D"},
+                    "args": {**base, "reason": f"credit band {band}; lending rules {fired}"},
                 }
             )
-            text = "Credit band D: the rules support a decline; an approver must confirm."
+            text = f"Credit band {band}: the rules support a decline; an approver must confirm."
+        else:
+            calls.append(
+                {
+                    "id": f"r{rnd}-refer_to_underwriter",
+                    "name": "refer_to_underwriter",
+                    "args": {**base, "reason": f"credit band {band}; manual underwriting; lending rules {fired}"},
+                }
+            )
+            text = f"Credit band {band}: the rules refer this application to an underwriter ({fired})."
     else:
         text = "All proposed actions have been handled."
     await _think(text)
     return {
+        **update,
         "round": rnd,
         "pending_tool_calls": calls,
         "messages": [{"role": "assistant", "node": "assess", "content": text, "prompt_version": PROMPT_VERSION}],
@@ -165,8 +202,13 @@ async def assess(state: LoanTriageState, runtime: Runtime[RunContext]) -> dict[s
 
 @activity_node("summarize")
 async def summarize(state: LoanTriageState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    from tools.corpus import quote
+
     ctx = runtime.context
     done = _run_results(dict(state), ctx["run_id"])
+    assessment = state.get("assessment") or {}
+    if assessment.get("run_id") != ctx["run_id"]:
+        assessment = {}
     decision, decided_by = "incomplete", "rules"
     for tool, label in (
         ("approve_loan", "approved"),
@@ -181,14 +223,42 @@ async def summarize(state: LoanTriageState, runtime: Runtime[RunContext]) -> dic
     else:
         if state.get("completeness", {}).get("complete"):
             decision = "no-decision"
+    missing = state.get("completeness", {}).get("missing", [])
+    explanation, by, use = await _explain(state["application"], decision, assessment, missing)
     outcome = {
         "decision": decision,
         "decided_by": decided_by,
         "tools": {name: r["status"] for name, r in sorted(done.items())},
-        "missing": state.get("completeness", {}).get("missing", []),
+        "missing": missing,
+        "basis": {"rules": assessment.get("rulesets", []), "score": assessment.get("score")},
+        "rules_fired": assessment.get("rules_fired", []),
+        "reasons": assessment.get("reasons", []),
+        "citations": quote(assessment.get("citations", [])),
+        "shadow_score": assessment.get("shadow"),
+        "explanation": explanation,
+        "explanation_by": by,
+        "model": use,
     }
     text = f"Application {state['application']['application_id']}: {decision} (decided by {decided_by})."
     return {"outcome": outcome, "messages": [{"role": "assistant", "node": "summarize", "content": text}]}
+
+
+async def _explain(
+    app: dict[str, Any], decision: str, assessment: dict[str, Any], missing: list[str]
+) -> tuple[str, str, dict[str, Any] | None]:
+    """(text, "model" | "template", model use): the model explains only where rules decided something."""
+    if not assessment:
+        text = f"Missing: {', '.join(missing)}." if missing else "No decision was proposed."
+        return text, "template", None
+    score = assessment.get("score") or {}
+    pd = f"; model PD {score['pd']} ({score['model']} v{score['version']})" if score.get("pd") is not None else ""
+    template = (
+        f"Proposed {assessment['outcome']} for {app['application_id']}: band {assessment['band']}{pd}. "
+        + " ".join(assessment["reasons"])
+    )
+    facts = f"Application: {app}. Decision: {decision}. Rules: {assessment['reasons']}."
+    text, use = await model_explain(EXPLAIN_VERSION, EXPLAIN, facts, template)
+    return text, "model" if use.status == "answered" else "template", use.public()
 
 
 def build_graph() -> StateGraph[Any, Any, Any, Any]:
@@ -202,9 +272,7 @@ def build_graph() -> StateGraph[Any, Any, Any, Any]:
     g.add_node("intake", intake, metadata={"execute_in": "activity", "start_to_close_timeout": timedelta(seconds=30)})
     g.add_node("assess", assess, metadata=dict(model_opts))
     g.add_node(GUARDED_NODE, guarded_tool_node, metadata=dict(GUARDED_NODE_METADATA))
-    g.add_node(
-        "summarize", summarize, metadata={"execute_in": "activity", "start_to_close_timeout": timedelta(seconds=30)}
-    )
+    g.add_node("summarize", summarize, metadata=dict(model_opts))
     g.add_edge(START, "intake")
     g.add_edge("intake", "assess")
     g.add_conditional_edges("assess", tool_router("summarize"), [GUARDED_NODE, "summarize"])

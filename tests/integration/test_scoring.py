@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.integration.scoring_home import trained_home
 from tools import get_tool, scoring
 from tools.registry import issue_grant
 
@@ -17,15 +18,16 @@ GOOD = {"credit_score": 760, "annual_income": 90000, "amount": 20000}
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    home = tmp_path_factory.mktemp("steward-home")
+    empty = tmp_path_factory.mktemp("empty-home")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("STEWARD_HOME", str(home))
         mp.delenv("STEWARD_MLFLOW_TRACKING_URI", raising=False)
+        mp.setenv("STEWARD_HOME", str(empty))
         scoring._LOADED.clear()
         assert not scoring.model_available()
         unavailable = scoring.score_application(GOOD)
         assert unavailable.champion.status == "unavailable" and "no credit risk model" in unavailable.champion.reason
-        record = scoring.ensure_models()
+        home, record = trained_home()
+        mp.setenv("STEWARD_HOME", str(home))
         yield {"home": home, **record}
         scoring._LOADED.clear()
 

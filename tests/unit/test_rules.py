@@ -31,7 +31,7 @@ def lending(**facts: object) -> object:
         ({"band": "C"}, "refer", ["LEND-BAND-C"]),
         ({"band": "D"}, "decline", ["LEND-BAND-D"]),
         ({"complete": False}, "incomplete", ["LEND-INCOMPLETE"]),
-        ({"pd": 0.4}, "refer", ["LEND-PD-ELEVATED", "LEND-APPROVE"]),
+        ({"pd": 0.12}, "refer", ["LEND-PD-ELEVATED", "LEND-APPROVE"]),
         ({"loan_to_income": 7.0}, "refer", ["LEND-LTI-CEILING", "LEND-APPROVE"]),
         ({"amount": 600000.0}, "refer", ["LEND-MANDATE", "LEND-APPROVE"]),
         ({"pd": None, "model_available": False}, "approve", ["LEND-NO-SCORE", "LEND-APPROVE"]),

@@ -1,0 +1,1 @@
+"""Cargo claims: gather shipment status from the carrier, check the claim against policy and rules, propose."""

@@ -1,0 +1,324 @@
+"""Cargo claims: START -> intake -> plan -> (tools -> plan | extract -> plan)* -> summarize -> END
+
+``intake`` checks the claim names everything the handbook requires (CH-2); ``plan`` asks the carrier for the
+shipment's status (``track_shipment``: its API, or its robots-permitted page) and looks up the policy
+(``get_cargo_policy``); ``extract`` turns the carrier's evidence into facts (API fields, else the local model
+constrained to a JSON schema and grounded in the page, else the labelled regex fallback; a page with
+instruction-like text is never shown to the model), each with its provenance; ``plan`` then applies the
+``claims`` rules and proposes ``pay_claim`` or ``decline_claim`` (high risk: an approver confirms) or
+``refer_to_adjuster`` for edge cases; ``summarize`` states the outcome, the rules and who confirmed it.
+"""
+
+from __future__ import annotations
+
+import operator
+from datetime import timedelta
+from typing import Annotated, Any, Literal, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Send
+from pydantic import BaseModel, Field
+from temporalio.common import RetryPolicy
+
+from agents._llm import extract as model_extract
+from agents._llm import stream_text
+from agents.claims import prompts
+from agents.context import RunContext, activity_node
+from agents.guarded import GUARDED_NODE, GUARDED_NODE_METADATA, guarded_tool_node
+from agents.registry import AssistantSpec
+
+REQUIRED = ("amount_claimed", "declared_value", "incident_on", "reported_on")
+_DATE = r"^\d{4}-\d{2}-\d{2}$"
+
+
+class Shipment(BaseModel):
+    carrier: str = Field(min_length=2, max_length=40)
+    tracking_number: str = Field(pattern=r"^[A-Za-z0-9-]{4,40}$")
+
+
+class Claim(BaseModel):
+    claim_id: str = Field(min_length=1, max_length=64)
+    policy_id: str = Field(pattern=r"^[A-Z]{2}-\d{3,8}$")
+    claimant_id: str = Field(min_length=1, max_length=64)
+    shipment: Shipment
+    claim_type: Literal["loss", "damage", "delay"]
+    amount_claimed: float | None = Field(default=None, gt=0, le=1_000_000)
+    declared_value: float | None = Field(default=None, gt=0, le=1_000_000)
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    incident_on: str | None = Field(default=None, pattern=_DATE)
+    reported_on: str | None = Field(default=None, pattern=_DATE)
+    description: str | None = Field(default=None, max_length=1000)
+
+
+class ClaimsInput(BaseModel):
+    claim: Claim
+
+
+class ClaimsState(TypedDict, total=False):
+    claim: dict[str, Any]
+    completeness: dict[str, Any]
+    round: int
+    next_step: str
+    evidence: dict[str, Any]
+    assessment: dict[str, Any]
+    pending_tool_calls: list[dict[str, Any]]
+    tool_results: Annotated[list[dict[str, Any]], operator.add]
+    messages: Annotated[list[dict[str, Any]], operator.add]
+    outcome: dict[str, Any]
+
+
+def _this_run(state: dict[str, Any], run_id: str) -> dict[str, dict[str, Any]]:
+    return {r["tool"]: r for r in state.get("tool_results") or [] if r.get("run_id") == run_id}
+
+
+def _mine(state: dict[str, Any], key: str, run_id: str) -> dict[str, Any] | None:
+    """A per-run value; the thread carries the previous run's, which must not count for this one."""
+    value = state.get(key) or {}
+    return value if value.get("run_id") == run_id else None
+
+
+@activity_node("intake")
+async def intake(state: ClaimsState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    claim = Claim.model_validate(state.get("claim") or {}).model_dump()
+    missing = [f for f in REQUIRED if claim.get(f) in (None, "")]
+    note = "Claim complete." if not missing else f"Missing: {', '.join(missing)}."
+    return {
+        "claim": claim,
+        "completeness": {"complete": not missing, "missing": missing},
+        "round": 0,
+        "pending_tool_calls": [],
+        "messages": [{"role": "assistant", "node": "intake", "content": note}],
+    }
+
+
+def _policy(results: dict[str, dict[str, Any]]) -> Any:
+    from tools.claims import CargoPolicy
+
+    r = results.get("get_cargo_policy")
+    if not r or r["status"] != "executed" or not r["output"].get("found"):
+        return None
+    return CargoPolicy.model_validate(r["output"]["policy"])
+
+
+def _assess(state: dict[str, Any], run_id: str) -> dict[str, Any]:
+    from tools.claims import claim_facts
+    from tools.extraction import ShipmentFacts
+    from tools.rules import load_ruleset
+
+    claim = state["claim"]
+    evidence = _mine(state, "evidence", run_id) or {}
+    facts = ShipmentFacts.model_validate(evidence["facts"]) if evidence.get("available") else None
+    policy = _policy(_this_run(state, run_id))
+    rule_facts = claim_facts(claim, policy, facts, bool(evidence.get("injection_suspected")), True)
+    verdict = load_ruleset("claims").evaluate(rule_facts)
+    return {
+        "run_id": run_id,
+        "outcome": verdict.outcome,
+        "rules_fired": verdict.fired_ids,
+        "reasons": verdict.reasons(),
+        "citations": verdict.citations,
+        "ruleset": f"claims@{verdict.version}",
+        "facts": rule_facts,
+        "payout": rule_facts.get("payout"),
+        "currency": policy.currency if policy else claim["currency"],
+        "errors": verdict.errors,
+    }
+
+
+def _action(claim: dict[str, Any], assessment: dict[str, Any], rnd: int) -> dict[str, Any]:
+    reason = "; ".join(assessment["reasons"])[:1000] or "no coverage rule applied"
+    base = {"claim_id": claim["claim_id"], "reason": reason, "rule_ids": assessment["rules_fired"]}
+    if assessment["outcome"] == "pay":
+        args = {
+            **base,
+            "policy_id": claim["policy_id"],
+            "amount": assessment["payout"],
+            "currency": assessment["currency"],
+        }
+        return {"id": f"r{rnd}-pay_claim", "name": "pay_claim", "args": args}
+    if assessment["outcome"] == "decline":
+        return {"id": f"r{rnd}-decline_claim", "name": "decline_claim", "args": base}
+    return {"id": f"r{rnd}-refer_to_adjuster", "name": "refer_to_adjuster", "args": base}
+
+
+@activity_node("plan")
+async def plan(state: ClaimsState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    ctx = runtime.context
+    claim = state["claim"]
+    rnd = int(state.get("round") or 0) + 1
+    done = _this_run(dict(state), ctx["run_id"])
+    update: dict[str, Any] = {"round": rnd, "next_step": "summarize"}
+    calls: list[dict[str, Any]] = []
+    if not state["completeness"]["complete"]:
+        text = "The claim is incomplete; the claimant must supply the missing information. Nothing is assumed."
+    elif "track_shipment" not in done:
+        calls = [
+            {"id": f"r{rnd}-track_shipment", "name": "track_shipment", "args": dict(claim["shipment"])},
+            {"id": f"r{rnd}-get_cargo_policy", "name": "get_cargo_policy", "args": {"policy_id": claim["policy_id"]}},
+        ]
+        text = "Reading the shipment's status from the carrier and looking up the policy."
+    elif _mine(dict(state), "evidence", ctx["run_id"]) is None:
+        update["next_step"] = "extract"
+        text = "Reading the carrier's evidence."
+    elif _mine(dict(state), "assessment", ctx["run_id"]) is None:
+        assessment = _assess(dict(state), ctx["run_id"])
+        update["assessment"] = assessment
+        calls = [_action(claim, assessment, rnd)]
+        text = f"The claims rules say: {assessment['outcome']} ({', '.join(assessment['rules_fired']) or 'none'})."
+    else:
+        text = "All proposed actions have been handled."
+    await stream_text(text)
+    update["pending_tool_calls"] = calls
+    update["messages"] = [{"role": "assistant", "node": "plan", "content": text}]
+    return update
+
+
+def _with_provenance(facts: dict[str, Any], prov: dict[str, Any] | None, extracted_by: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "field": name,
+            "value": value,
+            "extracted_by": extracted_by,
+            **{k: (prov or {}).get(k) for k in ("url", "fetched_at", "content_sha256", "method", "source_id")},
+        }
+        for name, value in facts.items()
+        if value not in (None, False, "unknown")
+    ]
+
+
+@activity_node("extract")
+async def extract(state: ClaimsState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    from tools.extraction import extract_regex, extraction_prompt, facts_from_api, ground
+
+    ctx = runtime.context
+    r = _this_run(dict(state), ctx["run_id"]).get("track_shipment") or {}
+    out = r.get("output") or {}
+    evidence: dict[str, Any] = {"run_id": ctx["run_id"], "available": False, "model": None}
+    if r.get("status") != "executed" or out.get("status") != "ok":
+        why = out.get("status") or r.get("status") or "missing"
+        evidence["reason"] = f"carrier evidence unavailable: {why}" + (f" ({out['note']})" if out.get("note") else "")
+        text = evidence["reason"] + "; a person must review the claim."
+    else:
+        prov = out.get("provenance")
+        page = out.get("page_text") or ""
+        # The tool flags instruction-like text and the tool_output guard replaces it; either means "suspect".
+        injected = bool(out.get("injection_markers")) or "removed: possible prompt injection" in page.casefold()
+        if out.get("api_record") is not None:
+            facts, by = facts_from_api(out["api_record"]), "api"
+        elif injected:
+            facts, by = extract_regex(page), "regex (page not shown to the model: suspected injection)"
+        else:
+            modelled, use = await model_extract(prompts.PROMPT_VERSION, _facts_schema(), extraction_prompt(page, []))
+            evidence["model"] = use.public()
+            if modelled is not None:
+                facts, dropped = ground(modelled, page)
+                by = "model"
+                evidence["ungrounded"] = dropped
+            else:
+                facts, by = extract_regex(page), "regex (rule-based fallback)"
+        evidence.update(
+            {
+                "available": facts.status != "unknown",
+                "facts": facts.model_dump(),
+                "extracted_by": by,
+                "injection_suspected": injected,
+                "provenance": prov,
+                "facts_with_provenance": _with_provenance(facts.model_dump(), prov, by),
+            }
+        )
+        if facts.status == "unknown":
+            evidence["reason"] = "the carrier's page could not be read (layout changed or no status); nothing assumed"
+        text = f"Carrier status: {facts.status} (read by {by})."
+    await stream_text(text)
+    return {"evidence": evidence, "messages": [{"role": "assistant", "node": "extract", "content": text}]}
+
+
+def _facts_schema() -> Any:
+    from tools.extraction import ShipmentFacts
+
+    return ShipmentFacts
+
+
+_DECISIONS = {"pay_claim": "paid", "decline_claim": "declined", "refer_to_adjuster": "referred"}
+
+
+@activity_node("summarize")
+async def summarize(state: ClaimsState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    from tools.corpus import quote
+
+    ctx = runtime.context
+    claim = state["claim"]
+    done = _this_run(dict(state), ctx["run_id"])
+    assessment = _mine(dict(state), "assessment", ctx["run_id"]) or {}
+    evidence = _mine(dict(state), "evidence", ctx["run_id"]) or {}
+    decision, decided_by = "incomplete", "rules"
+    for tool, label in _DECISIONS.items():
+        if tool in done:
+            r = done[tool]
+            decision = label if r["status"] == "executed" else f"{label}-{r['status']}"
+            decided_by = r.get("decided_by") or "rules"
+            break
+    outcome = {
+        "decision": decision,
+        "decided_by": decided_by,
+        "basis": {
+            "rules": assessment.get("ruleset"),
+            "evidence": evidence.get("extracted_by"),
+            "source": (evidence.get("provenance") or {}).get("method"),
+        },
+        "rules_fired": assessment.get("rules_fired", []),
+        "reasons": assessment.get("reasons", []),
+        "citations": quote(assessment.get("citations", [])),
+        "payout": assessment.get("payout") if decision.startswith("paid") else None,
+        "currency": assessment.get("currency"),
+        "evidence": evidence.get("facts_with_provenance", []),
+        "evidence_note": evidence.get("reason"),
+        "injection_suspected": bool(evidence.get("injection_suspected")),
+        "model": evidence.get("model"),
+        "missing": state.get("completeness", {}).get("missing", []),
+        "tools": {name: r["status"] for name, r in sorted(done.items())},
+    }
+    text = f"Claim {claim['claim_id']}: {decision} (decided by {decided_by})."
+    return {"outcome": outcome, "messages": [{"role": "assistant", "node": "summarize", "content": text}]}
+
+
+async def route(state: dict[str, Any]) -> list[Send] | str:
+    """Pending calls fan out to the guarded node; otherwise where ``plan`` said to go next."""
+    calls = state.get("pending_tool_calls") or []
+    if calls:
+        return [Send(GUARDED_NODE, {"call": c}) for c in calls]
+    return "extract" if state.get("next_step") == "extract" else "summarize"
+
+
+def build_graph() -> StateGraph[Any, Any, Any, Any]:
+    quick = {"execute_in": "activity", "start_to_close_timeout": timedelta(seconds=30)}
+    model_opts = {
+        "execute_in": "activity",
+        "start_to_close_timeout": timedelta(seconds=120),
+        "heartbeat_timeout": timedelta(seconds=60),
+        "retry_policy": RetryPolicy(maximum_attempts=5, non_retryable_error_types=["ValidationError"]),
+    }
+    g: StateGraph[Any, Any, Any, Any] = StateGraph(ClaimsState, context_schema=RunContext)
+    g.add_node("intake", intake, metadata=dict(quick))
+    g.add_node("plan", plan, metadata=dict(quick))
+    g.add_node(GUARDED_NODE, guarded_tool_node, metadata=dict(GUARDED_NODE_METADATA))
+    g.add_node("extract", extract, metadata=dict(model_opts))
+    g.add_node("summarize", summarize, metadata=dict(quick))
+    g.add_edge(START, "intake")
+    g.add_edge("intake", "plan")
+    g.add_conditional_edges("plan", route, [GUARDED_NODE, "extract", "summarize"])
+    g.add_edge(GUARDED_NODE, "plan")
+    g.add_edge("extract", "plan")
+    g.add_edge("summarize", END)
+    return g
+
+
+SPEC = AssistantSpec(
+    name="claims",
+    version="0.1.0",
+    description="Cargo claims: shipment status from the carrier (lawful scraper), policy and rules check, "
+    "payout proposal (payouts and declines wait for an approver), edge cases to an adjuster.",
+    build_graph=build_graph,
+    input_schema=ClaimsInput.model_json_schema(),
+)

@@ -1,0 +1,1 @@
+"""KYC review: screen every party, explain matches, request documents, escalate true positives."""
