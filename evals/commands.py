@@ -91,6 +91,12 @@ def eval_run(args: argparse.Namespace, settings: Settings, out: TextIO, err: Tex
             tracker = Tracker.from_settings(settings)
         assistant = resolve_assistant(args.assistant, tracker.alias_resolver if tracker else None)
         validate_inputs(suite, assistant.name)
+        judge = None
+        if getattr(args, "judge", False):
+            from evals.judge import LLMJudge
+
+            judge = LLMJudge(settings.resolved_llm_base_url, args.judge_model or settings.llm_default_model)
+            judge.check()
         from evals.runner import prepare_journal
 
         journal = prepare_journal(
@@ -113,8 +119,10 @@ def eval_run(args: argparse.Namespace, settings: Settings, out: TextIO, err: Tex
     )
     if tracker is not None:
         out.write(f"mlflow: {tracker.uri}\n")
+    if judge is not None:
+        out.write(f"LLM-as-judge (optional, not part of pass/fail): {judge.model} at {judge.base_url}\n")
     try:
-        report = asyncio.run(_run(args, settings, suite, assistant, journal, tracker, out, done))
+        report = asyncio.run(_run(args, settings, suite, assistant, journal, tracker, out, done, judge))
     except KeyboardInterrupt:
         kept = len(journal.finished())
         err.write(
@@ -132,7 +140,7 @@ def eval_run(args: argparse.Namespace, settings: Settings, out: TextIO, err: Tex
     return 0
 
 
-async def _run(args, settings, suite, assistant, journal, tracker, out, done):  # type: ignore[no-untyped-def]
+async def _run(args, settings, suite, assistant, journal, tracker, out, done, judge):  # type: ignore[no-untyped-def]
     from evals.environment import eval_environment
     from evals.runner import run_eval
     from runtime.store import open_store
@@ -156,6 +164,7 @@ async def _run(args, settings, suite, assistant, journal, tracker, out, done):  
             on_result=Progress(out, len(suite.cases), done),
             params=params,
             traces=not args.no_traces,
+            judge=judge,
         )
 
 

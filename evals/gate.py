@@ -79,7 +79,7 @@ def evaluate_gate(
     """Judge a candidate. ``tolerance``: how far (absolute) a quality score may drop below the champion's;
     ``latency_tolerance``: how much slower (relative, 0.5 = 50 %) its p95 latency may be (None: not checked)."""
     failures: list[str] = []
-    checks = []
+    checks: list[tuple[str, str, float, float | None, bool]] = []
     notes: list[str] = []
     if not candidate.cases and candidate.status != "FINISHED":
         failures.append(f"candidate run {candidate.run_id} did not finish (status {candidate.status})")
@@ -115,10 +115,10 @@ def evaluate_gate(
                         f" (tolerance {tolerance:g})"
                     )
             if latency_tolerance is not None:
-                row = next((r for r in cmp.metrics if r.name == "latency_p95_s"), None)
-                if row and row.a and row.b and row.b > row.a * (1 + latency_tolerance):
+                p95 = next((r for r in cmp.metrics if r.name == "latency_p95_s"), None)
+                if p95 and p95.a and p95.b and p95.b > p95.a * (1 + latency_tolerance):
                     failures.append(
-                        f"latency_p95_s regressed: {row.a:.3f}s -> {row.b:.3f}s (allowed +{latency_tolerance:.0%})"
+                        f"latency_p95_s regressed: {p95.a:.3f}s -> {p95.b:.3f}s (allowed +{latency_tolerance:.0%})"
                     )
             if len(cmp.regressions) > allowed_case_regressions:
                 failures.append(

@@ -41,6 +41,8 @@ class CaseResult(BaseModel):
     tokens_source: str = "none"
     cost: float | None = None
     models: list[str] = Field(default_factory=list)
+    judgement: dict[str, Any] | None = None
+    """From the optional LLM judge (``evals.judge``): never part of ``passed``."""
     started_at: float = 0.0
     finished_at: float = 0.0
 

@@ -32,6 +32,7 @@ from runtime.store import Store
 
 if TYPE_CHECKING:
     from evals.environment import EvalTarget
+    from evals.judge import LLMJudge
     from evals.tracking import Tracker
 
 EVAL_TENANT = "evals"
@@ -290,6 +291,7 @@ async def run_eval(
     on_result: ResultCallback | None = None,
     params: dict[str, Any] | None = None,
     traces: bool = True,
+    judge: LLMJudge | None = None,
 ) -> EvalReport:
     """Run (or resume) an eval run; MLflow gets the run before the first case and the results after the last.
 
@@ -297,6 +299,10 @@ async def run_eval(
     journal ``interrupted``, then re-raises, so the caller can say how to resume.
     """
     meta = journal.meta
+    if judge is not None:
+        from evals.judge import JUDGE_PROMPT_VERSION
+
+        params = {**(params or {}), "judge_model": judge.model, "judge_prompt_version": JUDGE_PROMPT_VERSION}
     if tracker is not None:
         rid = tracker.start(
             meta,
@@ -320,6 +326,12 @@ async def run_eval(
     complete = False
     try:
         await runner.run()
+        if judge is not None:
+            # After the cases, so judging never competes with the runs for the machine.
+            finished = journal.finished()
+            todo = [r for r in finished.values() if r.judgement is None]
+            for case_id, judgement in (await judge.grade_all(todo)).items():
+                journal.append(finished[case_id].model_copy(update={"judgement": judgement}))
         complete = True
     finally:
         finished = journal.finished()

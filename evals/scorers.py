@@ -269,9 +269,9 @@ def _max_matching(n_left: int, n_right: int, ok: Callable[[int, int], bool]) -> 
     for i in range(n_left):
         attempt(i, set())
     left: list[int | None] = [None] * n_left
-    for j, i in enumerate(match_right):
-        if i is not None:
-            left[i] = j
+    for j, partner in enumerate(match_right):
+        if partner is not None:
+            left[partner] = j
     return left
 
 
@@ -419,6 +419,7 @@ METRIC_DIRECTIONS: dict[str, int] = {
     "tokens_total": -1,
     "cost_total": -1,
     "errors": -1,
+    "judge.explanation_consistency": 1,
 }
 """+1: higher is better, -1: lower is better. The gate checks regressions in this direction."""
 
@@ -480,6 +481,11 @@ def aggregate(results: Sequence[dict[str, Any]]) -> dict[str, float]:
             if r["status"] in ("error", "timeout", "cancelled") and not r["checks"]["status"]["passed"]
         )
     )
+    judged = [r["judgement"] for r in results if r.get("judgement") and "consistent" in r["judgement"]]
+    if judged:
+        # LLM-as-judge (optional): reported beside the deterministic scores, never inside them.
+        metrics["judge.explanation_consistency"] = sum(1 for j in judged if j["consistent"]) / len(judged)
+        metrics["judge.cases"] = float(len(judged))
     for tag in sorted({t for r in results for t in r.get("tags", [])}):
         tagged = [r for r in results if tag in r.get("tags", [])]
         metrics[f"pass_rate.tag.{tag}"] = sum(1 for r in tagged if r["passed"]) / len(tagged)

@@ -154,7 +154,7 @@ class Suite(BaseModel):
         return sorted({t for c in self.cases for t in c.tags})
 
 
-def _loc(err: dict[str, Any]) -> str:
+def _loc(err: Any) -> str:
     return ".".join(str(p) for p in err["loc"]) or "(line)"
 
 

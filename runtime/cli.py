@@ -422,6 +422,8 @@ def _add_eval_parsers(sub: Any) -> None:
     er.add_argument("--task-queue", help="use the workers on this queue instead of an in-process worker")
     er.add_argument("--no-mlflow", action="store_true", help="journal only; nothing logged to MLflow")
     er.add_argument("--no-traces", action="store_true", help="log no per-case traces to MLflow")
+    er.add_argument("--judge", action="store_true", help="also grade explanations with the local model (LLM judge)")
+    er.add_argument("--judge-model", help="catalog model for --judge (default: STEWARD_LLM_DEFAULT_MODEL)")
     er.set_defaults(fn=cmd_eval, eval_fn="eval_run")
     ec = esub.add_parser("compare", help="two eval runs side by side (table, markdown, PNG)")
     ec.add_argument("run_a", help="baseline: MLflow run id, eval run id (ev-...) or [NAME@]champion")

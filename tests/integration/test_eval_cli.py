@@ -74,6 +74,12 @@ def test_unreachable_mlflow_is_refused_before_any_case_runs(tmp_path: Path) -> N
         )
 
 
+def test_unreachable_judge_model_is_refused_before_any_case_runs(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    args = run_args(SUITE, no_mlflow=True, judge=True, judge_model=None)
+    assert f"judge model server {url} is unreachable" in refused(tmp_path, args, llm_base_url=url)
+
+
 def _env(home: Path) -> dict[str, str]:
     return {
         **os.environ,
