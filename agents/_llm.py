@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, TypeVar
 
@@ -111,20 +112,23 @@ async def explain(
         return fallback, ModelUse("fallback", prompt, name, reason[:300])
 
 
-async def extract(prompt: str, schema: type[M], user: str, max_tokens: int = 200) -> tuple[M | None, ModelUse]:
-    """Fields from text into ``schema`` with constrained decoding; None when the model cannot give them."""
+async def extract(
+    prompt: str, schema: dict[str, Any], parse: Callable[[dict[str, Any]], M], user: str, max_tokens: int = 200
+) -> tuple[M | None, ModelUse]:
+    """Fields from text: the model's answer constrained to the JSON ``schema``, then ``parse``d; None when the
+    model cannot give them (no model, circuit open, server error, output that does not parse)."""
     model = get_chat_model()
     if model is None:
         return None, ModelUse("not_configured", prompt)
     name = _model_name(model)
-    response_format = {
-        "type": "json_schema",
-        "json_schema": {"name": schema.__name__, "schema": schema.model_json_schema()},
-    }
+    response_format = {"type": "json_schema", "json_schema": {"name": "extraction", "schema": schema}}
     try:
         bound = model.bind(max_tokens=max_tokens, response_format=response_format)
         message = await _guarded_call(bound, [{"role": "user", "content": user}], prompt)
-        return schema.model_validate(json.loads(str(message.content))), ModelUse("answered", prompt, name)
+        data = json.loads(str(message.content))
+        if not isinstance(data, dict):
+            raise ValueError("the model's answer is not a JSON object")
+        return parse(data), ModelUse("answered", prompt, name)
     except (ValidationError, ValueError) as exc:
         reason = f"invalid model output: {exc}"
     except Exception as exc:

@@ -189,7 +189,14 @@ def _with_provenance(facts: dict[str, Any], prov: dict[str, Any] | None, extract
 
 @activity_node("extract")
 async def extract(state: ClaimsState, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    from tools.extraction import extract_regex, extraction_prompt, facts_from_api, ground
+    from tools.extraction import (
+        MODEL_SCHEMA,
+        extract_regex,
+        extraction_prompt,
+        facts_from_api,
+        facts_from_model,
+        ground,
+    )
 
     ctx = runtime.context
     r = _this_run(dict(state), ctx["run_id"]).get("track_shipment") or {}
@@ -209,7 +216,9 @@ async def extract(state: ClaimsState, runtime: Runtime[RunContext]) -> dict[str,
         elif injected:
             facts, by = extract_regex(page), "regex (page not shown to the model: suspected injection)"
         else:
-            modelled, use = await model_extract(prompts.PROMPT_VERSION, _facts_schema(), extraction_prompt(page, []))
+            modelled, use = await model_extract(
+                prompts.PROMPT_VERSION, MODEL_SCHEMA, facts_from_model, extraction_prompt(page, [])
+            )
             evidence["model"] = use.public()
             if modelled is not None:
                 facts, dropped = ground(modelled, page)
@@ -232,12 +241,6 @@ async def extract(state: ClaimsState, runtime: Runtime[RunContext]) -> dict[str,
         text = f"Carrier status: {facts.status} (read by {by})."
     await stream_text(text)
     return {"evidence": evidence, "messages": [{"role": "assistant", "node": "extract", "content": text}]}
-
-
-def _facts_schema() -> Any:
-    from tools.extraction import ShipmentFacts
-
-    return ShipmentFacts
 
 
 _DECISIONS = {"pay_claim": "paid", "decline_claim": "declined", "refer_to_adjuster": "referred"}
