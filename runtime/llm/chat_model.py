@@ -20,6 +20,7 @@ from langchain_core.language_models import LanguageModelInput
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, convert_to_openai_messages
 from langchain_core.messages.ai import UsageMetadata
+from langchain_core.messages.tool import ToolCallChunk
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
@@ -349,13 +350,13 @@ def _to_chunk(data: dict[str, Any]) -> ChatGenerationChunk | None:
     choice = choices[0]
     delta = choice.get("delta") or {}
     tool_chunks = [
-        {
-            "name": (c.get("function") or {}).get("name"),
-            "args": (c.get("function") or {}).get("arguments"),
-            "id": c.get("id"),
-            "index": c.get("index", i),
-            "type": "tool_call_chunk",
-        }
+        ToolCallChunk(
+            name=(c.get("function") or {}).get("name"),
+            args=(c.get("function") or {}).get("arguments"),
+            id=c.get("id"),
+            index=c.get("index", i),
+            type="tool_call_chunk",
+        )
         for i, c in enumerate(delta.get("tool_calls") or [])
     ]
     info = (

@@ -162,7 +162,7 @@ class TransformersEngine(ModelEngine):
                         row.done, row.reason = True, "stop"
                         continue
                     row.tokens.append(token)
-                    full = tok.decode(row.tokens, skip_special_tokens=True)
+                    full = str(tok.decode(row.tokens, skip_special_tokens=True))
                     if not full.endswith("\ufffd"):
                         out = row.stop.feed(full[len(row.text) :].encode())
                         row.text = full
@@ -184,7 +184,7 @@ class TransformersEngine(ModelEngine):
             if p.seed is not None:
                 torch.manual_seed(p.seed)
         with torch.inference_mode():
-            self.model.generate(
+            self.model.generate(  # type: ignore[misc]
                 input_ids=ids.to(device),
                 attention_mask=mask.to(device),
                 max_new_tokens=max(r.params.max_tokens for r in batch),
