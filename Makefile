@@ -11,12 +11,13 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
 
-.PHONY: install run test test-fast lint bench clean help
+.PHONY: install run test test-fast lint bench eval-smoke clean help
 
 help:
 	@echo "make run    - install (first time), start Temporal dev server + worker + API/console"
 	@echo "make test   - install (first time), lint, run the whole test suite"
 	@echo "make bench  - benchmarks, JSON under bench/results/"
+	@echo "make eval-smoke - the smoke eval suite through the release gate (CI)"
 
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,6 +45,15 @@ bench: install
 	$(PY) bench/runtime_bench.py
 	@for b in bench/llm_bench.py bench/server_bench.py bench/guards_bench.py bench/evals_bench.py; do \
 		if [ -f $$b ]; then $(PY) $$b || exit 1; fi; done
+
+# The CI smoke eval: a fresh home (its own Temporal state and MLflow store), the shipped loan_triage through
+# the real runtime, then the release gate (no champion in a fresh store: thresholds only).
+eval-smoke: install
+	@home=$$(mktemp -d); \
+	STEWARD_HOME=$$home $(VENV)/bin/steward eval run evals/suites/smoke.jsonl --assistant loan_triage \
+		--eval-run-id ev-smoke-ci --no-traces && \
+	STEWARD_HOME=$$home $(VENV)/bin/steward eval gate ev-smoke-ci --min pass_rate=1.0 --min outcome_accuracy=1.0; \
+	rc=$$?; rm -rf $$home; exit $$rc
 
 clean:
 	rm -rf .steward .pytest_cache
