@@ -273,7 +273,7 @@ async def summarize(state: ClaimsState, runtime: Runtime[RunContext]) -> dict[st
         "rules_fired": assessment.get("rules_fired", []),
         "reasons": assessment.get("reasons", []),
         "citations": quote(assessment.get("citations", [])),
-        "payout": assessment.get("payout") if decision.startswith("paid") else None,
+        "payout": assessment.get("payout") if decision == "paid" else None,
         "currency": assessment.get("currency"),
         "evidence": evidence.get("facts_with_provenance", []),
         "evidence_note": evidence.get("reason"),
