@@ -54,6 +54,14 @@ async def stream_text(text: str) -> None:
                 activity.heartbeat(i)
 
 
+def prompt_ref(name: str, text: str) -> str:
+    """``name@<content hash>``: the version changes exactly when the text does, so an outcome names the prompt
+    text that produced it (the eval promotion registers the same texts in the MLflow prompt registry)."""
+    import hashlib
+
+    return f"{name}@{hashlib.sha256(text.encode()).hexdigest()[:10]}"
+
+
 def _model_name(model: Any) -> str:
     return str(getattr(model, "model", None) or getattr(model, "model_name", None) or type(model).__name__)
 

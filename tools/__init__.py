@@ -20,5 +20,6 @@ from tools import claims as _claims  # noqa: E402,F401  isort: skip
 from tools import kyc as _kyc  # noqa: E402,F401  isort: skip
 from tools import retrieval as _retrieval  # noqa: E402,F401  isort: skip
 from tools import scraper as _scraper  # noqa: E402,F401  isort: skip
+from tools import scoring as _scoring  # noqa: E402,F401  isort: skip
 
 __all__ = ["ExecutionGrant", "RiskLevel", "ToolSpec", "get_tool", "langchain_tools", "list_tools", "register_tool"]

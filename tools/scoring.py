@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from tools._settings import mlflow_artifact_root, mlflow_tracking_uri, steward_home
+from tools.registry import ExecutionGrant, register_tool
 
 MODEL_NAME = "steward-credit-risk"
 EXPERIMENT = "steward-credit-risk"
@@ -401,3 +402,41 @@ def log_drift(report: DriftReport) -> str:
         mlflow.log_metrics({f"psi_{f}": v for f, v in report.psi.items()} | {"drift_window_n": float(report.n)})
         mlflow.set_tags({"role": "drift", "drifted": ",".join(report.drifted) or "-"})
     return str(run.info.run_id)
+
+
+class DriftArgs(BaseModel):
+    window: int = Field(default=500, ge=10, le=100_000, description="How many of the latest scored inputs.")
+    log_to_mlflow: bool = Field(default=True, description="Also record psi_<feature> metrics in the experiment.")
+
+
+class DriftResult(BaseModel):
+    status: str = Field(description="'ok', 'drift' or 'unavailable'.")
+    report: DriftReport | None = None
+    mlflow_run_id: str | None = None
+    reason: str | None = None
+
+
+def _drift(args: DriftArgs) -> DriftResult:
+    try:
+        report = drift_report(scored_inputs(args.window))
+    except ModelUnavailableError as exc:
+        return DriftResult(status="unavailable", reason=str(exc))
+    run_id = log_drift(report) if args.log_to_mlflow and report.n else None
+    return DriftResult(status="drift" if report.event else "ok", report=report, mlflow_run_id=run_id)
+
+
+@register_tool(
+    name="credit_model_drift",
+    args_schema=DriftArgs,
+    result_schema=DriftResult,
+    risk="low",
+    side_effect=False,
+    owner="credit-risk",
+    version="1.0.0",
+    timeout_s=120.0,
+    description="PSI per input of the credit risk model over recent scorings; a model_drift event above 0.2.",
+)
+async def credit_model_drift(args: DriftArgs, grant: ExecutionGrant) -> DriftResult:
+    import asyncio
+
+    return await asyncio.to_thread(_drift, args)

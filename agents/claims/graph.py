@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 from temporalio.common import RetryPolicy
 
 from agents._llm import extract as model_extract
-from agents._llm import stream_text
+from agents._llm import prompt_ref, stream_text
 from agents.claims import prompts
 from agents.context import RunContext, activity_node
 from agents.guarded import GUARDED_NODE, GUARDED_NODE_METADATA, guarded_tool_node
@@ -217,7 +217,10 @@ async def extract(state: ClaimsState, runtime: Runtime[RunContext]) -> dict[str,
             facts, by = extract_regex(page), "regex (page not shown to the model: suspected injection)"
         else:
             modelled, use = await model_extract(
-                prompts.PROMPT_VERSION, MODEL_SCHEMA, facts_from_model, extraction_prompt(page, [])
+                prompt_ref("claims.extract", prompts.EXTRACT),
+                MODEL_SCHEMA,
+                facts_from_model,
+                extraction_prompt(page, []),
             )
             evidence["model"] = use.public()
             if modelled is not None:

@@ -1,8 +1,9 @@
-"""Prompts of the claims agent. Versioned: the version travels into the outcome and the audit trail."""
+"""Prompts of the claims agent. The outcome names each prompt with a content hash (``agents._llm.prompt_ref``),
+and the eval promotion registers these texts in the MLflow prompt registry."""
 
-from tools.extraction import EXTRACTION_INSTRUCTIONS
+from tools import extraction
 
 PROMPT_VERSION = "claims.extract@1"
 
-EXTRACT = EXTRACTION_INSTRUCTIONS
-"""The model reads the carrier page into ``tools.extraction.ShipmentFacts``; the rules decide."""
+EXTRACT = extraction.EXTRACTION_INSTRUCTIONS
+"""The model reads the carrier page into ``tools.extraction.MODEL_SCHEMA``; the rules decide."""

@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from temporalio.common import RetryPolicy
 
 from agents._llm import explain as model_explain
-from agents._llm import stream_text
+from agents._llm import prompt_ref, stream_text
 from agents.context import RunContext, activity_node
 from agents.guarded import GUARDED_NODE, GUARDED_NODE_METADATA, guarded_tool_node, tool_router
 from agents.kyc_review import prompts
@@ -273,7 +273,9 @@ async def explain(state: KycReviewState, runtime: Runtime[RunContext]) -> dict[s
         # Nothing to explain beyond the template: no model call, so nothing the model could get wrong.
         await stream_text(fallback)
         return {"explanation": {"text": fallback, "by": "template", "model": None}}
-    text, use = await model_explain(prompts.PROMPT_VERSION, prompts.EXPLAIN, fallback, fallback)
+    text, use = await model_explain(
+        prompt_ref("kyc_review.explain", prompts.EXPLAIN), prompts.EXPLAIN, fallback, fallback
+    )
     return {
         "explanation": {"text": text, "by": "model" if use.status == "answered" else "template", "model": use.public()},
         "messages": [

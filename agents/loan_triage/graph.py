@@ -22,9 +22,10 @@ from temporalio import activity
 from temporalio.common import RetryPolicy
 
 from agents._llm import explain as model_explain
+from agents._llm import prompt_ref
 from agents.context import RunContext, activity_node, current_emitter
 from agents.guarded import GUARDED_NODE, GUARDED_NODE_METADATA, guarded_tool_node, tool_router
-from agents.loan_triage.prompts import EXPLAIN, EXPLAIN_VERSION, PROMPT_VERSION
+from agents.loan_triage.prompts import EXPLAIN, PROMPT_VERSION
 from agents.registry import AssistantSpec
 
 AUTO_APPROVE_LIMIT = 50_000.0
@@ -257,7 +258,7 @@ async def _explain(
         + " ".join(assessment["reasons"])
     )
     facts = f"Application: {app}. Decision: {decision}. Rules: {assessment['reasons']}."
-    text, use = await model_explain(EXPLAIN_VERSION, EXPLAIN, facts, template)
+    text, use = await model_explain(prompt_ref("loan_triage.explain", EXPLAIN), EXPLAIN, facts, template)
     return text, "model" if use.status == "answered" else "template", use.public()
 
 

@@ -7,8 +7,6 @@ ASSESS_SYSTEM = (
     "explain the rule outcome in two sentences. You never decide: the lending rules and the approver do."
 )
 
-EXPLAIN_VERSION = "loan_triage.explain@1"
-
 EXPLAIN = (
     "You explain a loan triage outcome to the approver in at most three sentences: the credit band, the model's "
     "probability of default if one was used, and the lending rules that fired. Do not decide or recommend: "

@@ -105,3 +105,11 @@ def test_psi_per_feature_and_a_drift_event_over_the_threshold(registry: dict[str
     assert metrics["psi_amount"] == shifted.psi["amount"] and metrics["drift_window_n"] == 400
     # By default the report reads the inputs the model actually scored.
     assert scoring.drift_report().n >= 2
+
+
+async def test_drift_is_available_as_a_read_only_tool(registry: dict[str, Any]) -> None:
+    tool = get_tool("credit_model_drift")
+    assert (tool.risk, tool.side_effect) == ("low", False)
+    out = await tool.run({"window": 100}, issue_grant("r", "d", None))
+    assert out["status"] in ("ok", "drift") and set(out["report"]["psi"]) == set(scoring.FEATURES)
+    assert out["mlflow_run_id"]
