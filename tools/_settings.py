@@ -28,7 +28,11 @@ def mlflow_tracking_uri() -> str:
 
 
 def mlflow_artifact_root() -> str:
-    """Artifacts beside the embedded store; MLflow would otherwise write ``./mlruns`` in the working directory."""
-    path = (steward_home() / "mlartifacts").resolve()
+    """``STEWARD_MLFLOW_ARTIFACT_ROOT``, default ``<home>/mlruns`` (as the evals use); MLflow would otherwise
+    write ``./mlruns`` in the working directory."""
+    configured = os.environ.get("STEWARD_MLFLOW_ARTIFACT_ROOT")
+    if configured:
+        return configured if "://" in configured else Path(configured).resolve().as_uri()
+    path = (steward_home() / "mlruns").resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path.as_uri()
