@@ -108,6 +108,11 @@ def eval_run(args: argparse.Namespace, settings: Settings, out: TextIO, err: Tex
             case_timeout_s=args.case_timeout or settings.eval_case_timeout_s,
             eval_run_id=args.eval_run_id,
         )
+        if tracker is not None and journal.meta.mlflow_run_id and journal.meta.tracking_uri not in (None, tracker.uri):
+            raise UserError(
+                f"eval run {journal.meta.eval_run_id!r} logs to {journal.meta.tracking_uri}, not {tracker.uri}: "
+                "resume it with the same STEWARD_MLFLOW_TRACKING_URI (or --no-mlflow)"
+            )
     except UserError as exc:
         return _err(err, str(exc))
     holder["id"] = journal.meta.eval_run_id

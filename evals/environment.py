@@ -3,7 +3,8 @@
 By default ``steward eval run`` needs nothing else running: it starts (or reuses) the embedded Temporal dev
 server under the Steward home and runs its own worker, serving every assistant version evals know, on a task
 queue of its own (so an operator's worker never picks up eval runs and vice versa). With ``--task-queue`` it
-uses the workers already polling that queue instead (e.g. a cluster's), which serve only their assistants.
+uses the workers already polling that queue instead (e.g. a cluster's), which serve only their assistants
+(no eval-only variants) and must write to the same app store the runner reads (``STEWARD_DB_PATH``).
 """
 
 from __future__ import annotations

@@ -49,18 +49,16 @@ _VARIANTS: dict[tuple[str, str], AssistantVersion] = {}
 
 
 def _prompts_of(name: str) -> tuple[str | None, dict[str, str]]:
-    """The shipped prompts: string constants of ``agents.<name>.prompts`` (PROMPT_VERSION is the version)."""
+    """The shipped prompts: the string constants of ``agents.<name>.prompts``; its ``*_VERSION`` constants,
+    joined, are the prompt version that runs and the audit trail carry."""
     try:
         mod = importlib.import_module(f"agents.{name}.prompts")
     except ModuleNotFoundError:
         return None, {}
-    prompts = {
-        f"{name}.{attr.lower()}": value
-        for attr, value in vars(mod).items()
-        if attr.isupper() and attr != "PROMPT_VERSION" and isinstance(value, str)
-    }
-    version = getattr(mod, "PROMPT_VERSION", None)
-    return (version if isinstance(version, str) else None), prompts
+    constants = {k: v for k, v in vars(mod).items() if k.isupper() and isinstance(v, str)}
+    prompts = {f"{name}.{k.lower()}": v for k, v in constants.items() if not k.endswith("VERSION")}
+    versions = [v for k, v in sorted(constants.items()) if k.endswith("VERSION")]
+    return (",".join(versions) or None), prompts
 
 
 def register_variant(
