@@ -11,6 +11,8 @@ import importlib
 from typing import Any
 
 __all__ = [
+    "AgentModel",
+    "ModelReply",
     "CircuitBreaker",
     "ModelSpec",
     "StewardChatModel",
@@ -23,6 +25,8 @@ __all__ = [
 ]
 
 _HOME = {
+    "AgentModel": "runtime.llm.agent_model",
+    "ModelReply": "runtime.llm.agent_model",
     "CircuitBreaker": "runtime.llm.breaker",
     "ModelSpec": "runtime.llm.catalog",
     "build_catalog": "runtime.llm.catalog",

@@ -357,3 +357,17 @@ async def test_structured_output_returns_a_validated_pydantic_object(server: Mod
     model = StewardChatModel(base_url=server.base_url, model=MODEL)
     out = await model.with_structured_output(Applicant).ainvoke("Extract: Ana is 41 and works as a nurse.")
     assert isinstance(out, Applicant) and len(out.name) <= 20
+
+
+async def test_agent_model_streams_tokens_to_the_event_log_and_returns_the_message(server: ModelServer) -> None:
+    from runtime.llm.agent_model import AgentModel
+
+    agent_model = AgentModel(StewardChatModel(base_url=server.base_url, model=MODEL, max_tokens=6))
+    tokens: list[str] = []
+    reply = await agent_model.respond([HumanMessage("Say hello.")], on_token=tokens.append)
+    assert not reply.used_fallback and reply.message is not None
+    assert tokens and "".join(tokens) == reply.message.content
+    call = await agent_model.respond(
+        [HumanMessage("Tell the customer their documents arrived.")], tools=[NOTIFY], tool_choice="required"
+    )
+    assert call.message is not None and call.message.tool_calls[0]["name"] == "notify_customer"

@@ -109,3 +109,17 @@ async def test_chat_models_for_the_same_endpoint_share_one_breaker() -> None:
     with pytest.raises(ModelUnavailable, match="circuit open"):
         await b.ainvoke([HumanMessage("hi")])
     reset_breakers()
+
+
+async def test_agent_model_returns_a_fallback_reply_and_records_the_event() -> None:
+    from runtime.llm.agent_model import AgentModel
+
+    reset_breakers()
+    agent_model = AgentModel(
+        StewardChatModel(base_url=_dead_url(), model="m-agent", max_retries=0, failure_threshold=1)
+    )
+    events: list[tuple[str, dict[str, object]]] = []
+    reply = await agent_model.respond([HumanMessage("hi")], on_event=lambda t, d: events.append((t, d)))
+    assert reply.used_fallback and reply.message is None and reply.fallback_reason
+    assert events[0][0] == "model_fallback" and events[0][1]["breaker"] == "open"
+    reset_breakers()
