@@ -25,20 +25,23 @@ class Settings(BaseSettings):
     temporal_address: str | None = Field(
         default=None, description="host:port of a Temporal cluster; unset = embedded dev server."
     )
-    temporal_namespace: str = "default"
-    temporal_tls: bool = False
-    temporal_tls_cert: Path | None = None
-    temporal_tls_key: Path | None = None
-    temporal_api_key: str | None = None
-    temporal_dev_port: int = 7233
-    temporal_ui_port: int = 8233
-    task_queue: str = TASK_QUEUE
+    temporal_namespace: str = Field(default="default", description="Temporal namespace.")
+    temporal_tls: bool = Field(default=False, description="Use TLS to the cluster (Temporal Cloud: true).")
+    temporal_tls_cert: Path | None = Field(default=None, description="mTLS client certificate (PEM file).")
+    temporal_tls_key: Path | None = Field(default=None, description="mTLS client key (PEM file).")
+    temporal_api_key: str | None = Field(default=None, description="API key (Temporal Cloud API-key auth).")
+    temporal_dev_port: int = Field(default=7233, description="gRPC port of the embedded dev server.")
+    temporal_ui_port: int = Field(default=8233, description="Web UI port of the embedded dev server.")
+    task_queue: str = Field(default=TASK_QUEUE, description="Task queue of the AgentRun workflow and activities.")
 
-    policy_file: Path | None = Field(default=None, description="Policy JSON; default guards/policies/default.json.")
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
-    max_concurrent_activities: int = 64
-    max_concurrent_workflow_tasks: int = 64
+    policy_file: Path | None = Field(
+        default=None,
+        description="Policy YAML (CEL rules); default guards/policies/default.yaml. Hot-reloaded on change.",
+    )
+    api_host: str = Field(default="127.0.0.1", description="API + console bind address (0.0.0.0 in Docker).")
+    api_port: int = Field(default=8000, description="API + console port.")
+    max_concurrent_activities: int = Field(default=64, description="Activity slots per worker.")
+    max_concurrent_workflow_tasks: int = Field(default=64, description="Workflow task slots per worker.")
     standin_delay_s: float = Field(
         default=0.0, description="Artificial latency of the stand-in model (tests of crashes mid-activity)."
     )
