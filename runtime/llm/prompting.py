@@ -10,9 +10,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-TOOLS_INSTRUCTION = (
-    "You can call these tools. Each has a name, a description and JSON-schema parameters:\n{tools}\n"
-    'To call a tool, reply with JSON: {{"name": <tool name>, "arguments": {{...}}}}.'
+TOOLS_LISTING = "You can call these tools. Each has a name, a description and JSON-schema parameters:\n{tools}\n"
+ONE_INSTRUCTION = 'To call a tool, reply with JSON: {"name": <tool name>, "arguments": {...}}.'
+MANY_INSTRUCTION = (
+    'To call tools, reply with JSON: {{"calls": [{{"name": <tool name>, "arguments": {{...}}}}, ...]}} '
+    "(up to {n} calls)."
 )
 TEXT_OPTION = ' To answer without a tool, reply with JSON: {"response": <your answer>}.'
 JSON_INSTRUCTION = "Reply only with JSON that matches this JSON schema:\n{schema}"
@@ -68,12 +70,13 @@ def flatten_messages(messages: list[dict[str, Any]], extra_system: str | None = 
     return out
 
 
-def tools_instruction(tools: list[dict[str, Any]], allow_text: bool) -> str:
+def tools_instruction(tools: list[dict[str, Any]], allow_text: bool, max_calls: int = 1) -> str:
     listing = "\n".join(
         json.dumps({"name": t["name"], "description": t.get("description", ""), "parameters": t.get("parameters")})
         for t in tools
     )
-    return TOOLS_INSTRUCTION.format(tools=listing) + (TEXT_OPTION if allow_text else "")
+    how = MANY_INSTRUCTION.format(n=max_calls) if max_calls > 1 else ONE_INSTRUCTION
+    return TOOLS_LISTING.format(tools=listing) + how + (TEXT_OPTION if allow_text else "")
 
 
 def json_instruction(schema: dict[str, Any]) -> str:

@@ -91,6 +91,8 @@ class ChatCompletionCreate(_Open):
     tools: list[ToolDef] | None = None
     tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     response_format: ResponseFormat | None = None
+    parallel_tool_calls: bool | None = None
+    """Several calls in one reply only when asked explicitly: small models pick one call more reliably."""
     n: int = Field(default=1, ge=1, le=1, description="Only one choice per request.")
 
     @property

@@ -97,24 +97,32 @@ def max_output_tokens(schema: dict[str, Any]) -> int:
     return min(size(schema), _UNBOUNDED)
 
 
-def tool_call_schema(tools: list[dict[str, Any]], allow_text: bool, max_text: int = 512) -> dict[str, Any]:
+def tool_call_schema(
+    tools: list[dict[str, Any]], allow_text: bool, max_text: int = 512, max_calls: int = 1
+) -> dict[str, Any]:
     """Schema of one reply: a call ``{"name": <tool>, "arguments": {...}}`` of a provided tool, or text.
 
     ``tools`` are OpenAI function definitions (``{"name", "description", "parameters"}``). Each tool gets
-    its own branch so the arguments must match *that* tool's parameters.
+    its own branch so the arguments must match *that* tool's parameters. With ``max_calls > 1`` a reply is
+    ``{"calls": [<call>, ...]}`` with 1..max_calls calls (parallel tool calls).
     """
-    branches: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = []
     for fn in tools:
         params = fn.get("parameters") or {"type": "object", "properties": {}}
         if not params.get("properties"):
             params = {"type": "object", "properties": {}}
-        branches.append(
+        calls.append(
             {
                 "type": "object",
                 "properties": {"name": {"const": fn["name"]}, "arguments": harden_schema(params)},
                 "required": ["name", "arguments"],
             }
         )
+    branches = list(calls)
+    if max_calls > 1:
+        item = calls[0] if len(calls) == 1 else {"anyOf": calls}
+        many = {"type": "array", "items": item, "minItems": 1, "maxItems": max_calls}
+        branches = [{"type": "object", "properties": {"calls": many}, "required": ["calls"]}]
     if allow_text:
         branches.append(
             {

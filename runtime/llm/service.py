@@ -23,6 +23,10 @@ DEFAULT_MAX_TOKENS = 512
 """Unconstrained replies stop here unless the client asks for more: small base models ramble."""
 
 
+MAX_PARALLEL_CALLS = 4
+"""Calls one reply may carry with ``parallel_tool_calls``."""
+
+
 class Unsupported(UserError):
     """The model's backend cannot do what the request needs (HTTP 400)."""
 
@@ -50,8 +54,9 @@ def plan_request(engine: ModelEngine, body: ChatCompletionCreate) -> Plan:
             if not offered:
                 raise UserError(f"tool_choice names {wanted!r}, which is not in tools: {[t['name'] for t in tools]}")
         allow_text = choice == "auto"
-        schema = tool_call_schema(offered, allow_text=allow_text)
-        extra_system = prompting.tools_instruction(offered, allow_text)
+        max_calls = MAX_PARALLEL_CALLS if body.parallel_tool_calls and len(offered) > 1 else 1
+        schema = tool_call_schema(offered, allow_text=allow_text, max_calls=max_calls)
+        extra_system = prompting.tools_instruction(offered, allow_text, max_calls)
         mode = "tools"
     elif body.response_format is not None and body.response_format.type != "text":
         rf = body.response_format
@@ -95,20 +100,27 @@ def new_id(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:24]}"
 
 
+def _call(obj: Any, names: set[str]) -> dict[str, Any] | None:
+    if isinstance(obj, dict) and obj.get("name") in names:
+        return {
+            "id": new_id("call"),
+            "type": "function",
+            "function": {"name": obj["name"], "arguments": json.dumps(obj.get("arguments") or {})},
+        }
+    return None
+
+
 def parse_output(plan: Plan, text: str, finish_reason: str) -> tuple[dict[str, Any], str]:
-    """The assistant message for ``text``: a tool call when the model produced one, else content."""
+    """The assistant message for ``text``: tool calls when the model produced them, else content."""
     if plan.mode == "tools":
         try:
             obj = json.loads(text)
         except json.JSONDecodeError:
             return {"role": "assistant", "content": text}, finish_reason
-        if isinstance(obj, dict) and obj.get("name") in plan.tool_names:
-            call = {
-                "id": new_id("call"),
-                "type": "function",
-                "function": {"name": obj["name"], "arguments": json.dumps(obj.get("arguments") or {})},
-            }
-            return {"role": "assistant", "content": None, "tool_calls": [call]}, "tool_calls"
+        raw = obj.get("calls") if isinstance(obj, dict) and "calls" in obj else [obj]
+        calls = [c for c in (_call(o, plan.tool_names) for o in raw or []) if c is not None]
+        if calls:
+            return {"role": "assistant", "content": None, "tool_calls": calls}, "tool_calls"
         if isinstance(obj, dict) and "response" in obj:
             return {"role": "assistant", "content": str(obj["response"])}, finish_reason
     return {"role": "assistant", "content": text}, finish_reason

@@ -371,3 +371,19 @@ async def test_agent_model_streams_tokens_to_the_event_log_and_returns_the_messa
         [HumanMessage("Tell the customer their documents arrived.")], tools=[NOTIFY], tool_choice="required"
     )
     assert call.message is not None and call.message.tool_calls[0]["name"] == "notify_customer"
+
+
+def test_parallel_tool_calls_are_each_parseable_and_offered(server: ModelServer) -> None:
+    r = _chat(
+        server,
+        messages=[{"role": "user", "content": "Approve loan L-4 for 3000 and notify customer P-4 about it."}],
+        tools=[CREDIT_CHECK, NOTIFY],
+        tool_choice="required",
+        parallel_tool_calls=True,
+    )
+    assert r.status_code == 200, r.text
+    calls = r.json()["choices"][0]["message"]["tool_calls"]
+    assert 1 <= len(calls) <= 4
+    for c in calls:
+        assert c["function"]["name"] in {"credit_check", "notify_customer"}
+        assert isinstance(json.loads(c["function"]["arguments"]), dict)

@@ -188,3 +188,27 @@ def test_importing_runtime_llm_loads_no_heavy_library() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_parallel_tool_calls_become_a_bounded_array_of_calls() -> None:
+    s = tool_call_schema(TOOLS, allow_text=False, max_calls=3)
+    calls = s["properties"]["calls"]
+    assert calls["minItems"] == 1 and calls["maxItems"] == 3
+    assert max_output_tokens(s) < 1 << 20
+    tools = [{"type": "function", "function": t} for t in TOOLS]
+    plan = plan_request(FakeEngine(n_ctx=4096), _body(tools=tools, parallel_tool_calls=True))
+    assert "calls" in plan.params.grammar  # type: ignore[operator]
+    text = json.dumps(
+        {
+            "calls": [
+                {"name": "credit_check", "arguments": {"applicant_id": "A"}},
+                {"name": "decline_loan", "arguments": {}},
+            ]
+        }
+    )
+    msg, finish = parse_output(plan, text, "stop")
+    assert finish == "tool_calls" and [c["function"]["name"] for c in msg["tool_calls"]] == [
+        "credit_check",
+        "decline_loan",
+    ]
+    assert len({c["id"] for c in msg["tool_calls"]}) == 2
