@@ -76,9 +76,15 @@ async def _guarded_call(model: Any, messages: list[dict[str, str]], prompt: str)
     """One streamed call, tokens into the event log; the runtime's fallback helper counts failures."""
     emitter = current_emitter()
 
+    from temporalio import activity
+
+    beat = activity.in_activity()
+
     def on_token(piece: str) -> None:
         if emitter:
             emitter.emit("token", {"text": piece})
+        if beat:  # a long generation is progress, not a hung worker
+            activity.heartbeat()
 
     try:  # the runtime's helpers, when the runtime is what configured the model (it always is outside tests)
         from runtime.llm.chat_model import astream_message, call_or_fallback

@@ -273,7 +273,9 @@ def build_graph() -> StateGraph[Any, Any, Any, Any]:
     g.add_node("intake", intake, metadata={"execute_in": "activity", "start_to_close_timeout": timedelta(seconds=30)})
     g.add_node("assess", assess, metadata=dict(model_opts))
     g.add_node(GUARDED_NODE, guarded_tool_node, metadata=dict(GUARDED_NODE_METADATA))
-    g.add_node("summarize", summarize, metadata=dict(model_opts))
+    # The explanation may come from the model: a longer limit, and heartbeats come with each streamed token.
+    explain_opts = {**model_opts, "heartbeat_timeout": timedelta(seconds=60)}
+    g.add_node("summarize", summarize, metadata=explain_opts)
     g.add_edge(START, "intake")
     g.add_edge("intake", "assess")
     g.add_conditional_edges("assess", tool_router("summarize"), [GUARDED_NODE, "summarize"])

@@ -78,6 +78,7 @@ async def test_trigger_a_run_watch_tokens_approve_in_the_inbox_and_see_it_finish
             operator.on("pageerror", lambda exc: errors.append(str(exc)))
             await sign_in(operator, console["url"], console["operator"])
             await operator.wait_for_selector("#assistant option[value=loan_triage]", state="attached")
+            await operator.select_option("#assistant", "loan_triage")  # not the only assistant any more
             await operator.fill("#input", json.dumps(GOOD_APPLICATION))
             await operator.click("#send")
 
@@ -121,9 +122,8 @@ async def test_trigger_a_run_watch_tokens_approve_in_the_inbox_and_see_it_finish
             )
             timeline = await operator.inner_text("#timeline")
             assert "approved by arthur “checked in the browser”" in timeline
-            assert (
-                "approve_loan →" in timeline and 'run success: {"decided_by":"arthur","decision":"approved"' in timeline
-            )
+            assert "approve_loan →" in timeline and "run success: {" in timeline
+            assert '"decided_by":"arthur","decision":"approved"' in timeline
             await operator.wait_for_function(
                 "[...document.querySelectorAll('#messages li')].some(li => li.textContent.includes("
                 "'All proposed actions have been handled.'))",
