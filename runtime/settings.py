@@ -63,8 +63,12 @@ class Settings(BaseSettings):
     llm_breaker_failures: int = Field(default=3, description="Consecutive failures that open the breaker.")
     llm_breaker_cooldown_s: float = Field(default=30.0, description="Open breaker waits this long to probe.")
     llm_embedded_server: bool = Field(
-        default=False,
-        description="`steward up` also runs the model server as a child (when llm_base_url is unset).",
+        default=True,
+        description="`steward up` runs the model server as a child and workers use it (when llm_base_url is unset).",
+    )
+    scoring_bootstrap: bool = Field(
+        default=True,
+        description="A worker trains and registers the credit-risk model in MLflow at start if none is registered.",
     )
 
     @property

@@ -111,6 +111,13 @@ def up(settings: Settings, with_api: bool = True, out: object = None) -> int:
         say(f"api        {base}  (OpenAPI: {base}/docs)")
         say(f"console    {base}/console")
         say(f"admin key  {key}   (kept in {home / 'admin.key'})")
+    if any(c.name == "model-server" for c in children):
+        say(
+            f"model      http://{settings.llm_host}:{settings.llm_port}/v1  ({settings.llm_default_model}; "
+            f"log {home / 'model-server.log'})"
+        )
+    elif settings.llm_base_url:
+        say(f"model      {settings.llm_base_url}")
     say(f"logs       {home}/worker.log {home}/api.log" if with_api else f"logs       {home}/worker.log")
     say("steward is up; Ctrl-C stops everything.")
     sys.stdout.flush()

@@ -101,6 +101,8 @@ async def run_worker(settings: Settings | None = None) -> None:
     from guards.validators import validator_classes
 
     await asyncio.to_thread(validator_classes)
+    install_chat_model(s)
+    bootstrap = asyncio.create_task(_bootstrap_scoring(s)) if s.scoring_bootstrap else None
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -108,3 +110,40 @@ async def run_worker(settings: Settings | None = None) -> None:
     log.info("worker polling task queue %s on %s", s.task_queue, s.resolved_temporal_address)
     async with worker:
         await stop.wait()
+    if bootstrap is not None and not bootstrap.done():
+        bootstrap.cancel()
+
+
+def install_chat_model(settings: Settings) -> bool:
+    """Agents get the configured model (the embedded model server, or any OpenAI-compatible URL).
+
+    Without one, agents use their rule-based texts and say so in the outcome; with one that fails, the
+    circuit breaker opens and the same fallback runs (``model_fallback`` events).
+    """
+    from agents.context import set_chat_model_factory
+
+    if settings.llm_base_url is None and not settings.llm_embedded_server:
+        set_chat_model_factory(None)
+        return False
+
+    def factory() -> Any:
+        from runtime.llm import StewardChatModel
+
+        return StewardChatModel.from_settings(settings)
+
+    set_chat_model_factory(factory)
+    return True
+
+
+async def _bootstrap_scoring(settings: Settings) -> None:
+    """Train and register the credit-risk model once per home, in the background: until it is there the
+    lending rules decide on the credit band alone and the outcome says so (rule LEND-NO-SCORE)."""
+    try:
+        from tools.scoring import ensure_models
+
+        record = await asyncio.to_thread(ensure_models)
+        log.info("credit-risk model ready: %s", record)
+    except asyncio.CancelledError:
+        raise
+    except Exception:  # noqa: BLE001 - the worker serves runs either way; the rules take the no-score path
+        log.exception("credit-risk model bootstrap failed; lending rules decide on the band alone")

@@ -27,11 +27,15 @@ REQUESTER = Principal(id="alice", roles=["operator"])
 APPROVER = Principal(id="bob", roles=["approver"])
 STEWARD = [sys.executable, "-c", "from runtime.cli import main; main()"]
 REPO = Path(__file__).parents[2]
+# These tests are about durability, not models: no model server, no credit-model training in the children
+# (agents then use their rule-based texts, labelled as such).
+LEAN = {"STEWARD_LLM_EMBEDDED_SERVER": "false", "STEWARD_SCORING_BOOTSTRAP": "false"}
 
 
 def _env(home: Path, address: str, task_queue: str, **extra: str) -> dict[str, str]:
     return {
         **os.environ,
+        **LEAN,
         "STEWARD_HOME": str(home),
         "STEWARD_TEMPORAL_ADDRESS": address,
         "STEWARD_TASK_QUEUE": task_queue,
@@ -139,6 +143,7 @@ async def test_steward_up_restart_while_waiting_for_approval(tmp_path) -> None:
     port, ui, api = free_port(), free_port(), free_port()
     env = {
         **os.environ,
+        **LEAN,
         "STEWARD_HOME": str(tmp_path / "home"),
         "STEWARD_TEMPORAL_DEV_PORT": str(port),
         "STEWARD_TEMPORAL_UI_PORT": str(ui),
@@ -184,6 +189,7 @@ async def test_killed_supervisor_leaves_no_orphans(tmp_path, sig) -> None:
     port, ui = free_port(), free_port()
     env = {
         **os.environ,
+        **LEAN,
         "STEWARD_HOME": str(tmp_path / "home"),
         "STEWARD_TEMPORAL_DEV_PORT": str(port),
         "STEWARD_TEMPORAL_UI_PORT": str(ui),
