@@ -392,8 +392,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "notes": (
             f"decode tokens/s after the first token, greedy, {args.max_tokens} tokens, {args.rounds} rounds, each "
             "running bare then Steward back to back; bare = llama_cpp.Llama.create_completion(stream=True) with "
-            "the same threads and prompt, Steward = HTTP streaming through the model server (a separate process, "
-            "OMP_WAIT_POLICY=PASSIVE as `steward model-server` sets it); ratio_to_bare and concurrency_gain are "
+            "the same threads and prompt, Steward = HTTP streaming through the model server (a separate process); "
+            "ratio_to_bare and concurrency_gain are "
             "medians of the per-round ratios, the tok/s figures medians of the rounds; ttft = client-side, short "
             f"prompts, one at a time; aggregate = 2 requests per client of {args.agg_tokens} tokens, 1 client then "
             f"4 clients per round, {args.agg_rounds} rounds, wall time; tool calls with tool_choice=required, "

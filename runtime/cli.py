@@ -303,10 +303,6 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
 def cmd_model_server(args: argparse.Namespace) -> int:
     import logging
 
-    # llama.cpp's OpenMP workers otherwise spin between decode steps, taking the cores that sampling, the
-    # HTTP loop and the clients need on a small machine (set OMP_WAIT_POLICY=ACTIVE to opt out).
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
     import uvicorn
 
     from runtime.errors import StewardError

@@ -24,6 +24,10 @@ from runtime.llm.metrics import REGISTRY
 log = logging.getLogger(__name__)
 
 
+STREAM_INTERVAL_S = 0.04
+"""Most time between two deliveries of a stream's tokens: 25 updates a second read as continuous."""
+
+
 class QueueFull(RuntimeError):
     """The model's queue is at its bound; the caller should back off (HTTP 503)."""
 
@@ -99,26 +103,56 @@ class Generation:
 
 
 class Outbox:
-    """Collects one model step's output and hands it to each event loop in a single wake-up.
+    """Collects the model thread's output and hands it to each event loop in few wake-ups.
 
-    Waking the loop once per token per stream steals a core from llama.cpp's spinning threads on a small
-    machine; one ``call_soon_threadsafe`` per step per loop keeps the model's step time flat.
+    On a small machine every wake-up of the HTTP loop (and every SSE event a client parses) takes a core
+    from llama.cpp's threads, which wait for each other at every barrier. So tokens are delivered at most
+    every ``interval_s`` (first tokens and ends at once, so time to first token is unchanged), and a
+    stream's tokens in one delivery are merged into one chunk.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, interval_s: float = 0.0) -> None:
+        self.interval_s = interval_s
         self._items: dict[asyncio.AbstractEventLoop, list[tuple[Generation, TokenChunk | Finished]]] = {}
+        self._last = 0.0
+        self._urgent = False
 
-    def put(self, generation: Generation, item: TokenChunk | Finished) -> None:
+    def put(self, generation: Generation, item: TokenChunk | Finished, urgent: bool = False) -> None:
         self._items.setdefault(generation.loop, []).append((generation, item))
+        if urgent or isinstance(item, Finished):
+            self._urgent = True
 
-    def flush(self) -> None:
+    def flush(self, force: bool = False) -> None:
+        if not self._items:
+            return
+        now = time.perf_counter()
+        if not (force or self._urgent or now - self._last >= self.interval_s):
+            return
+        self._last, self._urgent = now, False
         items, self._items = self._items, {}
         for loop, batch in items.items():
             try:
-                loop.call_soon_threadsafe(_deliver, batch)
+                loop.call_soon_threadsafe(_deliver, _merge(batch))
             except RuntimeError:  # that loop closed: nobody is listening any more
                 for gen, _ in batch:
                     gen.cancel()
+
+
+def _merge(
+    batch: list[tuple[Generation, TokenChunk | Finished]],
+) -> list[tuple[Generation, TokenChunk | Finished]]:
+    """One text chunk per stream (before its end, if it ended), order within each stream kept."""
+    out: list[tuple[Generation, TokenChunk | Finished]] = []
+    pending: dict[int, tuple[Generation, list[str]]] = {}
+    for gen, item in batch:
+        if isinstance(item, TokenChunk):
+            pending.setdefault(id(gen), (gen, []))[1].append(item.text)
+            continue
+        if id(gen) in pending:
+            out.append((gen, TokenChunk("".join(pending.pop(id(gen))[1]))))
+        out.append((gen, item))
+    out.extend((gen, TokenChunk("".join(parts))) for gen, parts in pending.values())
+    return out
 
 
 def _deliver(batch: list[tuple[Generation, TokenChunk | Finished]]) -> None:
@@ -177,7 +211,7 @@ class ModelEngine(ABC):
         self.load_s = 0.0
         self.busy_s = 0.0
         self.completion_tokens = 0
-        self.outbox = Outbox()
+        self.outbox = Outbox(STREAM_INTERVAL_S)
         self.largest_batch = 0
         self._loaded = False
 
@@ -234,7 +268,7 @@ class ModelEngine(ABC):
                 except queue.Empty:
                     break
                 self._finish(req, "error", 0, None, 0.0, error=f"model {self.spec.name!r} stopped")
-            self.outbox.flush()
+            self.outbox.flush(force=True)
 
     def stop(self) -> None:
         self._stopping.set()

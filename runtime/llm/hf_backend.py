@@ -123,7 +123,7 @@ class TransformersEngine(ModelEngine):
                 for r in batch:
                     self._finish(r, "error", 0, None, 0.0, error=f"{type(exc).__name__}: {exc}")
             REGISTRY.set("steward_llm_active_sequences", 0, model=self.spec.name)
-        self.outbox.flush()
+        self.outbox.flush(force=True)
 
     def _drop_cancelled(self, req: EngineRequest) -> bool:
         if req.generation.cancelled:
@@ -167,7 +167,7 @@ class TransformersEngine(ModelEngine):
                         out = row.stop.feed(full[len(row.text) :].encode())
                         row.text = full
                         if out:
-                            engine.outbox.put(row.req.generation, TokenChunk(out))
+                            engine.outbox.put(row.req.generation, TokenChunk(out), urgent=len(row.tokens) == 1)
                     if row.stop.stopped:
                         row.done, row.reason = True, "stop"
                     elif len(row.tokens) >= row.req.params.max_tokens:

@@ -303,7 +303,7 @@ class LlamaCppEngine(ModelEngine):
                 llama_cpp.llama_memory_clear(self.memory, True)
         for s in list(slots):
             self._release(s, slots, free, "error", error="model server stopping")
-        self.outbox.flush()
+        self.outbox.flush(force=True)
 
     def _step(self, slots: list[_Slot], free: list[int]) -> None:
         """Admit waiting requests, decode one token of every sequence (or a prompt chunk), sample, emit."""
@@ -339,7 +339,7 @@ class LlamaCppEngine(ModelEngine):
             s.last_token = token
             text = s.stop.feed(self._piece(token))
             if text:
-                self.outbox.put(s.req.generation, TokenChunk(text))
+                self.outbox.put(s.req.generation, TokenChunk(text), urgent=s.n_gen == 1)
             if s.stop.stopped:
                 self._release(s, slots, free, "stop")
             elif s.n_gen >= s.req.params.max_tokens or s.n_past + 1 >= self.n_ctx:
