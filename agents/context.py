@@ -27,14 +27,31 @@ class RunContext(TypedDict):
 class EventSink(Protocol):
     def events(self, run_id: str, events: list[tuple[str, str, dict[str, Any]]]) -> None: ...
 
-    def node(self, run_id: str, node: str, task_key: str, attempt: int, status: str) -> None: ...
+    def node(
+        self,
+        run_id: str,
+        node: str,
+        task_key: str,
+        attempt: int,
+        status: str,
+        event: tuple[str, str, dict[str, Any]] | None = None,
+    ) -> None:
+        """Ledger row and its event in one write (a node start or finish is one fact)."""
 
 
 class _NullSink:
     def events(self, run_id: str, events: list[tuple[str, str, dict[str, Any]]]) -> None:
         return None
 
-    def node(self, run_id: str, node: str, task_key: str, attempt: int, status: str) -> None:
+    def node(
+        self,
+        run_id: str,
+        node: str,
+        task_key: str,
+        attempt: int,
+        status: str,
+        event: tuple[str, str, dict[str, Any]] | None = None,
+    ) -> None:
         return None
 
 
@@ -121,8 +138,14 @@ def activity_node(name: str) -> Callable[[NodeFn], NodeFn]:
             task_key = f"{info.workflow_run_id}:{info.activity_id}"
             prefix = f"{task_key}:{info.attempt}"
             run_id = ctx["run_id"]
-            _SINK.node(run_id, name, task_key, info.attempt, "started")
-            _SINK.events(run_id, [(f"{prefix}:start", "node_started", {"node": name, "attempt": info.attempt})])
+            _SINK.node(
+                run_id,
+                name,
+                task_key,
+                info.attempt,
+                "started",
+                (f"{prefix}:start", "node_started", {"node": name, "attempt": info.attempt}),
+            )
             task = asyncio.current_task()
             emitter = NodeEmitter(run_id, prefix, name)
             if task:
@@ -145,16 +168,17 @@ def activity_node(name: str) -> Callable[[NodeFn], NodeFn]:
                 if task:
                     _CURRENT_EMITTER.pop(id(task), None)
             out = _guard_llm_output(run_id, prefix, name, ctx.get("assistant_id", "default"), out)
-            _SINK.node(run_id, name, task_key, info.attempt, "completed")
-            _SINK.events(
+            _SINK.node(
                 run_id,
-                [
-                    (
-                        f"{prefix}:end",
-                        "node_finished",
-                        {"node": name, "attempt": info.attempt, "update_keys": sorted(out or {})},
-                    )
-                ],
+                name,
+                task_key,
+                info.attempt,
+                "completed",
+                (
+                    f"{prefix}:end",
+                    "node_finished",
+                    {"node": name, "attempt": info.attempt, "update_keys": sorted(out or {})},
+                ),
             )
             return out
 

@@ -474,5 +474,13 @@ class StoreEventSink:
     def events(self, run_id: str, events: list[tuple[str, str, dict[str, Any]]]) -> None:
         self.store.append_events(run_id, events)
 
-    def node(self, run_id: str, node: str, task_key: str, attempt: int, status: str) -> None:
-        self.store.record_node_execution(run_id, node, task_key, attempt, status)
+    def node(
+        self,
+        run_id: str,
+        node: str,
+        task_key: str,
+        attempt: int,
+        status: str,
+        event: tuple[str, str, dict[str, Any]] | None = None,
+    ) -> None:
+        self.store.record_node_execution(run_id, node, task_key, attempt, status, event)

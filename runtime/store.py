@@ -199,18 +199,22 @@ class Store:
     # -- events ----------------------------------------------------------------------------------
     def append_events(self, run_id: str, events: list[tuple[str, str, dict[str, Any]]]) -> list[int]:
         """Append (key, type, data) events; a key already present is skipped (idempotent retries)."""
-        seqs: list[int] = []
         with self._tx() as c:
-            (last,) = c.execute("SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id=?", (run_id,)).fetchone()
-            for key, type_, data in events:
-                seq = last + 1
-                cur = c.execute(
-                    "INSERT OR IGNORE INTO events(run_id, seq, key, type, data, ts) VALUES (?,?,?,?,?,?)",
-                    (run_id, seq, key, type_, _dumps(data), time.time()),
-                )
-                if cur.rowcount:
-                    last = seq
-                    seqs.append(seq)
+            return self._append_events(c, run_id, events)
+
+    @staticmethod
+    def _append_events(c: sqlite3.Connection, run_id: str, events: list[tuple[str, str, dict[str, Any]]]) -> list[int]:
+        seqs: list[int] = []
+        (last,) = c.execute("SELECT COALESCE(MAX(seq), 0) FROM events WHERE run_id=?", (run_id,)).fetchone()
+        for key, type_, data in events:
+            seq = last + 1
+            cur = c.execute(
+                "INSERT OR IGNORE INTO events(run_id, seq, key, type, data, ts) VALUES (?,?,?,?,?,?)",
+                (run_id, seq, key, type_, _dumps(data), time.time()),
+            )
+            if cur.rowcount:
+                last = seq
+                seqs.append(seq)
         return seqs
 
     def events_after(self, run_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
@@ -354,13 +358,23 @@ class Store:
             out.append(d)
         return out
 
-    def record_node_execution(self, run_id: str, node: str, task_key: str, attempt: int, status: str) -> None:
+    def record_node_execution(
+        self,
+        run_id: str,
+        node: str,
+        task_key: str,
+        attempt: int,
+        status: str,
+        event: tuple[str, str, dict[str, Any]] | None = None,
+    ) -> None:
         with self._tx() as c:
             c.execute(
                 "INSERT OR IGNORE INTO node_executions(run_id, node, task_key, attempt, status, ts)"
                 " VALUES (?,?,?,?,?,?)",
                 (run_id, node, task_key, attempt, status, time.time()),
             )
+            if event is not None:
+                self._append_events(c, run_id, [event])
 
     def node_executions(self, run_id: str) -> list[dict[str, Any]]:
         return [dict(r) for r in self._query("SELECT * FROM node_executions WHERE run_id=? ORDER BY ts", (run_id,))]
