@@ -316,6 +316,25 @@ def percentile(values: Sequence[float], q: float) -> float:
     return float(ordered[rank - 1])
 
 
+AUTOMATED_DECISIONS = frozenset({"approved", "declined", "paid", "cleared"})
+"""Final decisions reached by rules, scores and an approver's confirmation, without handing the case to a
+specialist. Hand-offs (``referred`` to an underwriter or adjuster, ``escalated`` / ``review`` to a KYC analyst,
+``documents_requested``, ``incomplete``) and anything rejected or failed are not automated."""
+
+
+def _business_metrics(results: Sequence[dict[str, Any]], metrics: dict[str, float]) -> None:
+    """Automation rate and time to decision, as the claims seed case reports them, for any agent."""
+    decided = [r for r in results if isinstance(r.get("outcome"), dict) and r["outcome"].get("decision")]
+    if not decided:
+        return
+    automated = [r for r in decided if r["outcome"]["decision"] in AUTOMATED_DECISIONS]
+    metrics["automation_rate"] = len(automated) / len(decided)
+    times = [float(r["run_latency_s"]) for r in decided if r.get("run_latency_s") is not None]
+    if times:
+        metrics["time_to_decision_p50_s"] = percentile(times, 50)
+        metrics["time_to_decision_p95_s"] = percentile(times, 95)
+
+
 def aggregate(results: Sequence[dict[str, Any]]) -> dict[str, float]:
     """Aggregate per-case results (``CaseResult.model_dump()``) into the metrics logged for an eval run."""
     metrics: dict[str, float] = {"cases": float(len(results))}
@@ -351,6 +370,7 @@ def aggregate(results: Sequence[dict[str, Any]]) -> dict[str, float]:
         # LLM-as-judge (optional): reported beside the deterministic scores, never inside them.
         metrics["judge.explanation_consistency"] = sum(1 for j in judged if j["consistent"]) / len(judged)
         metrics["judge.cases"] = float(len(judged))
+    _business_metrics(results, metrics)
     for tag in sorted({t for r in results for t in r.get("tags", [])}):
         tagged = [r for r in results if tag in r.get("tags", [])]
         metrics[f"pass_rate.tag.{tag}"] = sum(1 for r in tagged if r["passed"]) / len(tagged)

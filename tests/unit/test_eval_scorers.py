@@ -166,3 +166,24 @@ def test_score_and_aggregate_only_count_the_checks_a_case_asks_for() -> None:
     assert m["pass_rate"] == 0.5 and m["approvals_accuracy"] == 0.5 and "trajectory_accuracy" not in m
     assert m["completion_rate"] == 0.5 and m["errors"] == 1.0
     assert m["pass_rate.tag.b"] == 0.0 and m["latency_p95_s"] == 3.0 and percentile([1, 2, 3, 4], 50) == 2
+
+
+def test_automation_rate_and_time_to_decision() -> None:
+    from evals.scorers import aggregate
+
+    def case(decision: str | None, run_latency: float) -> dict:
+        return {
+            "passed": True,
+            "checks": {},
+            "latency_s": run_latency,
+            "run_latency_s": run_latency,
+            "status": "success",
+            "outcome": {"decision": decision} if decision else None,
+            "tags": [],
+        }
+
+    metrics = aggregate(
+        [case("approved", 1.0), case("referred", 2.0), case("paid", 3.0), case("escalated", 4.0), case(None, 9.0)]
+    )
+    assert metrics["automation_rate"] == 0.5
+    assert metrics["time_to_decision_p50_s"] == 2.0 and metrics["time_to_decision_p95_s"] == 4.0
