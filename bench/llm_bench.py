@@ -322,6 +322,11 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
     for _ in range(args.agg_rounds):
         agg1.append(await aggregate(server.url, DEFAULT_MODEL, 1, 2, args.agg_tokens))
         agg4.append(await aggregate(server.url, DEFAULT_MODEL, 4, 2, args.agg_tokens))
+    # Short replies: each request's prompt prefill and round trip weigh more, so batching gains less.
+    short1, short4 = [], []
+    for _ in range(args.short_rounds):
+        short1.append(await aggregate(server.url, DEFAULT_MODEL, 1, 2, args.short_tokens))
+        short4.append(await aggregate(server.url, DEFAULT_MODEL, 4, 2, args.short_tokens))
 
     # Tool-call validity on varied prompts and tool subsets.
     validity = await tool_calls(server.url, DEFAULT_MODEL, varied_prompts(args.tool_prompts))
@@ -367,6 +372,12 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "agg_tok_s_1": round(a1, 1),
         "agg_tok_s_4": round(a4, 1),
         "concurrency_gain": round(statistics.median(f / o for f, o in zip(agg4, agg1, strict=True)), 3),
+        "short_replies": {
+            "tokens": args.short_tokens,
+            "agg_tok_s_1": round(statistics.median(short1), 1),
+            "agg_tok_s_4": round(statistics.median(short4), 1),
+            "concurrency_gain": round(statistics.median(f / o for f, o in zip(short4, short1, strict=True)), 3),
+        },
         "tool_call_valid_rate": round(valid / len(validity), 3),
         "tool_call_prompts": len(validity),
         "tool_choice_accuracy": accuracy,
@@ -396,7 +407,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "ratio_to_bare and concurrency_gain are "
             "medians of the per-round ratios, the tok/s figures medians of the rounds; ttft = client-side, short "
             f"prompts, one at a time; aggregate = 2 requests per client of {args.agg_tokens} tokens, 1 client then "
-            f"4 clients per round, {args.agg_rounds} rounds, wall time; tool calls with tool_choice=required, "
+            f"4 clients per round, {args.agg_rounds} rounds, wall time (short_replies: the same with "
+            f"{args.short_tokens}-token replies); tool calls with tool_choice=required, "
             "valid = parses, names an offered tool, arguments validate against its schema; server RSS after the "
             "load test; cold start = process launch to first streamed token. The machine is shared with other "
             "work (see load_average_start_end); best_rounds = the least disturbed round of each. No GPU was "
@@ -410,8 +422,10 @@ if __name__ == "__main__":
     ap.add_argument("--rounds", type=int, default=12)
     ap.add_argument("--max-tokens", type=int, default=48)
     ap.add_argument("--ttft-runs", type=int, default=20)
-    ap.add_argument("--agg-rounds", type=int, default=10)
-    ap.add_argument("--agg-tokens", type=int, default=32)
+    ap.add_argument("--agg-rounds", type=int, default=8)
+    ap.add_argument("--agg-tokens", type=int, default=96)
+    ap.add_argument("--short-rounds", type=int, default=6)
+    ap.add_argument("--short-tokens", type=int, default=32)
     ap.add_argument("--tool-prompts", type=int, default=50)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "llm.json"))
     a = ap.parse_args()
