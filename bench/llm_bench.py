@@ -355,6 +355,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "total": len(LABELLED),
             "accuracy": round(correct / len(LABELLED), 3),
             "chosen": [c for _, c in got],
+            "weights": model_status(mspec, settings)["path"],
         }
 
     bare_tok_s = statistics.median(bare_rates)
