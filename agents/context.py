@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any, Protocol, TypedDict
 
 from langgraph.runtime import Runtime
+from temporalio.common import RetryPolicy
 
 
 class RunContext(TypedDict):
@@ -91,6 +93,18 @@ def current_emitter() -> NodeEmitter | None:
         return None
     return _CURRENT_EMITTER.get(id(task)) if task else None
 
+
+ACTIVITY_NODE: dict[str, Any] = {"execute_in": "activity", "start_to_close_timeout": timedelta(seconds=30)}
+"""Metadata of a quick activity-side node (intake, planning, summaries without a model)."""
+
+MODEL_NODE: dict[str, Any] = {
+    "execute_in": "activity",
+    "start_to_close_timeout": timedelta(seconds=120),
+    "heartbeat_timeout": timedelta(seconds=60),
+    "retry_policy": RetryPolicy(maximum_attempts=5, non_retryable_error_types=["ValidationError"]),
+}
+"""Metadata of a node that calls the model: longer timeout, heartbeats on streamed tokens, bad input not retried.
+Use ``dict(MODEL_NODE)`` (the Temporal plugin consumes the dict it is given)."""
 
 NodeFn = Callable[[Any, Runtime[RunContext]], Awaitable[dict[str, Any]]]
 

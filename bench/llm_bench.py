@@ -16,7 +16,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,18 +34,13 @@ import jsonschema  # noqa: E402
 import psutil  # noqa: E402
 
 from bench._common import machine, pct  # noqa: E402
+from runtime.devserver import free_port  # noqa: E402
 from runtime.llm import prompting  # noqa: E402
 from runtime.llm.catalog import build_catalog, model_status, resolve_weights  # noqa: E402
 from runtime.settings import Settings  # noqa: E402
 
 DEFAULT_MODEL = "gemma3-270m"
 STORY = "Write a long story about a lighthouse keeper and the sea."
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # -- tools and labelled prompts ---------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from guards.detectors import find_pii
+from guards.points import string_leaves
 from guards.types import ApprovalDecision, Principal
 from runtime import runs
 from runtime.errors import UserError
@@ -71,18 +72,8 @@ class CaseResult:
     unapproved_high_risk: int = 0
 
 
-def _strings(value: Any) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, dict):
-        return [s for v in value.values() for s in _strings(v)]
-    if isinstance(value, list):
-        return [s for v in value for s in _strings(v)]
-    return []
-
-
 def _input_pii(case: RedTeamCase) -> set[str]:
-    found = {f.text for s in _strings(case.input) for f in find_pii(s, ("card", "iban", "national_id"))}
+    found = {f.text for _, s in string_leaves(case.input) for f in find_pii(s, ("card", "iban", "national_id"))}
     return found | set(case.expect.get("pii_absent", []))
 
 

@@ -25,6 +25,8 @@ PROFILES_DIR = Path(__file__).parent / "profiles"
 Point = Literal["input", "llm_output", "tool_args", "tool_output"]
 POINTS: tuple[str, ...] = ("input", "llm_output", "tool_args", "tool_output")
 ACTIONS = ("exception", "fix", "filter", "reask", "noop")
+WHOLE_VALUE_VALIDATORS = frozenset({"amount_limit", "json_schema"})
+"""Validators that judge a whole object; the others check each string inside it."""
 
 
 class ValidatorConfig(BaseModel):
@@ -98,7 +100,7 @@ def load_profile(assistant_id: str) -> GuardProfile:
 
 
 @functools.cache
-def _validator(name: str, on_fail: str, params_key: str) -> Any:
+def _validator(name: str, params_key: str) -> Any:
     import json
 
     from guards.validators import validator_classes
@@ -111,9 +113,7 @@ def _validator(name: str, on_fail: str, params_key: str) -> Any:
 
 
 def _check(cfg: ValidatorConfig, value: Any) -> tuple[bool, str, Any]:
-    import json
-
-    v = _validator(cfg.validator, cfg.on_fail, json.dumps(cfg.params, sort_keys=True))
+    v = _validator(cfg.validator, _params_key(cfg))
     result = v.validate(value, {})
     if result.outcome == "pass":
         return True, "", value
@@ -121,13 +121,14 @@ def _check(cfg: ValidatorConfig, value: Any) -> tuple[bool, str, Any]:
     return False, result.error_message or "failed", fix
 
 
-def _string_leaves(value: Any, path: str = "") -> list[tuple[str, str]]:
+def string_leaves(value: Any, path: str = "") -> list[tuple[str, str]]:
+    """(path, text) of every string inside a JSON-like value; paths read like ``a.b[0].c``."""
     if isinstance(value, str):
         return [(path, value)]
     if isinstance(value, dict):
-        return [leaf for k, v in value.items() for leaf in _string_leaves(v, f"{path}.{k}" if path else str(k))]
+        return [leaf for k, v in value.items() for leaf in string_leaves(v, f"{path}.{k}" if path else str(k))]
     if isinstance(value, list):
-        return [leaf for i, v in enumerate(value) for leaf in _string_leaves(v, f"{path}[{i}]")]
+        return [leaf for i, v in enumerate(value) for leaf in string_leaves(v, f"{path}[{i}]")]
     return []
 
 
@@ -166,9 +167,8 @@ def run_point(point: str, value: Any, assistant_id: str = "default", tool: str |
     for cfg in getattr(profile, point):
         if cfg.tools is not None and tool not in cfg.tools:
             continue
-        data_type = getattr(_validator(cfg.validator, cfg.on_fail, _params_key(cfg)), "rail_alias", "")
-        whole = cfg.validator in ("amount_limit", "json_schema") or data_type == "object"
-        targets = [("", outcome.value)] if whole else _string_leaves(outcome.value)
+        whole = cfg.validator in WHOLE_VALUE_VALIDATORS
+        targets = [("", outcome.value)] if whole else string_leaves(outcome.value)
         for path, leaf in targets:
             passed, message, fixed = _check(cfg, leaf)
             verdict = Verdict(point, cfg.validator, cfg.on_fail, passed, message, path)

@@ -46,6 +46,13 @@ def test_server_binary() -> Path | None:
     return beside if beside.exists() else None
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now (tests, benchmarks and the model server's child pick theirs this way)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
 def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
     try:
         with socket.create_connection((host, port), timeout=timeout):

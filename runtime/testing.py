@@ -8,18 +8,15 @@ input, so tests and benchmarks can drive any mix of policy outcomes through the 
 from __future__ import annotations
 
 import operator
-from datetime import timedelta
 from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
-from agents.context import RunContext, activity_node, current_emitter
+from agents.context import ACTIVITY_NODE, RunContext, activity_node, current_emitter
 from agents.guarded import GUARDED_NODE, GUARDED_NODE_METADATA, guarded_tool_node, tool_router
 from agents.registry import AssistantSpec
-
-_NODE = {"execute_in": "activity", "start_to_close_timeout": timedelta(seconds=30)}
 
 
 class EchoState(TypedDict, total=False):
@@ -48,7 +45,7 @@ async def write(state: EchoState, runtime: Runtime[RunContext]) -> dict[str, Any
 def build_echo_graph() -> StateGraph[Any, Any, Any, Any]:
     g: StateGraph[Any, Any, Any, Any] = StateGraph(EchoState, context_schema=RunContext)
     for name, fn in (("read", read), ("think", think), ("write", write)):
-        g.add_node(name, fn, metadata=dict(_NODE))
+        g.add_node(name, fn, metadata=dict(ACTIVITY_NODE))
     g.add_edge(START, "read")
     g.add_edge("read", "think")
     g.add_edge("think", "write")
@@ -84,9 +81,9 @@ async def finish(state: ScriptedState, runtime: Runtime[RunContext]) -> dict[str
 
 def build_scripted_graph() -> StateGraph[Any, Any, Any, Any]:
     g: StateGraph[Any, Any, Any, Any] = StateGraph(ScriptedState, context_schema=RunContext)
-    g.add_node("propose", propose, metadata=dict(_NODE))
+    g.add_node("propose", propose, metadata=dict(ACTIVITY_NODE))
     g.add_node(GUARDED_NODE, guarded_tool_node, metadata=dict(GUARDED_NODE_METADATA))
-    g.add_node("finish", finish, metadata=dict(_NODE))
+    g.add_node("finish", finish, metadata=dict(ACTIVITY_NODE))
     g.add_edge(START, "propose")
     g.add_conditional_edges("propose", tool_router("finish"), [GUARDED_NODE, "finish"])
     g.add_edge(GUARDED_NODE, "propose")

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import socket
 from collections.abc import AsyncIterator, Generator
 from dataclasses import dataclass
 
 import uvicorn
 from fastapi import FastAPI
+
+from runtime.devserver import free_port
 
 
 class _Server(uvicorn.Server):
@@ -43,12 +44,6 @@ class RunningApp:
         self.server.should_exit = True
         self.server.force_exit = True
         await asyncio.wait_for(self.task, 15)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def start_app(app: FastAPI, port: int | None = None) -> RunningApp:

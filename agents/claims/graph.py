@@ -12,19 +12,17 @@ instruction-like text is never shown to the model), each with its provenance; ``
 from __future__ import annotations
 
 import operator
-from datetime import timedelta
 from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
 from pydantic import BaseModel, Field
-from temporalio.common import RetryPolicy
 
 from agents._llm import extract as model_extract
 from agents._llm import prompt_ref, stream_text
 from agents.claims import prompts
-from agents.context import RunContext, activity_node
+from agents.context import ACTIVITY_NODE, MODEL_NODE, RunContext, activity_node
 from agents.guarded import GUARDED_NODE, GUARDED_NODE_METADATA, guarded_tool_node
 from agents.registry import AssistantSpec
 
@@ -298,19 +296,12 @@ async def route(state: dict[str, Any]) -> list[Send] | str:
 
 
 def build_graph() -> StateGraph[Any, Any, Any, Any]:
-    quick = {"execute_in": "activity", "start_to_close_timeout": timedelta(seconds=30)}
-    model_opts = {
-        "execute_in": "activity",
-        "start_to_close_timeout": timedelta(seconds=120),
-        "heartbeat_timeout": timedelta(seconds=60),
-        "retry_policy": RetryPolicy(maximum_attempts=5, non_retryable_error_types=["ValidationError"]),
-    }
     g: StateGraph[Any, Any, Any, Any] = StateGraph(ClaimsState, context_schema=RunContext)
-    g.add_node("intake", intake, metadata=dict(quick))
-    g.add_node("plan", plan, metadata=dict(quick))
+    g.add_node("intake", intake, metadata=dict(ACTIVITY_NODE))
+    g.add_node("plan", plan, metadata=dict(ACTIVITY_NODE))
     g.add_node(GUARDED_NODE, guarded_tool_node, metadata=dict(GUARDED_NODE_METADATA))
-    g.add_node("extract", extract, metadata=dict(model_opts))
-    g.add_node("summarize", summarize, metadata=dict(quick))
+    g.add_node("extract", extract, metadata=dict(MODEL_NODE))
+    g.add_node("summarize", summarize, metadata=dict(ACTIVITY_NODE))
     g.add_edge(START, "intake")
     g.add_edge("intake", "plan")
     g.add_conditional_edges("plan", route, [GUARDED_NODE, "extract", "summarize"])

@@ -11,17 +11,15 @@ model answers); ``summarize`` states the outcome, which rules decided it and who
 from __future__ import annotations
 
 import operator
-from datetime import timedelta
 from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
-from temporalio.common import RetryPolicy
 
 from agents._llm import explain as model_explain
 from agents._llm import prompt_ref, stream_text
-from agents.context import RunContext, activity_node
+from agents.context import ACTIVITY_NODE, MODEL_NODE, RunContext, activity_node
 from agents.guarded import GUARDED_NODE, GUARDED_NODE_METADATA, guarded_tool_node, tool_router
 from agents.kyc_review import prompts
 from agents.registry import AssistantSpec
@@ -342,19 +340,12 @@ async def summarize(state: KycReviewState, runtime: Runtime[RunContext]) -> dict
 
 
 def build_graph() -> StateGraph[Any, Any, Any, Any]:
-    quick = {"execute_in": "activity", "start_to_close_timeout": timedelta(seconds=30)}
-    model_opts = {
-        "execute_in": "activity",
-        "start_to_close_timeout": timedelta(seconds=120),
-        "heartbeat_timeout": timedelta(seconds=60),
-        "retry_policy": RetryPolicy(maximum_attempts=5, non_retryable_error_types=["ValidationError"]),
-    }
     g: StateGraph[Any, Any, Any, Any] = StateGraph(KycReviewState, context_schema=RunContext)
-    g.add_node("intake", intake, metadata=dict(quick))
-    g.add_node("plan", plan, metadata=dict(quick))
+    g.add_node("intake", intake, metadata=dict(ACTIVITY_NODE))
+    g.add_node("plan", plan, metadata=dict(ACTIVITY_NODE))
     g.add_node(GUARDED_NODE, guarded_tool_node, metadata=dict(GUARDED_NODE_METADATA))
-    g.add_node("explain", explain, metadata=dict(model_opts))
-    g.add_node("summarize", summarize, metadata=dict(quick))
+    g.add_node("explain", explain, metadata=dict(MODEL_NODE))
+    g.add_node("summarize", summarize, metadata=dict(ACTIVITY_NODE))
     g.add_edge(START, "intake")
     g.add_edge("intake", "plan")
     g.add_conditional_edges("plan", tool_router("explain"), [GUARDED_NODE, "explain"])

@@ -19,11 +19,10 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 from temporalio import activity
-from temporalio.common import RetryPolicy
 
 from agents._llm import explain as model_explain
 from agents._llm import prompt_ref
-from agents.context import RunContext, activity_node, current_emitter
+from agents.context import ACTIVITY_NODE, MODEL_NODE, RunContext, activity_node, current_emitter
 from agents.guarded import GUARDED_NODE, GUARDED_NODE_METADATA, guarded_tool_node, tool_router
 from agents.loan_triage.prompts import EXPLAIN, PROMPT_VERSION
 from agents.registry import AssistantSpec
@@ -263,19 +262,13 @@ async def _explain(
 
 
 def build_graph() -> StateGraph[Any, Any, Any, Any]:
-    model_opts = {
-        "execute_in": "activity",
-        "start_to_close_timeout": timedelta(seconds=120),
-        "heartbeat_timeout": timedelta(seconds=5),
-        "retry_policy": RetryPolicy(maximum_attempts=5, non_retryable_error_types=["ValidationError"]),
-    }
     g: StateGraph[Any, Any, Any, Any] = StateGraph(LoanTriageState, context_schema=RunContext)
-    g.add_node("intake", intake, metadata={"execute_in": "activity", "start_to_close_timeout": timedelta(seconds=30)})
-    g.add_node("assess", assess, metadata=dict(model_opts))
+    g.add_node("intake", intake, metadata=dict(ACTIVITY_NODE))
+    # A short heartbeat: a crashed worker's proposal is retried within seconds (tests/.../test_crash_recovery).
+    g.add_node("assess", assess, metadata={**MODEL_NODE, "heartbeat_timeout": timedelta(seconds=5)})
     g.add_node(GUARDED_NODE, guarded_tool_node, metadata=dict(GUARDED_NODE_METADATA))
     # The explanation may come from the model: a longer limit, and heartbeats come with each streamed token.
-    explain_opts = {**model_opts, "heartbeat_timeout": timedelta(seconds=60)}
-    g.add_node("summarize", summarize, metadata=explain_opts)
+    g.add_node("summarize", summarize, metadata=dict(MODEL_NODE))
     g.add_edge(START, "intake")
     g.add_edge("intake", "assess")
     g.add_conditional_edges("assess", tool_router("summarize"), [GUARDED_NODE, "summarize"])
