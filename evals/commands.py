@@ -1,6 +1,6 @@
 """What ``steward eval run|compare|gate|list``, ``steward promote`` and ``steward mlflow ui`` do.
 
-``runtime/cli.py`` owns the parser and calls these with the parsed arguments and its output streams; they
+``runtime/cli/evals.py`` owns the parser and calls these with the parsed arguments and its output streams; they
 return the exit code: 0 ok, 1 the gate (or a promotion) refused, 2 bad input (named before anything runs),
 130 interrupted. Everything heavy (Temporal, mlflow, matplotlib) is imported inside.
 """

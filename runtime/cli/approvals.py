@@ -1,0 +1,220 @@
+"""Run and decide: ``steward run``, ``approve``, ``approvals``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from runtime.cli._common import _fail, _principal, _settings
+
+_IN_TOKENS = [False]
+
+
+def _print_event(e: dict[str, Any]) -> None:
+    d = e["data"]
+    t = e["type"]
+    if t == "token":
+        _IN_TOKENS[0] = True
+        print(d.get("text", ""), end="", flush=True)
+        return
+    if _IN_TOKENS[0]:
+        _IN_TOKENS[0] = False
+        print()
+    summary = {
+        "run_started": lambda: f"run started ({d.get('assistant_id')}, thread {d.get('thread_id')})",
+        "node_started": lambda: (
+            f"-> {d.get('node')}" + (f" (attempt {d['attempt']})" if d.get("attempt", 1) > 1 else "")
+        ),
+        "node_finished": lambda: f"<- {d.get('node')}",
+        "tool_call_proposed": lambda: f"   proposes {d.get('tool')}({json.dumps(d.get('args'))})",
+        "policy_decision": lambda: f"   policy: {d.get('effect')} ({d.get('rule_id')}: {d.get('reason')})",
+        "approval_requested": lambda: (
+            f"   WAITING for approval {d.get('approval_id')}: {d.get('tool')} needs role {d.get('required_role')}"
+        ),
+        "approval_escalated": lambda: f"   escalated {d.get('approval_id')} to {d.get('required_role')}",
+        "approval_decided": lambda: f"   {d.get('approval_id')}: {d.get('status')} by {d.get('decided_by')}",
+        "tool_finished": lambda: f"   {d.get('tool')} -> {json.dumps(d.get('result'))}",
+        "tool_failed": lambda: f"   {d.get('tool')} failed: {d.get('error')}",
+        "run_finished": lambda: f"run {d.get('status')}: {json.dumps(d.get('outcome') or d.get('error'))}",
+    }.get(t)
+    print(summary() if summary else f"   {t} {json.dumps(d)[:200]}")
+
+
+def _prompt_decision(approval: dict[str, Any], approver: Any) -> Any:
+    from guards.types import ApprovalDecision
+
+    print(f"\napproval {approval['approval_id']}: {approval['tool']}({json.dumps(approval['args'])})")
+    print(f"  reason: {approval['reason']}; risk {approval['risk']}; needs {approval['required_role']}")
+    while True:
+        choice = input("  [a]pprove, [e]dit, [r]eject, re[s]pond, [w]ait? ").strip().lower()[:1]
+        if choice == "w":
+            return None
+        if choice == "a":
+            return ApprovalDecision(approval_id=approval["approval_id"], action="approve", principal=approver)
+        if choice == "r":
+            comment = input("  comment: ")
+            return ApprovalDecision(
+                approval_id=approval["approval_id"], action="reject", principal=approver, comment=comment or None
+            )
+        if choice == "s":
+            text = input("  response: ")
+            return ApprovalDecision(
+                approval_id=approval["approval_id"], action="respond", principal=approver, response=text
+            )
+        if choice == "e":
+            raw = input("  new arguments (JSON): ")
+            try:
+                new_args = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                print(f"  not JSON: {exc}")
+                continue
+            return ApprovalDecision(
+                approval_id=approval["approval_id"], action="edit", principal=approver, args=new_args
+            )
+
+
+async def _run(args: argparse.Namespace) -> int:
+    from runtime import runs
+    from runtime.client import connect
+    from runtime.errors import UserError
+    from runtime.store import TERMINAL_STATUSES, open_store
+
+    s = _settings()
+    try:
+        payload = json.loads(Path(args.input).read_text()) if args.input != "-" else json.load(sys.stdin)
+    except FileNotFoundError:
+        return _fail(f"--input: file {args.input!r} does not exist")
+    except json.JSONDecodeError as exc:
+        return _fail(f"--input: not valid JSON: {exc}")
+    requester = _principal(args.as_user, args.role, args.tenant)
+    store = open_store(s.resolved_db_path)
+    try:
+        runs.validate_input(args.assistant, payload)
+        client = await connect(s)
+        handle = await runs.start_run(
+            client, store, s.task_queue, args.assistant, payload, requester, thread_id=args.thread
+        )
+    except UserError as exc:
+        return _fail(str(exc))
+    print(f"run {handle.id}")
+    approver = _principal(args.approver or "local-approver", ["approver", "senior_approver"], args.tenant)
+    interactive = sys.stdin.isatty() and not args.no_prompt
+    seq, prompted = 0, set()
+    while True:
+        for e in store.events_after(handle.id, seq):
+            seq = e["seq"]
+            _print_event(e)
+        run = store.get_run(handle.id)
+        if run and run["status"] in TERMINAL_STATUSES:
+            for e in store.events_after(handle.id, seq):
+                seq = e["seq"]
+                _print_event(e)
+            return 0 if run["status"] == "success" else 1
+        if run and run["status"] == "interrupted":
+            pending = [
+                a for a in store.list_approvals(run_id=handle.id, status="pending") if a["approval_id"] not in prompted
+            ]
+            for a in pending:
+                prompted.add(a["approval_id"])
+                if not interactive:
+                    print(f"   decide with: steward approve {a['approval_id']} --as <approver>")
+                    continue
+                decision = _prompt_decision(a, approver)
+                if decision is None:
+                    continue
+                try:
+                    print("  ", await runs.decide(client, store, decision))
+                except UserError as exc:
+                    print(f"   refused: {exc}")
+                    prompted.discard(a["approval_id"])
+            if not interactive and args.no_wait:
+                return 0
+        await asyncio.sleep(0.1)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_run(args))
+    except KeyboardInterrupt:
+        print("\ndetached; the run goes on (steward approvals / the console)")
+        return 130
+
+
+async def _approve(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from guards.types import ApprovalDecision
+    from runtime import runs
+    from runtime.client import connect
+    from runtime.errors import UserError
+    from runtime.store import open_store
+
+    s = _settings()
+    try:
+        decision = ApprovalDecision(
+            approval_id=args.approval_id,
+            action=args.action,
+            principal=_principal(args.as_user, args.role or ["approver"], args.tenant),
+            args=json.loads(args.args) if args.args else None,
+            comment=args.comment,
+            response=args.response,
+        )
+    except (ValidationError, json.JSONDecodeError) as exc:
+        return _fail(str(exc))
+    try:
+        result = await runs.decide(await connect(s), open_store(s.resolved_db_path), decision)
+    except UserError as exc:
+        return _fail(f"{type(exc).__name__}: {exc}", 3)
+    print(json.dumps(result))
+    return 0
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    return asyncio.run(_approve(args))
+
+
+def cmd_approvals(args: argparse.Namespace) -> int:
+    from runtime.store import open_store
+
+    rows = open_store(_settings().resolved_db_path).list_approvals(status=None if args.all else "pending")
+    for a in rows:
+        print(
+            f"{a['approval_id']}  {a['status']:<9} {a['tool']:<22} role={a['required_role']:<16} "
+            f"run={a['run_id']} args={json.dumps(a['args'])}"
+        )
+    if not rows:
+        print("no approvals" + ("" if args.all else " pending"))
+    return 0
+
+
+def register(sub: Any) -> None:
+    run = sub.add_parser("run", help="run an assistant, stream its events, prompt for approvals")
+    run.add_argument("assistant")
+    run.add_argument("--input", required=True, help="JSON file with the run input ('-' for stdin)")
+    run.add_argument("--thread", help="thread id: state carries over between runs of a thread")
+    run.add_argument("--as", dest="as_user", help="requester id (default: your login)")
+    run.add_argument("--role", action="append", help="requester role (repeatable)")
+    run.add_argument("--tenant")
+    run.add_argument("--approver", help="who decides at the prompt (must differ from the requester)")
+    run.add_argument("--no-prompt", action="store_true", help="never prompt; print how to decide instead")
+    run.add_argument("--no-wait", action="store_true", help="with --no-prompt: return once the run waits")
+    run.set_defaults(fn=cmd_run)
+
+    ap = sub.add_parser("approve", help="decide an approval (approve / edit / reject / respond)")
+    ap.add_argument("approval_id")
+    ap.add_argument("--action", default="approve", choices=["approve", "edit", "reject", "respond"])
+    ap.add_argument("--args", help="edited arguments as JSON (with --action edit)")
+    ap.add_argument("--comment")
+    ap.add_argument("--response", help="the operator's answer (with --action respond)")
+    ap.add_argument("--as", dest="as_user", help="approver id (default: your login)")
+    ap.add_argument("--role", action="append", help="approver role (default: approver)")
+    ap.add_argument("--tenant")
+    ap.set_defaults(fn=cmd_approve)
+
+    al = sub.add_parser("approvals", help="list pending approvals")
+    al.add_argument("--all", action="store_true")
+    al.set_defaults(fn=cmd_approvals)
