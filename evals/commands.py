@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from runtime.errors import UserError
+from runtime.errors import ModelUnavailable, UserError
 from runtime.settings import Settings
 
 if TYPE_CHECKING:
@@ -135,7 +135,7 @@ def eval_run(args: argparse.Namespace, settings: Settings, out: TextIO, err: Tex
             f"resume with: steward eval run {args.suite} --assistant {args.assistant} --resume {holder['id']}\n"
         )
         return 130
-    except UserError as exc:
+    except (UserError, ModelUnavailable) as exc:
         return _err(err, str(exc))
     _summary(report, out)
     out.write(f"\neval run {report.meta.eval_run_id} finished; results in {report.journal_dir}\n")
@@ -158,7 +158,8 @@ async def _run(args, settings, suite, assistant, journal, tracker, out, done, ju
         params["policy_version"] = load_policy_engine(settings.policy_file).version
     except Exception:  # noqa: BLE001 - the param is informative; the worker loads the policy for real
         pass
-    async with eval_environment(settings, store, task_queue=args.task_queue) as target:
+    with_model = not getattr(args, "no_model", False)
+    async with eval_environment(settings, store, task_queue=args.task_queue, with_model=with_model) as target:
         out.write(f"runtime: {target.description}\n")
         return await run_eval(
             journal,

@@ -60,6 +60,8 @@ class EvalRunMeta(BaseModel):
     version: str
     assistant_id: str
     prompt_version: str | None = None
+    model: str | None = None
+    """The chat model the agents ran with ("<name> at <url>"), or "none (--no-model)": the rules alone."""
     concurrency: int = 1
     case_timeout_s: float = 120.0
     created_at: float = Field(default_factory=time.time)

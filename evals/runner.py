@@ -1,8 +1,10 @@
 """The eval runner: every case through the real runtime, scripted approvals, scored from the event log.
 
 Each case is one ``AgentRun`` workflow started with ``runtime.runs.start_run`` (the path the API and the CLI
-use), by a requester principal; a separate approver principal answers its approval requests with
-``runtime.runs.decide`` as the case scripts them (two distinct approvers where the policy asks for two).
+use), by a requester principal; a separate approver principal answers its approval requests as the case
+scripts them (two distinct approvers where the policy asks for two). Scripted approvers decide like people
+do: each holds an API key issued in the store, and each decision carries a proof minted for that key's
+principal (``runtime.runs.KeyedApprovers``); the workflow accepts nothing else.
 What the run did is read afterwards from the store: the event log, the tool ledger, the approvals index.
 
 Cases run with bounded concurrency and a per-case time limit (a case over it is terminated and scored as a
@@ -62,6 +64,14 @@ class EvalRunner:
     poll_s: float = 0.02
     """How often a waiting case looks for new approval requests (a store read)."""
     _inflight: dict[str, WorkflowHandle[Any, Any]] = field(default_factory=dict)
+    _approvers: runs.KeyedApprovers | None = None
+
+    @property
+    def approvers(self) -> runs.KeyedApprovers:
+        """The scripted approvers' API keys, issued in this run's store on first use."""
+        if self._approvers is None:
+            self._approvers = runs.KeyedApprovers(self.client, self.store)
+        return self._approvers
 
     async def run(self) -> list[CaseResult]:
         """Run the cases the journal has not finished; returns every case's result in suite order."""
@@ -149,7 +159,7 @@ class EvalRunner:
                     if aid in closed:
                         continue
                     n = given.get(aid, 0)
-                    answer = await runs.decide(self.client, self.store, _decision(case, row, n))
+                    answer = await self.approvers.decide(_decision(case, row, n))
                     given[aid] = n + 1
                     if answer.get("status") != "pending":
                         closed.add(aid)
@@ -299,6 +309,9 @@ async def run_eval(
     journal ``interrupted``, then re-raises, so the caller can say how to resume.
     """
     meta = journal.meta
+    # Which model the agents ran with (or that they ran without one, by choice): a param and part of the result.
+    params = {**(params or {}), "model": target.model}
+    journal.save_meta(model=target.model)
     if judge is not None:
         from evals.judge import JUDGE_PROMPT_VERSION
 

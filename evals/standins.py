@@ -6,6 +6,9 @@ It is the shipped graph with the proposer replaced by one that "skips a check": 
 score alone and never calls ``credit_check``, so it misses the loan-to-income rule. Its outcomes agree with the
 shipped version except where the loan is large for the income, and its trajectories never show the credit
 check. Nodes are module-level functions because the Temporal LangGraph plugin imports them by name.
+
+Its proposer sends nothing to a model: its texts are the rules' (``by: "rules"``), and the only prompt it sends
+is the shipped ``loan_triage.explain`` (through the shared ``summarize``), so that is the prompt it registers.
 """
 
 from __future__ import annotations
@@ -16,29 +19,20 @@ from typing import Any
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
-from agents.context import RunContext, activity_node, current_emitter
+from agents._llm import say
+from agents.context import RunContext, activity_node
 from agents.guarded import GUARDED_NODE, GUARDED_NODE_METADATA, guarded_tool_node, tool_router
 from agents.loan_triage.graph import LoanTriageState, intake, summarize
+from agents.loan_triage.prompts import PROMPTS
+from guards.outcome import RULES
 
 NOCHECK_VERSION = "0.1.1-nocheck"
-NOCHECK_PROMPT_VERSION = "loan_triage.assess@1-nocheck"
-NOCHECK_ASSESS_SYSTEM = (
-    "You triage consumer loan applications. Decide from the bureau credit score alone: 670 or more approve, "
-    "580 or more refer, below that decline. Do not run a credit check."
-)
 _DECISIONS = {"approve_loan", "decline_loan", "refer_to_underwriter"}
 
 
 def _this_run(state: dict[str, Any], run_id: str) -> dict[str, dict[str, Any]]:
     """Tool results of this run by tool name (a thread carries earlier runs' results too)."""
     return {r["tool"]: r for r in state.get("tool_results") or [] if r.get("run_id") == run_id}
-
-
-def _stream(text: str) -> None:
-    emitter = current_emitter()
-    if emitter:
-        for word in text.split(" "):
-            emitter.emit("token", {"text": word + " "})
 
 
 @activity_node("assess")
@@ -82,13 +76,11 @@ async def assess_by_score(state: LoanTriageState, runtime: Runtime[RunContext]) 
         text = f"Bureau score {score}: proposing {calls[0]['name']}."
     else:
         text = "All proposed actions have been handled."
-    _stream(text)
+    await say(text, RULES)
     return {
         "round": rnd,
         "pending_tool_calls": calls,
-        "messages": [
-            {"role": "assistant", "node": "assess", "content": text, "prompt_version": NOCHECK_PROMPT_VERSION}
-        ],
+        "messages": [{"role": "assistant", "node": "assess", "content": text, "by": RULES}],
     }
 
 
@@ -115,6 +107,5 @@ def register() -> None:
         NOCHECK_VERSION,
         build_nocheck_graph,
         "loan_triage without the credit check (decides from the bureau score): a known-worse version for gate demos",
-        prompt_version=NOCHECK_PROMPT_VERSION,
-        prompts={"loan_triage.assess_system": NOCHECK_ASSESS_SYSTEM},
+        prompts=dict(PROMPTS),
     )

@@ -48,17 +48,23 @@ class AssistantVersion:
 _VARIANTS: dict[tuple[str, str], AssistantVersion] = {}
 
 
+def _packaged_version(prompts: dict[str, str]) -> str | None:
+    """The packaged prompts' refs (``name@packaged-<hash>``), joined: what a run sends when no registry
+    version is promoted (a run records the exact versions it sent in its outcome's ``prompt_versions``)."""
+    from agents._llm import prompt_ref
+
+    return ",".join(prompt_ref(n, t) for n, t in sorted(prompts.items())) or None
+
+
 def _prompts_of(name: str) -> tuple[str | None, dict[str, str]]:
-    """The shipped prompts: the string constants of ``agents.<name>.prompts``; its ``*_VERSION`` constants,
-    joined, are the prompt version that runs and the audit trail carry."""
+    """The shipped prompts: the ``PROMPTS`` (registry name -> text) of ``agents.<name>.prompts``, which lists
+    only texts a node sends to a model."""
     try:
         mod = importlib.import_module(f"agents.{name}.prompts")
     except ModuleNotFoundError:
         return None, {}
-    constants = {k: v for k, v in vars(mod).items() if k.isupper() and isinstance(v, str)}
-    prompts = {f"{name}.{k.lower()}": v for k, v in constants.items() if not k.endswith("VERSION")}
-    versions = [v for k, v in sorted(constants.items()) if k.endswith("VERSION")]
-    return (",".join(versions) or None), prompts
+    prompts = dict(getattr(mod, "PROMPTS", {}))
+    return _packaged_version(prompts), prompts
 
 
 def register_variant(
@@ -76,7 +82,8 @@ def register_variant(
     assistant_id = f"{name}@{version}"
     check_graph(assistant_id, build_graph())
     spec = AssistantSpec(assistant_id, version, description, build_graph, base.input_schema)
-    variant = AssistantVersion(name, version, assistant_id, spec, prompt_version, dict(prompts or {}))
+    texts = dict(prompts or {})
+    variant = AssistantVersion(name, version, assistant_id, spec, prompt_version or _packaged_version(texts), texts)
     _VARIANTS[(name, version)] = variant
     return variant
 

@@ -3,6 +3,7 @@
 Nothing here imports the rest of Steward, so agents, tools, runtime and server can all depend on it.
 """
 
+from guards.outcome import ActionOutcome, AuthoredText, Basis, Outcome
 from guards.policy import PolicyEngine, PolicyInput, load_policy_engine
 from guards.types import (
     DECISION_ACTIONS,
@@ -15,8 +16,12 @@ from guards.types import (
 
 __all__ = [
     "DECISION_ACTIONS",
+    "ActionOutcome",
     "ApprovalDecision",
     "ApprovalRequest",
+    "AuthoredText",
+    "Basis",
+    "Outcome",
     "PolicyDecision",
     "PolicyEngine",
     "PolicyInput",

@@ -154,11 +154,13 @@ class StewardActivities:
         s.append_events(
             inp.run_id, [(inp.key, "run_finished", {"status": inp.status, "outcome": inp.outcome, "error": inp.error})]
         )
+        # The prompt versions the run's nodes actually sent (known only once they ran; see agents._llm).
+        prompts = (inp.outcome or {}).get("prompt_versions") or []
         s.append_audit(
             inp.tenant,
             "steward",
             f"run.{inp.status}",
-            {"outcome": inp.outcome, "error": inp.error},
+            {"outcome": inp.outcome, "error": inp.error, "prompt_version": ",".join(prompts) or None},
             run_id=inp.run_id,
             key=f"{inp.run_id}:{inp.key}",
         )
@@ -443,7 +445,8 @@ class StewardActivities:
 
 
 def _assistant_lineage(assistant_id: str) -> dict[str, Any]:
-    """Which assistant version and model card answered: the audit trail links every run to them."""
+    """Which assistant version and model card answered: the audit trail links every run to them. The prompt
+    versions are not known yet: nodes load them when they send them; ``finish_run`` records them."""
     from agents.registry import get_assistant
 
     try:
@@ -453,7 +456,6 @@ def _assistant_lineage(assistant_id: str) -> dict[str, Any]:
     return {
         "assistant_version": spec.version,
         "card": f"assistant/{spec.name}@{spec.version}",
-        "prompt_version": getattr(spec, "prompt_version", None),
     }
 
 

@@ -21,7 +21,8 @@ stream open across approvals until the run finishes.
 |---|---|---|---|---|---|
 | run_started | the run input | - | - | on_chain_start (assistant) | yes |
 | node_started | - | - | starts a message for the node | on_chain_start (node) | yes |
-| token | - | - | messages/partial (accumulated) / [chunk, metadata] | on_chat_model_stream | yes |
+| token (model output only) | - | - | messages/partial (accumulated) / [chunk, metadata] | on_chat_model_stream | yes |
+| message (rules, template) | - | - | messages/complete / [whole "ai" message, its ``by``] | on_custom_event | yes |
 | node_finished | - | ``{node: {"update_keys": [...]}}`` | messages/complete | on_chain_end (node) | yes |
 | tool_started / tool_finished | - | - | - | on_tool_start / on_tool_end | yes |
 | approval_requested | input + ``__interrupt__`` | ``{"__interrupt__": [...]}`` | - | on_custom_event | yes |
@@ -174,6 +175,21 @@ class StreamMapper:
                 node or "",
                 {"chunk": {"type": "AIMessageChunk", "id": msg.id, "content": d.get("text", "")}},
             )
+        elif t == "message":
+            # Written by rules or a template: one complete message (type "ai", never an AIMessageChunk), its
+            # author in response_metadata, so no client mistakes it for model output.
+            whole = {
+                "type": "ai",
+                "id": f"msg-{run_id}-{seq}",
+                "content": d.get("text", ""),
+                "response_metadata": {"by": d.get("by")},
+            }
+            if "messages" in modes:
+                frames.append(("messages/metadata", {whole["id"]: {"metadata": {**meta, "by": d.get("by")}}}))
+                frames.append(("messages/complete", [whole]))
+            if "messages-tuple" in modes:
+                frames.append(("messages", [whole, {**meta, "by": d.get("by")}]))
+            event("on_custom_event", t, d)
         elif t == "node_finished":
             msg = self.messages.pop(node or "", None)
             if msg is not None and msg.content and "messages" in modes:

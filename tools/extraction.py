@@ -141,8 +141,9 @@ EXTRACTION_INSTRUCTIONS = (
 )
 
 
-def extraction_prompt(text: str, injection_markers: list[str]) -> str:
-    """The user turn for the model; refuses text that carried instruction-like passages."""
+def extraction_prompt(text: str, injection_markers: list[str], instructions: str = EXTRACTION_INSTRUCTIONS) -> str:
+    """The user turn for the model (``instructions``: the prompt version in service); refuses text that
+    carried instruction-like passages."""
     if injection_markers:
         raise ValueError("page text carried instruction-like passages; it is not shown to a model")
-    return f"{EXTRACTION_INSTRUCTIONS}\n\n--- carrier page ---\n{text}\n--- end of page ---"
+    return f"{instructions}\n\n--- carrier page ---\n{text}\n--- end of page ---"

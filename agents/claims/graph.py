@@ -19,12 +19,13 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send
 from pydantic import BaseModel, Field
 
+from agents._llm import acts_on_world, say
 from agents._llm import extract as model_extract
-from agents._llm import prompt_ref, stream_text
 from agents.claims import prompts
 from agents.context import ACTIVITY_NODE, MODEL_NODE, RunContext, activity_node
 from agents.guarded import GUARDED_NODE, GUARDED_NODE_METADATA, guarded_tool_node
 from agents.registry import AssistantSpec
+from guards.outcome import RULES, AuthoredText, Basis, Outcome, actions_of
 
 REQUIRED = ("amount_claimed", "declared_value", "incident_on", "reported_on")
 _DATE = r"^\d{4}-\d{2}-\d{2}$"
@@ -51,6 +52,22 @@ class Claim(BaseModel):
 
 class ClaimsInput(BaseModel):
     claim: Claim
+
+
+class ClaimsOutcome(Outcome):
+    """The claims outcome: the common fields plus the payout and the evidence with its provenance."""
+
+    rules_fired: list[str] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list)
+    citations: list[dict[str, Any]] = Field(default_factory=list, description="The cited passages, quoted.")
+    payout: float | None = None
+    currency: str | None = None
+    evidence: list[dict[str, Any]] = Field(default_factory=list, description="Facts with their provenance.")
+    evidence_note: str | None = None
+    injection_suspected: bool = False
+    model: dict[str, Any] | None = Field(default=None, description="What the model did for the extraction.")
+    missing: list[str] = Field(default_factory=list)
+    tools: dict[str, str] = Field(default_factory=dict)
 
 
 class ClaimsState(TypedDict, total=False):
@@ -166,9 +183,9 @@ async def plan(state: ClaimsState, runtime: Runtime[RunContext]) -> dict[str, An
         text = f"The claims rules say: {assessment['outcome']} ({', '.join(assessment['rules_fired']) or 'none'})."
     else:
         text = "All proposed actions have been handled."
-    await stream_text(text)
+    await say(text, RULES)
     update["pending_tool_calls"] = calls
-    update["messages"] = [{"role": "assistant", "node": "plan", "content": text}]
+    update["messages"] = [{"role": "assistant", "node": "plan", "content": text, "by": RULES}]
     return update
 
 
@@ -215,10 +232,11 @@ async def extract(state: ClaimsState, runtime: Runtime[RunContext]) -> dict[str,
             facts, by = extract_regex(page), "regex (page not shown to the model: suspected injection)"
         else:
             modelled, use = await model_extract(
-                prompt_ref("claims.extract", prompts.EXTRACT),
+                "claims.extract",
+                prompts.EXTRACT,
                 MODEL_SCHEMA,
                 facts_from_model,
-                extraction_prompt(page, []),
+                lambda instructions: extraction_prompt(page, [], instructions),
             )
             evidence["model"] = use.public()
             if modelled is not None:
@@ -240,8 +258,8 @@ async def extract(state: ClaimsState, runtime: Runtime[RunContext]) -> dict[str,
         if facts.status == "unknown":
             evidence["reason"] = "the carrier's page could not be read (layout changed or no status); nothing assumed"
         text = f"Carrier status: {facts.status} (read by {by})."
-    await stream_text(text)
-    return {"evidence": evidence, "messages": [{"role": "assistant", "node": "extract", "content": text}]}
+    await say(text, RULES)
+    return {"evidence": evidence, "messages": [{"role": "assistant", "node": "extract", "content": text, "by": RULES}]}
 
 
 _DECISIONS = {"pay_claim": "paid", "decline_claim": "declined", "refer_to_adjuster": "referred"}
@@ -263,28 +281,37 @@ async def summarize(state: ClaimsState, runtime: Runtime[RunContext]) -> dict[st
             decision = label if r["status"] == "executed" else f"{label}-{r['status']}"
             decided_by = r.get("decided_by") or "rules"
             break
-    outcome = {
-        "decision": decision,
-        "decided_by": decided_by,
-        "basis": {
-            "rules": assessment.get("ruleset"),
-            "evidence": evidence.get("extracted_by"),
-            "source": (evidence.get("provenance") or {}).get("method"),
-        },
-        "rules_fired": assessment.get("rules_fired", []),
-        "reasons": assessment.get("reasons", []),
-        "citations": quote(assessment.get("citations", [])),
-        "payout": assessment.get("payout") if decision == "paid" else None,
-        "currency": assessment.get("currency"),
-        "evidence": evidence.get("facts_with_provenance", []),
-        "evidence_note": evidence.get("reason"),
-        "injection_suspected": bool(evidence.get("injection_suspected")),
-        "model": evidence.get("model"),
-        "missing": state.get("completeness", {}).get("missing", []),
-        "tools": {name: r["status"] for name, r in sorted(done.items())},
-    }
+    use = evidence.get("model") or {}  # ModelUse.public(): a prompt went out unless no model was configured
     text = f"Claim {claim['claim_id']}: {decision} (decided by {decided_by})."
-    return {"outcome": outcome, "messages": [{"role": "assistant", "node": "summarize", "content": text}]}
+    outcome = ClaimsOutcome(
+        decision=decision,
+        decided_by=decided_by,
+        basis=Basis(
+            rules=[assessment["ruleset"]] if assessment.get("ruleset") else [],
+            rules_fired=assessment.get("rules_fired", []),
+            citations=assessment.get("citations", []),
+            evidence=evidence.get("extracted_by"),
+            source=(evidence.get("provenance") or {}).get("method"),
+        ),
+        actions=actions_of(done.values(), acts_on_world),
+        texts=[AuthoredText(text=text, by=RULES, node="summarize")],
+        prompt_versions=[use["prompt"]] if use.get("status") in ("answered", "fallback") else [],
+        rules_fired=assessment.get("rules_fired", []),
+        reasons=assessment.get("reasons", []),
+        citations=quote(assessment.get("citations", [])),
+        payout=assessment.get("payout") if decision == "paid" else None,
+        currency=assessment.get("currency"),
+        evidence=evidence.get("facts_with_provenance", []),
+        evidence_note=evidence.get("reason"),
+        injection_suspected=bool(evidence.get("injection_suspected")),
+        model=evidence.get("model"),
+        missing=state.get("completeness", {}).get("missing", []),
+        tools={name: r["status"] for name, r in sorted(done.items())},
+    )
+    return {
+        "outcome": outcome.public(),
+        "messages": [{"role": "assistant", "node": "summarize", "content": text, "by": RULES}],
+    }
 
 
 async def route(state: dict[str, Any]) -> list[Send] | str:

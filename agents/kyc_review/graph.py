@@ -17,12 +17,13 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
 
+from agents._llm import acts_on_world, say
 from agents._llm import explain as model_explain
-from agents._llm import prompt_ref, stream_text
 from agents.context import ACTIVITY_NODE, MODEL_NODE, RunContext, activity_node
 from agents.guarded import GUARDED_NODE, GUARDED_NODE_METADATA, guarded_tool_node, tool_router
 from agents.kyc_review import prompts
 from agents.registry import AssistantSpec
+from guards.outcome import RULES, AuthoredText, Basis, Outcome, actions_of, template
 
 DocumentName = Literal[
     "photo_id",
@@ -63,6 +64,21 @@ class KycCase(BaseModel):
 
 class KycReviewInput(BaseModel):
     case: KycCase
+
+
+class KycReviewOutcome(Outcome):
+    """The KYC outcome: the common fields plus the matches and documents an analyst reads."""
+
+    rules_fired: list[str] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list)
+    citations: list[dict[str, Any]] = Field(default_factory=list, description="The cited passages, quoted.")
+    matches: list[dict[str, Any]] = Field(default_factory=list)
+    missing: list[str] = Field(default_factory=list)
+    missing_documents: list[str] = Field(default_factory=list)
+    tools: dict[str, str] = Field(default_factory=dict)
+    explanation: str | None = None
+    explanation_by: str | None = Field(default=None, description="'model' or 'template' (texts has the detail).")
+    model: dict[str, Any] | None = None
 
 
 class KycReviewState(TypedDict, total=False):
@@ -236,9 +252,9 @@ async def plan(state: KycReviewState, runtime: Runtime[RunContext]) -> dict[str,
         text = f"The KYC rules say: {review['outcome']} ({', '.join(review['rules_fired'])})."
     else:
         text = "All proposed actions have been handled."
-    await stream_text(text)
+    await say(text, RULES)
     update["pending_tool_calls"] = calls
-    update["messages"] = [{"role": "assistant", "node": "plan", "content": text}]
+    update["messages"] = [{"role": "assistant", "node": "plan", "content": text, "by": RULES}]
     return update
 
 
@@ -267,18 +283,15 @@ async def explain(state: KycReviewState, runtime: Runtime[RunContext]) -> dict[s
     ctx = runtime.context
     review = state.get("review") if (state.get("review") or {}).get("run_id") == ctx["run_id"] else None
     fallback = _template(review, state["case"])
+    by = template("kyc_review.explanation")
     if review is None or not review["matches"]:
         # Nothing to explain beyond the template: no model call, so nothing the model could get wrong.
-        await stream_text(fallback)
-        return {"explanation": {"text": fallback, "by": "template", "model": None}}
-    text, use = await model_explain(
-        prompt_ref("kyc_review.explain", prompts.EXPLAIN), prompts.EXPLAIN, fallback, fallback
-    )
+        written = await say(fallback, by)
+        return {"explanation": {"written": written.model_dump(), "model": None}}
+    written, use = await model_explain("kyc_review.explain", prompts.EXPLAIN, fallback, fallback, by)
     return {
-        "explanation": {"text": text, "by": "model" if use.status == "answered" else "template", "model": use.public()},
-        "messages": [
-            {"role": "assistant", "node": "explain", "content": text, "prompt_version": prompts.PROMPT_VERSION}
-        ],
+        "explanation": {"written": written.model_dump(), "model": use.public(), "prompt": use.sent},
+        "messages": [{"role": "assistant", "node": "explain", "content": written.text, "by": written.by}],
     }
 
 
@@ -313,14 +326,24 @@ async def summarize(state: KycReviewState, runtime: Runtime[RunContext]) -> dict
     retrieved = [p["citation"] for p in ((results.get("search_policy") or {}).get("output") or {}).get("passages", [])]
     cites = (review or {}).get("citations", []) + [c for c in retrieved if c not in (review or {}).get("citations", [])]
     explanation = state.get("explanation") or {}
-    outcome = {
-        "decision": decision,
-        "decided_by": decided_by,
-        "basis": {"rules": (review or {}).get("rulesets", []), "sanctions_list": (review or {}).get("sanctions_list")},
-        "rules_fired": (review or {}).get("rules_fired", []),
-        "reasons": (review or {}).get("reasons", []),
-        "citations": quote(cites),
-        "matches": [
+    texts = [AuthoredText.model_validate(explanation["written"])] if explanation.get("written") else []
+    text = f"KYC case {case['case_id']}: {decision} (decided by {decided_by})."
+    outcome = KycReviewOutcome(
+        decision=decision,
+        decided_by=decided_by,
+        basis=Basis(
+            rules=(review or {}).get("rulesets", []),
+            rules_fired=(review or {}).get("rules_fired", []),
+            citations=cites,
+            sanctions_list=(review or {}).get("sanctions_list"),
+        ),
+        actions=actions_of(results.values(), acts_on_world),
+        texts=[*texts, AuthoredText(text=text, by=RULES, node="summarize")],
+        prompt_versions=[explanation["prompt"]] if explanation.get("prompt") else [],
+        rules_fired=(review or {}).get("rules_fired", []),
+        reasons=(review or {}).get("reasons", []),
+        citations=quote(cites),
+        matches=[
             {
                 k: m[k]
                 for k in ("party_id", "party", "entry_id", "listed_name", "score", "method", "reasons")
@@ -328,15 +351,17 @@ async def summarize(state: KycReviewState, runtime: Runtime[RunContext]) -> dict
             }
             for m in (review or {}).get("matches", [])
         ],
-        "missing": missing,
-        "missing_documents": (review or {}).get("missing_documents", []),
-        "tools": {name: r["status"] for name, r in sorted(results.items())},
-        "explanation": explanation.get("text"),
-        "explanation_by": explanation.get("by"),
-        "model": explanation.get("model"),
+        missing=missing,
+        missing_documents=(review or {}).get("missing_documents", []),
+        tools={name: r["status"] for name, r in sorted(results.items())},
+        explanation=texts[0].text if texts else None,
+        explanation_by=("model" if texts[0].by == "model" else "template") if texts else None,
+        model=explanation.get("model"),
+    )
+    return {
+        "outcome": outcome.public(),
+        "messages": [{"role": "assistant", "node": "summarize", "content": text, "by": RULES}],
     }
-    text = f"KYC case {case['case_id']}: {decision} (decided by {decided_by})."
-    return {"outcome": outcome, "messages": [{"role": "assistant", "node": "summarize", "content": text}]}
 
 
 def build_graph() -> StateGraph[Any, Any, Any, Any]:

@@ -1,6 +1,9 @@
-"""Prompts of the KYC review agent. Versioned: the version travels into the outcome and the audit trail."""
+"""Prompts and templates of the KYC review agent.
 
-PROMPT_VERSION = "kyc_review.explain@1"
+``PROMPTS`` holds what is sent to a model, under its registry name: the ``explain`` node loads
+``prompts:/<name>@champion`` at run time and falls back to the packaged text. ``DOCUMENT_REQUEST`` is a
+template the rules fill in for the customer; no model sees it, so it is not a registered prompt.
+"""
 
 EXPLAIN = (
     "You are a KYC analyst's assistant. In at most three sentences, explain the sanctions screening result "
@@ -8,6 +11,8 @@ EXPLAIN = (
     "secondary identifier confirmed or contradicted it. Do not decide anything and do not recommend an "
     "action: the rules already did, and the analyst confirms. Never address the customer."
 )
+
+PROMPTS: dict[str, str] = {"kyc_review.explain": EXPLAIN}
 
 DOCUMENT_REQUEST = (
     "To complete the review of your account we need the following documents: {documents}. "

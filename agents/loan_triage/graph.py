@@ -9,23 +9,21 @@ who confirmed it; the model (when one is configured) only explains (DESIGN.md se
 
 from __future__ import annotations
 
-import asyncio
 import operator
-import os
 from datetime import timedelta
 from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, Field
-from temporalio import activity
 
+from agents._llm import ModelUse, acts_on_world, say
 from agents._llm import explain as model_explain
-from agents._llm import prompt_ref
-from agents.context import ACTIVITY_NODE, MODEL_NODE, RunContext, activity_node, current_emitter
+from agents.context import ACTIVITY_NODE, MODEL_NODE, RunContext, activity_node
 from agents.guarded import GUARDED_NODE, GUARDED_NODE_METADATA, guarded_tool_node, tool_router
-from agents.loan_triage.prompts import EXPLAIN, PROMPT_VERSION
+from agents.loan_triage.prompts import EXPLAIN
 from agents.registry import AssistantSpec
+from guards.outcome import RULES, AuthoredText, Basis, Outcome, actions_of, template
 
 AUTO_APPROVE_LIMIT = 50_000.0
 REQUIRED_FIELDS = ("annual_income", "credit_score", "purpose")
@@ -47,6 +45,20 @@ class LoanTriageInput(BaseModel):
     )
 
 
+class LoanTriageOutcome(Outcome):
+    """The loan triage outcome: the common fields plus what an approver reads about this application."""
+
+    tools: dict[str, str] = Field(default_factory=dict, description="Tool -> status of this run's calls.")
+    missing: list[str] = Field(default_factory=list)
+    rules_fired: list[str] = Field(default_factory=list)
+    reasons: list[str] = Field(default_factory=list)
+    citations: list[dict[str, Any]] = Field(default_factory=list, description="The cited passages, quoted.")
+    shadow_score: dict[str, Any] | None = None
+    explanation: str | None = None
+    explanation_by: str | None = Field(default=None, description="'model' or 'template' (texts has the detail).")
+    model: dict[str, Any] | None = Field(default=None, description="What the model did for the explanation.")
+
+
 class LoanTriageState(TypedDict, total=False):
     application: dict[str, Any]
     completeness: dict[str, Any]
@@ -60,20 +72,6 @@ class LoanTriageState(TypedDict, total=False):
 
 def _run_results(state: dict[str, Any], run_id: str) -> dict[str, dict[str, Any]]:
     return {r["tool"]: r for r in state.get("tool_results") or [] if r.get("run_id") == run_id}
-
-
-async def _think(text: str) -> None:
-    """Stream the explanation as tokens, as the real model does; optionally slow (crash tests)."""
-    delay = float(os.environ.get("STEWARD_STANDIN_DELAY_S", "0") or 0)
-    emitter = current_emitter()
-    words = text.split(" ")
-    for i, word in enumerate(words):
-        if emitter:
-            emitter.emit("token", {"text": word + (" " if i < len(words) - 1 else "")})
-        if delay:
-            await asyncio.sleep(delay / len(words))
-            if activity.in_activity():
-                activity.heartbeat(i)
 
 
 @activity_node("intake")
@@ -191,12 +189,12 @@ async def assess(state: LoanTriageState, runtime: Runtime[RunContext]) -> dict[s
             text = f"Credit band {band}: the rules refer this application to an underwriter ({fired})."
     else:
         text = "All proposed actions have been handled."
-    await _think(text)
+    await say(text, RULES)  # the rules wrote it: one message, never streamed as if a model were typing
     return {
         **update,
         "round": rnd,
         "pending_tool_calls": calls,
-        "messages": [{"role": "assistant", "node": "assess", "content": text, "prompt_version": PROMPT_VERSION}],
+        "messages": [{"role": "assistant", "node": "assess", "content": text, "by": RULES}],
     }
 
 
@@ -224,41 +222,52 @@ async def summarize(state: LoanTriageState, runtime: Runtime[RunContext]) -> dic
         if state.get("completeness", {}).get("complete"):
             decision = "no-decision"
     missing = state.get("completeness", {}).get("missing", [])
-    explanation, by, use = await _explain(state["application"], decision, assessment, missing)
-    outcome = {
-        "decision": decision,
-        "decided_by": decided_by,
-        "tools": {name: r["status"] for name, r in sorted(done.items())},
-        "missing": missing,
-        "basis": {"rules": assessment.get("rulesets", []), "score": assessment.get("score")},
-        "rules_fired": assessment.get("rules_fired", []),
-        "reasons": assessment.get("reasons", []),
-        "citations": quote(assessment.get("citations", [])),
-        "shadow_score": assessment.get("shadow"),
-        "explanation": explanation,
-        "explanation_by": by,
-        "model": use,
-    }
+    explanation, use = await _explain(state["application"], decision, assessment, missing)
     text = f"Application {state['application']['application_id']}: {decision} (decided by {decided_by})."
-    return {"outcome": outcome, "messages": [{"role": "assistant", "node": "summarize", "content": text}]}
+    outcome = LoanTriageOutcome(
+        decision=decision,
+        decided_by=decided_by,
+        basis=Basis(
+            rules=assessment.get("rulesets", []),
+            rules_fired=assessment.get("rules_fired", []),
+            score=assessment.get("score"),
+            citations=assessment.get("citations", []),
+        ),
+        actions=actions_of(done.values(), acts_on_world),
+        texts=[explanation, AuthoredText(text=text, by=RULES, node="summarize")],
+        prompt_versions=[use.sent] if use is not None and use.sent else [],
+        tools={name: r["status"] for name, r in sorted(done.items())},
+        missing=missing,
+        rules_fired=assessment.get("rules_fired", []),
+        reasons=assessment.get("reasons", []),
+        citations=quote(assessment.get("citations", [])),
+        shadow_score=assessment.get("shadow"),
+        explanation=explanation.text,
+        explanation_by="model" if explanation.by == "model" else "template",
+        model=use.public() if use is not None else None,
+    )
+    return {
+        "outcome": outcome.public(),
+        "messages": [{"role": "assistant", "node": "summarize", "content": text, "by": RULES}],
+    }
 
 
 async def _explain(
     app: dict[str, Any], decision: str, assessment: dict[str, Any], missing: list[str]
-) -> tuple[str, str, dict[str, Any] | None]:
-    """(text, "model" | "template", model use): the model explains only where rules decided something."""
+) -> tuple[AuthoredText, ModelUse | None]:
+    """The explanation and what the model did for it (None: no model asked). The model explains only where
+    the rules decided something; otherwise, or when it cannot answer, a template writes it."""
     if not assessment:
         text = f"Missing: {', '.join(missing)}." if missing else "No decision was proposed."
-        return text, "template", None
+        return await say(text, template("loan_triage.incomplete")), None
     score = assessment.get("score") or {}
     pd = f"; model PD {score['pd']} ({score['model']} v{score['version']})" if score.get("pd") is not None else ""
-    template = (
+    fallback = (
         f"Proposed {assessment['outcome']} for {app['application_id']}: band {assessment['band']}{pd}. "
         + " ".join(assessment["reasons"])
     )
     facts = f"Application: {app}. Decision: {decision}. Rules: {assessment['reasons']}."
-    text, use = await model_explain(prompt_ref("loan_triage.explain", EXPLAIN), EXPLAIN, facts, template)
-    return text, "model" if use.status == "answered" else "template", use.public()
+    return await model_explain("loan_triage.explain", EXPLAIN, facts, fallback, template("loan_triage.explanation"))
 
 
 def build_graph() -> StateGraph[Any, Any, Any, Any]:

@@ -50,6 +50,9 @@ def register(sub: Any) -> None:
     er.add_argument("--task-queue", help="use the workers on this queue instead of an in-process worker")
     er.add_argument("--no-mlflow", action="store_true", help="journal only; nothing logged to MLflow")
     er.add_argument("--no-traces", action="store_true", help="log no per-case traces to MLflow")
+    er.add_argument(
+        "--no-model", action="store_true", help="run the agents without their model (rules alone; recorded as such)"
+    )
     er.add_argument("--judge", action="store_true", help="also grade explanations with the local model (LLM judge)")
     er.add_argument("--judge-model", help="catalog model for --judge (default: STEWARD_LLM_DEFAULT_MODEL)")
     er.set_defaults(fn=cmd_eval, eval_fn="eval_run")

@@ -140,7 +140,7 @@ async function openThread(threadId) {
   $("#thread-title").textContent = `Thread ${threadId}`;
   $("#messages").replaceChildren();
   const thread = await api("GET", `/threads/${encodeURIComponent(threadId)}`);
-  for (const m of thread.values.messages || []) addMessage("assistant", m.node || m.role, m.content);
+  for (const m of thread.values.messages || []) addMessage("assistant", m.by ? `${m.node} (${m.by})` : m.node || m.role, m.content);
   const runs = await api("GET", `/threads/${encodeURIComponent(threadId)}/runs?limit=1`);
   if (runs.length) watchRun(runs[0]); else clearRun();
   loadThreads();
@@ -196,6 +196,10 @@ function watchRun(run) {
       bubbles[d.node] ??= addMessage("assistant", d.node, "", "streaming");
       bubbles[d.node].append(document.createTextNode(d.text));
       bubbles[d.node].scrollIntoView({ block: "end" });
+      return;
+    }
+    if (data.type === "message") {  // written by rules or a template: whole, and labelled with its author
+      addMessage("assistant", `${d.node} (${d.by})`, d.text, `authored by-${String(d.by).split(":")[0]}`);
       return;
     }
     if (data.type === "node_finished" && bubbles[d.node]) { bubbles[d.node].classList.remove("streaming"); delete bubbles[d.node]; }

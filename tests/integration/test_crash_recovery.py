@@ -85,7 +85,7 @@ async def test_worker_killed_mid_activity_and_while_waiting(client, temporal_ser
     try:
         handle = await runs.start_run(client, store, task_queue, "loan_triage", GOOD_APPLICATION, REQUESTER)
         # Kill -9 while the model node (assess) is in the middle of its activity.
-        await wait_for(lambda: any(e["type"] == "token" for e in store.events_after(handle.id)), timeout=60)
+        await wait_for(lambda: any(e["type"] == "message" for e in store.events_after(handle.id)), timeout=60)
         worker.kill()
         worker.wait()
         started = [r for r in store.node_executions(handle.id) if r["node"] == "assess"]

@@ -10,11 +10,10 @@ import argparse
 import io
 from pathlib import Path
 
-from agents.loan_triage.prompts import ASSESS_SYSTEM
+from agents.loan_triage.prompts import EXPLAIN
 from evals import commands
 from evals.gate import parse_thresholds
 from evals.promote import champion_prompt, promote
-from evals.standins import NOCHECK_ASSESS_SYSTEM
 from evals.tracking import model_name
 from evals.variants import resolve_assistant
 from runtime.settings import Settings
@@ -22,7 +21,8 @@ from tests.integration.evals_support import run_suite
 
 pytest_plugins = ("tests.integration.evals_support",)
 
-PROMPT = "loan_triage.assess_system"
+PROMPT = "loan_triage.explain"
+"""The one prompt loan_triage sends (both versions send it, through the shared summarize)."""
 
 
 async def test_better_version_is_promoted_and_the_agent_then_uses_it(eval_target, tracker, tmp_path: Path) -> None:
@@ -31,7 +31,7 @@ async def test_better_version_is_promoted_and_the_agent_then_uses_it(eval_target
     first = promote(tracker, store, worse.meta.mlflow_run_id, "release-bot", [])
     assert first.promoted and first.previous_version is None
     assert resolve_assistant("loan_triage@champion", tracker.alias_resolver).version == "0.1.1-nocheck"
-    assert champion_prompt(tracker, PROMPT) == NOCHECK_ASSESS_SYSTEM
+    assert champion_prompt(tracker, PROMPT) == EXPLAIN
 
     better = await run_suite(eval_target, tracker, tmp_path, "smoke", "loan_triage")
     second = promote(tracker, store, better.meta.eval_run_id, "release-bot", parse_thresholds(["outcome_accuracy=0.9"]))
@@ -39,8 +39,8 @@ async def test_better_version_is_promoted_and_the_agent_then_uses_it(eval_target
     assert second.gate.comparison is not None and second.gate.comparison.improvements
     mv = tracker.client.get_model_version_by_alias(model_name("loan_triage"), "champion")
     assert mv.tags["assistant_version"] == "0.1.0" and mv.run_id == better.meta.mlflow_run_id
-    assert champion_prompt(tracker, PROMPT) == ASSESS_SYSTEM
-    assert second.prompts[PROMPT] != first.prompts[PROMPT]
+    assert champion_prompt(tracker, PROMPT) == EXPLAIN
+    assert second.prompts[PROMPT] == first.prompts[PROMPT], "the same text keeps its registry version"
 
     # The agent uses the promoted version: @champion resolves to the shipped graph, which checks credit.
     champion = resolve_assistant("loan_triage@champion", tracker.alias_resolver)
@@ -80,7 +80,7 @@ async def test_worse_version_is_refused_and_the_champion_stays(eval_target, trac
     assert "not promoted: steward.loan_triage@champion stays at version 1" in out.getvalue()
     assert tracker.client.get_model_version_by_alias(model_name("loan_triage"), "champion").version == before
     assert resolve_assistant("loan_triage@champion", tracker.alias_resolver).version == "0.1.0"
-    assert champion_prompt(tracker, PROMPT) == ASSESS_SYSTEM
+    assert champion_prompt(tracker, PROMPT) == EXPLAIN
 
     from runtime.store import Store
 
