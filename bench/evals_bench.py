@@ -45,7 +45,13 @@ from tests.conftest import free_port  # noqa: E402
 assert len(APPROVERS) >= 2
 
 
-async def bare_case(target: EvalTarget, assistant_id: str, case: EvalCase, poll_s: float = 0.02) -> None:
+async def bare_case(
+    target: EvalTarget,
+    assistant_id: str,
+    case: EvalCase,
+    approvers: runs.KeyedApprovers,
+    poll_s: float = 0.02,
+) -> None:
     """The least a driver must do for one case: validate, start, answer approvals as scripted, wait."""
     try:
         data = runs.validate_input("loan_triage", case.input)
@@ -62,7 +68,7 @@ async def bare_case(target: EvalTarget, assistant_id: str, case: EvalCase, poll_
             if row["approval_id"] in closed:
                 continue
             n = given.get(row["approval_id"], 0)
-            answer = await runs.decide(target.client, target.store, _decision(case, row, n))
+            answer = await approvers.decide(_decision(case, row, n))
             given[row["approval_id"]] = n + 1
             if answer.get("status") != "pending":
                 closed.add(row["approval_id"])
@@ -70,9 +76,10 @@ async def bare_case(target: EvalTarget, assistant_id: str, case: EvalCase, poll_
 
 
 async def bare(target: EvalTarget, assistant_id: str, suite: Suite) -> float:
+    approvers = runs.KeyedApprovers(target.client, target.store)  # keyed and signed, as the runner decides
     t0 = time.perf_counter()
     for case in suite.cases:
-        await bare_case(target, assistant_id, case)
+        await bare_case(target, assistant_id, case, approvers)
     return time.perf_counter() - t0
 
 

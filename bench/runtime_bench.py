@@ -100,6 +100,7 @@ async def main(n: int, concurrency: int, latency_runs: int, approvals: int) -> d
             base_lat.append((time.perf_counter() - t0) * 1000)
 
         roundtrips = []
+        approvers = runs.KeyedApprovers(client, store)  # decides with an API key and a signed proof
         call = {"id": "c1", "name": "approve_loan", "args": {"application_id": "A", "amount": 100, "reason": "b"}}
         for _ in range(approvals):
             handle = await runs.start_run(
@@ -109,9 +110,7 @@ async def main(n: int, concurrency: int, latency_runs: int, approvals: int) -> d
                 await asyncio.sleep(0.01)
             await asyncio.sleep(0.05)  # let the workflow settle into its wait
             sent = time.time()
-            await runs.decide(
-                client,
-                store,
+            await approvers.decide(
                 ApprovalDecision(approval_id=rows[0]["approval_id"], action="approve", principal=APPROVER),
             )
             await handle.result()

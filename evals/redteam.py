@@ -94,6 +94,9 @@ async def run_case(client: Any, store: Store, task_queue: str, case: RedTeamCase
     if case.expect.get("refused"):
         result.problems.append("the input was not refused")
     pending = list(case.decisions)
+    # Each scripted decider holds an API key for the identity the case names, so what is tested is what a
+    # key holder can do (roles, separation of duties), never a self-declared identity.
+    approvers = runs.KeyedApprovers(client, store)
     deadline = asyncio.get_running_loop().time() + limit_s
     while True:
         run = store.get_run(handle.id)
@@ -109,9 +112,7 @@ async def run_case(client: Any, store: Store, task_queue: str, case: RedTeamCase
             pending.remove(todo)
             principal = Principal(id=todo.as_, roles=todo.roles, tenant=todo.tenant)
             try:
-                await runs.decide(
-                    client,
-                    store,
+                await approvers.decide(
                     ApprovalDecision(
                         approval_id=row["approval_id"], action=todo.action, principal=principal, args=todo.args
                     ),

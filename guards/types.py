@@ -81,3 +81,6 @@ class ApprovalDecision(BaseModel):
     args: dict[str, Any] | None = None
     comment: str | None = Field(default=None, max_length=4000)
     response: str | None = Field(default=None, max_length=20000)
+    proof: str | None = Field(default=None, max_length=4000)
+    """Signed by the API for the authenticated principal (``runtime.proofs``); the workflow refuses a
+    decision without a valid one that matches this decision's content."""

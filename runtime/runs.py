@@ -8,6 +8,7 @@ of duties, and its refusals come back as typed errors (Forbidden, Conflict, NotF
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -18,6 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from agents.registry import get_assistant
 from guards.types import ApprovalDecision, Principal
 from runtime.errors import Conflict, Forbidden, NotFound, UserError
+from runtime.proofs import DecisionSigner
 from runtime.store import Store
 from runtime.workflow import WORKFLOW_NAME, AgentRunInput, AgentRunResult
 
@@ -113,11 +115,89 @@ _ERROR_TYPES: dict[str, type[UserError]] = {
     "Conflict": Conflict,
     "NotFound": NotFound,
     "ValidationError": UserError,
+    "Unauthorized": Forbidden,
 }
 
 
-async def decide(client: Client, store: Store, decision: ApprovalDecision) -> dict[str, Any]:
-    """Send a decision to the run that waits for it; typed errors for every refusal."""
+def principal_for_key(store: Store, secret: str | None) -> Principal:
+    """The principal an API key stands for (only its hash is looked up); the API's and scripted approvers'
+    one way to an identity."""
+    row = store.lookup_api_key(secret) if secret and len(secret) <= 200 else None
+    if row is None:
+        raise Forbidden("invalid or revoked API key (create one with: steward keys create)")
+    return Principal(id=row["principal"], tenant=row["tenant"], roles=list(row["roles"]))
+
+
+async def decide_with_key(
+    client: Client,
+    store: Store,
+    api_key: str,
+    approval_id: str,
+    action: str,
+    *,
+    args: dict[str, Any] | None = None,
+    comment: str | None = None,
+    response: str | None = None,
+    signer: DecisionSigner | None = None,
+) -> dict[str, Any]:
+    """Decide as the holder of ``api_key``, in process (evals, benchmarks, tests): the key is authenticated
+    against the store exactly as the API does, then the decision is signed and sent like the API's."""
+    from runtime.settings import get_settings
+
+    try:
+        decision = ApprovalDecision.model_validate(
+            {
+                "approval_id": approval_id,
+                "action": action,
+                "principal": principal_for_key(store, api_key),
+                "args": args,
+                "comment": comment,
+                "response": response,
+            }
+        )
+    except ValidationError as exc:
+        raise UserError("; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())) from None
+    return await decide(client, store, decision, signer or DecisionSigner.from_settings(get_settings()))
+
+
+@dataclass
+class KeyedApprovers:
+    """Scripted approvers (evals, the red-team harness, benchmarks, tests) that decide like everyone else:
+    each principal is issued an API key in the store once, as ``steward keys create`` would, and every
+    decision is made with that key through ``decide_with_key``; nothing here can skip the proof."""
+
+    client: Client
+    store: Store
+    signer: DecisionSigner | None = None
+    _keys: dict[tuple[str, str, tuple[str, ...]], str] = field(default_factory=dict)
+
+    def key_for(self, principal: Principal) -> str:
+        ident = (principal.id, principal.tenant, tuple(sorted(principal.roles)))
+        if ident not in self._keys:
+            _, self._keys[ident] = self.store.create_api_key(principal.id, principal.tenant, list(principal.roles))
+        return self._keys[ident]
+
+    async def decide(self, decision: ApprovalDecision) -> dict[str, Any]:
+        """Decide with the API key of ``decision.principal`` (issued on first use)."""
+        return await decide_with_key(
+            self.client,
+            self.store,
+            self.key_for(decision.principal),
+            decision.approval_id,
+            decision.action,
+            args=decision.args,
+            comment=decision.comment,
+            response=decision.response,
+            signer=self.signer,
+        )
+
+
+async def decide(client: Client, store: Store, decision: ApprovalDecision, signer: DecisionSigner) -> dict[str, Any]:
+    """Send an authenticated principal's decision to the run that waits for it; typed errors for every refusal.
+
+    ``decision.principal`` must come from an authenticated API key (the API's dependency or
+    ``principal_for_key``): the proof minted here vouches for it, and the workflow accepts nothing else.
+    """
     approval = store.get_approval(decision.approval_id)
     if approval is None or approval["tenant"] != decision.principal.tenant:
         raise NotFound(f"approval {decision.approval_id!r} not found")
@@ -125,7 +205,7 @@ async def decide(client: Client, store: Store, decision: ApprovalDecision) -> di
         raise Conflict(f"approval {decision.approval_id!r} is not pending: it is {approval['status']}")
     handle = client.get_workflow_handle(approval["run_id"])
     try:
-        return await handle.execute_update("decide", decision, result_type=dict)
+        return await handle.execute_update("decide", signer.sign(decision), result_type=dict)
     except WorkflowUpdateFailedError as exc:
         cause = exc.cause
         if isinstance(cause, ApplicationError):

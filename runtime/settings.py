@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 TASK_QUEUE = "steward-agents"
@@ -40,6 +40,24 @@ class Settings(BaseSettings):
     )
     api_host: str = Field(default="127.0.0.1", description="API + console bind address (0.0.0.0 in Docker).")
     api_port: int = Field(default=8000, description="API + console port.")
+    api_url: str | None = Field(
+        default=None, description="Where the CLI reaches the API (decisions); unset = http://<api_host>:<api_port>."
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="API key the CLI decides with (else the one `steward login` saved)."
+    )
+    # Decision proofs (runtime/proofs.py): the API signs decisions, workers verify them.
+    decision_key: SecretStr | None = Field(
+        default=None, description="Ed25519 signing key for decision proofs (PEM or base64 seed); API side."
+    )
+    decision_key_file: Path | None = Field(
+        default=None, description="File holding the signing key; default <home>/decision_ed25519.pem (generated)."
+    )
+    decision_public_keys: str | None = Field(
+        default=None,
+        description="Workers: base64 Ed25519 public keys (comma-separated) they accept; unset = from the signing key.",
+    )
+    decision_proof_ttl_s: float = Field(default=300.0, gt=0, description="How long a decision proof is valid.")
     max_concurrent_activities: int = Field(default=64, description="Activity slots per worker.")
     max_concurrent_workflow_tasks: int = Field(default=64, description="Workflow task slots per worker.")
     standin_delay_s: float = Field(

@@ -18,6 +18,7 @@ from agents.registry import AssistantSpec, list_assistants
 from guards.policy import PolicyEngine, load_policy_engine
 from runtime.activities import StewardActivities, StoreEventSink
 from runtime.errors import retry_policy
+from runtime.proofs import DecisionVerifier, install_verifier
 from runtime.settings import Settings, get_settings
 from runtime.store import Store, open_store
 from runtime.workflow import AgentRunWorkflow
@@ -65,8 +66,12 @@ def build_worker(
     assistants: Iterable[AssistantSpec] | None = None,
     max_concurrent_activities: int = 64,
     max_concurrent_workflow_tasks: int = 64,
+    decision_verifier: DecisionVerifier | None = None,
 ) -> Worker:
+    """``decision_verifier``: the public keys whose decision proofs this worker's runs accept; default from
+    settings (``STEWARD_DECISION_PUBLIC_KEYS`` or the embedded signing key)."""
     set_event_sink(StoreEventSink(store))
+    install_verifier(decision_verifier or DecisionVerifier.from_settings(get_settings()))
     acts = StewardActivities(store, policy)
     return Worker(
         client,
@@ -96,6 +101,7 @@ async def run_worker(settings: Settings | None = None) -> None:
         policy,
         max_concurrent_activities=s.max_concurrent_activities,
         max_concurrent_workflow_tasks=s.max_concurrent_workflow_tasks,
+        decision_verifier=DecisionVerifier.from_settings(s),
     )
     # guardrails takes seconds to import: pay it at start, not in the first run's first tool call.
     from guards.validators import validator_classes

@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.langgraph import graph as plugin_graph
 
     from guards.types import ApprovalDecision, ApprovalRequest, has_role
+    from runtime import proofs
     from runtime.activities import (
         AppendEventsInput,
         BeginRunInput,
@@ -244,9 +245,18 @@ class AgentRunWorkflow:
     def _validate_decide(self, d: ApprovalDecision) -> None:
         """Runs before the update is accepted: a refused decision leaves no trace in history.
 
+        First, always and with no exception, the decision's proof: signed by the API for an authenticated
+        principal, unexpired at ``workflow.now()``, and matching this decision (approval id, action,
+        principal, tenant, roles, edited args, comment/response). Validators do not run on replay, so a
+        worker's key rotation cannot change the outcome of an accepted decision. The role and separation-of-
+        duties checks then use that principal (the proof binds ``d.principal`` exactly).
         An id this run does not know (yet) is let through to the handler, which waits for replay to reach it;
-        the handler repeats every check, so nothing is skipped either way.
+        the handler repeats every check but the proof, so nothing is skipped either way.
         """
+        try:
+            proofs.verify_decision(d, workflow.now().timestamp())
+        except proofs.ProofInvalid as exc:
+            raise ApplicationError(f"decision refused: {exc}", type="Unauthorized") from None
         if d.approval_id in self._pending:
             self._check_decision(d)
 

@@ -24,6 +24,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from runtime.errors import Conflict, Forbidden, NotFound, StewardError
+from runtime.proofs import DecisionSigner
 from runtime.settings import Settings, get_settings
 from runtime.store import Store, open_store
 from server.connection import TemporalConnection, TemporalUnavailable
@@ -134,7 +135,9 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.store = store or open_store(s.resolved_db_path)
         app.state.temporal = TemporalConnection(s, client)
-        app.state.dispatcher = RunDispatcher(app.state.store, app.state.temporal, s.task_queue, dispatch_poll_s)
+        app.state.dispatcher = RunDispatcher(
+            app.state.store, app.state.temporal, s.task_queue, dispatch_poll_s, signer=app.state.decision_signer
+        )
         dispatcher = asyncio.create_task(app.state.dispatcher.run_forever(), name="steward-run-dispatcher")
         try:
             yield
@@ -153,6 +156,7 @@ def create_app(
         docs_url=None,
     )
     app.state.settings = s
+    app.state.decision_signer = DecisionSigner.from_settings(s)  # the API mints decision proofs; workers verify
     app.state.store = store
     app.state.stream = stream or StreamOptions()
     app.state.temporal_ui = temporal_ui_base(s)

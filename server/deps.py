@@ -17,6 +17,7 @@ from temporalio.client import Client
 
 from guards.types import Principal, has_role
 from runtime.errors import Forbidden
+from runtime.proofs import DecisionSigner
 from runtime.settings import Settings
 from runtime.store import Store
 
@@ -43,7 +44,12 @@ def get_dispatcher(request: Request) -> RunDispatcher:
     return request.app.state.dispatcher  # type: ignore[no-any-return]
 
 
+def get_decision_signer(request: Request) -> DecisionSigner:
+    return request.app.state.decision_signer  # type: ignore[no-any-return]
+
+
 StoreDep = Annotated[Store, Depends(get_store)]
+SignerDep = Annotated[DecisionSigner, Depends(get_decision_signer)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 ClientDep = Annotated[Client, Depends(get_client)]
 DispatcherDep = Annotated["RunDispatcher", Depends(get_dispatcher)]

@@ -25,6 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from guards.types import ApprovalDecision, Principal, has_role
 from runtime import runs
 from runtime.errors import Conflict, Forbidden, UserError
+from runtime.proofs import DecisionSigner
 from runtime.store import TERMINAL_STATUSES, Store
 from server.connection import TemporalConnection
 from server.schemas import RunCreate
@@ -103,8 +104,17 @@ def _decisions(resume: Any, pending: list[dict[str, Any]], principal: Principal)
 class RunDispatcher:
     """Decides when a requested run starts, and drives resumes and cancellations."""
 
-    def __init__(self, store: Store, temporal: TemporalConnection, task_queue: str, poll_s: float = 0.2) -> None:
+    def __init__(
+        self,
+        store: Store,
+        temporal: TemporalConnection,
+        task_queue: str,
+        poll_s: float = 0.2,
+        signer: DecisionSigner | None = None,
+    ) -> None:
         self.store = store
+        self.signer = signer
+        """Signs resume decisions for the authenticated principal (the app's signer); unset = from settings."""
         self.temporal = temporal
         self.task_queue = task_queue
         self.poll_s = poll_s
@@ -231,8 +241,12 @@ class RunDispatcher:
         decisions = _decisions(resume, pending, principal)
         after = self.store.last_event_seq(run["run_id"])
         client = await self.temporal.get()
+        if self.signer is None:
+            from runtime.settings import get_settings
+
+            self.signer = DecisionSigner.from_settings(get_settings())
         for d in decisions:
-            await runs.decide(client, self.store, d)
+            await runs.decide(client, self.store, d, self.signer)
         fresh = self.store.get_run(run["run_id"])
         assert fresh is not None
         return fresh, after

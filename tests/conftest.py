@@ -18,6 +18,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
 
 
+def _session_decision_key() -> str:
+    """One Ed25519 signing key for this test session, so every app (whatever its home) and every worker
+    (and child process) agree on decision proofs without touching a key file."""
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    seed = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    return base64.b64encode(seed).decode()
+
+
+os.environ.setdefault("STEWARD_DECISION_KEY", _session_decision_key())
+
+
 @pytest.fixture(scope="session")
 def temporal_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     from runtime.devserver import start_dev_server

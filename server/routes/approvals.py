@@ -2,6 +2,8 @@
 
 Decisions go through ``runtime.runs.decide`` to the waiting workflow's ``decide`` update, whose validator
 is the authority on roles and separation of duties; its refusals come back as 403 / 409 / 404 / 422.
+The API is where a decision gets its proof: the key's principal is signed into it (``runtime.proofs``), and
+the workflow accepts no decision without one.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from fastapi import APIRouter, Query
 
 from guards.types import ApprovalDecision
 from runtime import runs
-from server.deps import ApproverDep, ClientDep, PrincipalDep, StoreDep
+from server.deps import ApproverDep, ClientDep, PrincipalDep, SignerDep, StoreDep
 from server.schemas import ApprovalPublic, DecisionCreate, DecisionResult
 from server.views import approval_public, load_approval, open_approvals
 
@@ -60,9 +62,15 @@ async def get_approval(approval_id: str, principal: PrincipalDep, store: StoreDe
 
 @router.post("/{approval_id}/decision", response_model=DecisionResult)
 async def decide(
-    approval_id: str, body: DecisionCreate, principal: ApproverDep, store: StoreDep, client: ClientDep
+    approval_id: str,
+    body: DecisionCreate,
+    principal: ApproverDep,
+    store: StoreDep,
+    client: ClientDep,
+    signer: SignerDep,
 ) -> DecisionResult:
-    """Decide as the key's principal. The requester of the run cannot approve it (separation of duties)."""
+    """Decide as the key's principal, with a proof minted for it. The requester of the run cannot approve it
+    (separation of duties)."""
     load_approval(store, principal, approval_id)
     decision = ApprovalDecision(
         approval_id=approval_id,
@@ -72,4 +80,4 @@ async def decide(
         comment=body.comment,
         response=body.response,
     )
-    return DecisionResult(**await runs.decide(client, store, decision))
+    return DecisionResult(**await runs.decide(client, store, decision, signer))

@@ -18,6 +18,7 @@ from agents.context import set_chat_model_factory
 from guards.types import ApprovalDecision, Principal
 from runtime import runs
 from tests.conftest import GOOD_APPLICATION, pending_approvals
+from tests.integration import deciding
 from tests.integration.carrier_portal import CarrierPortal, sources
 from tests.integration.test_llm_server import MODEL, ModelServer, start_model_server
 from tools import scraper
@@ -53,7 +54,7 @@ async def run(client, store, task_queue, assistant: str, payload: dict[str, Any]
     handle = await runs.start_run(client, store, task_queue, assistant, payload, REQUESTER)
     if approvals:
         for row in await pending_approvals(store, handle.id, approvals, timeout=120):
-            await runs.decide(
+            await deciding.decide(
                 client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve", principal=APPROVER)
             )
     result = await asyncio.wait_for(handle.result(), 180)

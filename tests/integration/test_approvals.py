@@ -16,6 +16,7 @@ from runtime import runs
 from runtime.errors import Conflict, Forbidden, NotFound, UserError
 from runtime.worker import build_worker
 from tests.conftest import GOOD_APPLICATION, pending_approvals
+from tests.integration import deciding
 
 REQUESTER = Principal(id="alice", roles=["operator"])
 APPROVER = Principal(id="bob", roles=["approver"])
@@ -41,7 +42,7 @@ async def test_two_tool_calls_wait_for_approval_at_the_same_time(client, store, 
     # Nothing customer-affecting ran while both wait.
     assert set(executed(store, handle.id)) == {"credit_check"}
     for row in rows.values():
-        await runs.decide(
+        await deciding.decide(
             client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve", principal=APPROVER)
         )
     result = await handle.result()
@@ -59,14 +60,14 @@ async def test_two_tool_calls_wait_for_approval_at_the_same_time(client, store, 
 async def test_rejected_tool_call_is_never_executed(client, store, task_queue, worker) -> None:
     handle = await start(client, store, task_queue)
     rows = by_tool(await pending_approvals(store, handle.id, 2))
-    await runs.decide(
+    await deciding.decide(
         client,
         store,
         ApprovalDecision(
             approval_id=rows["approve_loan"]["approval_id"], action="reject", principal=APPROVER, comment="too risky"
         ),
     )
-    await runs.decide(
+    await deciding.decide(
         client,
         store,
         ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"], action="reject", principal=APPROVER),
@@ -85,7 +86,7 @@ async def test_edited_arguments_are_revalidated_and_executed(client, store, task
     loan = rows["approve_loan"]
     # An invalid edit is refused by the workflow's validator, naming the field; the approval stays pending.
     with pytest.raises(UserError, match="amount"):
-        await runs.decide(
+        await deciding.decide(
             client,
             store,
             ApprovalDecision(
@@ -94,10 +95,10 @@ async def test_edited_arguments_are_revalidated_and_executed(client, store, task
         )
     assert store.get_approval(loan["approval_id"])["status"] == "pending"
     edited = {**loan["args"], "amount": 15000, "reason": "approved at a lower amount"}
-    await runs.decide(
+    await deciding.decide(
         client, store, ApprovalDecision(approval_id=loan["approval_id"], action="edit", principal=APPROVER, args=edited)
     )
-    await runs.decide(
+    await deciding.decide(
         client,
         store,
         ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"], action="approve", principal=APPROVER),
@@ -112,14 +113,14 @@ async def test_edit_that_raises_the_required_role_is_not_executed(client, store,
     handle = await start(client, store, task_queue)
     rows = by_tool(await pending_approvals(store, handle.id, 2))
     loan = rows["approve_loan"]
-    await runs.decide(
+    await deciding.decide(
         client,
         store,
         ApprovalDecision(
             approval_id=loan["approval_id"], action="edit", principal=APPROVER, args={**loan["args"], "amount": 900000}
         ),
     )
-    await runs.decide(
+    await deciding.decide(
         client,
         store,
         ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"], action="reject", principal=APPROVER),
@@ -133,7 +134,7 @@ async def test_edit_that_raises_the_required_role_is_not_executed(client, store,
 async def test_respond_answers_instead_of_running_the_tool(client, store, task_queue, worker) -> None:
     handle = await start(client, store, task_queue)
     rows = by_tool(await pending_approvals(store, handle.id, 2))
-    await runs.decide(
+    await deciding.decide(
         client,
         store,
         ApprovalDecision(
@@ -143,7 +144,7 @@ async def test_respond_answers_instead_of_running_the_tool(client, store, task_q
             response="Call the customer instead.",
         ),
     )
-    await runs.decide(
+    await deciding.decide(
         client,
         store,
         ApprovalDecision(approval_id=rows["approve_loan"]["approval_id"], action="approve", principal=APPROVER),
@@ -161,14 +162,14 @@ async def test_principal_without_the_role_is_refused(client, store, task_queue, 
     rows = by_tool(await pending_approvals(store, handle.id, 2))
     viewer = Principal(id="vera", roles=["viewer", "operator"])
     with pytest.raises(Forbidden, match="lacks role 'approver'"):
-        await runs.decide(
+        await deciding.decide(
             client,
             store,
             ApprovalDecision(approval_id=rows["approve_loan"]["approval_id"], action="approve", principal=viewer),
         )
     other_tenant = Principal(id="olga", roles=["approver"], tenant="other-bank")
     with pytest.raises(NotFound):
-        await runs.decide(
+        await deciding.decide(
             client,
             store,
             ApprovalDecision(approval_id=rows["approve_loan"]["approval_id"], action="approve", principal=other_tenant),
@@ -176,7 +177,7 @@ async def test_principal_without_the_role_is_refused(client, store, task_queue, 
     # Nothing was lost: the run still waits and completes once an approver decides.
     assert store.get_approval(rows["approve_loan"]["approval_id"])["status"] == "pending"
     for row in rows.values():
-        await runs.decide(
+        await deciding.decide(
             client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve", principal=APPROVER)
         )
     assert (await handle.result()).status == "success"
@@ -187,7 +188,7 @@ async def test_self_approval_is_refused(client, store, task_queue, worker) -> No
     rows = by_tool(await pending_approvals(store, handle.id, 2))
     self_approver = Principal(id="alice", roles=["operator", "approver", "admin"])
     with pytest.raises(Forbidden, match="separation of duties"):
-        await runs.decide(
+        await deciding.decide(
             client,
             store,
             ApprovalDecision(
@@ -195,12 +196,12 @@ async def test_self_approval_is_refused(client, store, task_queue, worker) -> No
             ),
         )
     # The requester may withdraw (reject) their own request.
-    await runs.decide(
+    await deciding.decide(
         client,
         store,
         ApprovalDecision(approval_id=rows["approve_loan"]["approval_id"], action="reject", principal=self_approver),
     )
-    await runs.decide(
+    await deciding.decide(
         client,
         store,
         ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"], action="reject", principal=APPROVER),
@@ -213,14 +214,14 @@ async def test_decision_on_an_approval_that_is_not_pending_is_refused(client, st
     handle = await start(client, store, task_queue)
     rows = by_tool(await pending_approvals(store, handle.id, 2))
     aid = rows["approve_loan"]["approval_id"]
-    await runs.decide(client, store, ApprovalDecision(approval_id=aid, action="approve", principal=APPROVER))
+    await deciding.decide(client, store, ApprovalDecision(approval_id=aid, action="approve", principal=APPROVER))
     with pytest.raises(Conflict, match="not pending"):
-        await runs.decide(client, store, ApprovalDecision(approval_id=aid, action="reject", principal=APPROVER))
+        await deciding.decide(client, store, ApprovalDecision(approval_id=aid, action="reject", principal=APPROVER))
     with pytest.raises(NotFound, match="apr_does_not_exist"):
-        await runs.decide(
+        await deciding.decide(
             client, store, ApprovalDecision(approval_id="apr_does_not_exist", action="approve", principal=APPROVER)
         )
-    await runs.decide(
+    await deciding.decide(
         client,
         store,
         ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"], action="approve", principal=APPROVER),
@@ -228,7 +229,7 @@ async def test_decision_on_an_approval_that_is_not_pending_is_refused(client, st
     await handle.result()
     assert executed(store, handle.id)["approve_loan"]["attempts"] == 1
     with pytest.raises(Conflict):
-        await runs.decide(client, store, ApprovalDecision(approval_id=aid, action="approve", principal=APPROVER))
+        await deciding.decide(client, store, ApprovalDecision(approval_id=aid, action="approve", principal=APPROVER))
 
 
 def _short_deadline_policy(tmp_path: Path) -> PolicyEngine:
@@ -278,10 +279,12 @@ async def test_escalated_approval_needs_the_escalation_role(client, store, tmp_p
 
         await wait_for(lambda: store.get_approval(loan)["required_role"] == "senior_approver", timeout=20)
         with pytest.raises(Forbidden, match="senior_approver"):
-            await runs.decide(client, store, ApprovalDecision(approval_id=loan, action="approve", principal=APPROVER))
+            await deciding.decide(
+                client, store, ApprovalDecision(approval_id=loan, action="approve", principal=APPROVER)
+            )
         senior = Principal(id="sam", roles=["senior_approver"])
-        await runs.decide(client, store, ApprovalDecision(approval_id=loan, action="approve", principal=senior))
-        await runs.decide(
+        await deciding.decide(client, store, ApprovalDecision(approval_id=loan, action="approve", principal=senior))
+        await deciding.decide(
             client,
             store,
             ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"], action="approve", principal=APPROVER),
@@ -348,7 +351,7 @@ async def test_failed_run_reports_error_status(client, store, task_queue, worker
 async def test_cancelled_run_closes_its_approvals(client, store, task_queue, worker) -> None:
     handle = await start(client, store, task_queue)
     rows = await pending_approvals(store, handle.id, 2)
-    await runs.decide(
+    await deciding.decide(
         client, store, ApprovalDecision(approval_id=rows[0]["approval_id"], action="approve", principal=APPROVER)
     )
     assert store.get_run(handle.id)["status"] == "interrupted", "one approval of the step is still open"
@@ -364,7 +367,7 @@ async def test_cancelled_run_closes_its_approvals(client, store, task_queue, wor
 async def test_run_is_running_again_once_its_approvals_are_decided(client, store, task_queue, worker) -> None:
     handle = await start(client, store, task_queue)
     for row in await pending_approvals(store, handle.id, 2):
-        await runs.decide(
+        await deciding.decide(
             client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve", principal=APPROVER)
         )
     assert store.get_run(handle.id)["status"] in ("running", "success")

@@ -14,6 +14,7 @@ from guards.types import ApprovalDecision, Principal
 from runtime import runs
 from runtime.store import Store
 from tests.conftest import GOOD_APPLICATION, make_worker, pending_approvals
+from tests.integration import deciding
 
 REPO = Path(__file__).parents[2]
 
@@ -41,7 +42,7 @@ async def test_tampering_with_one_audit_row_is_detected_and_named(client, task_q
             client, store, task_queue, "loan_triage", GOOD_APPLICATION, Principal(id="alice", roles=["operator"])
         )
         for row in await pending_approvals(store, handle.id, 2):
-            await runs.decide(
+            await deciding.decide(
                 client,
                 store,
                 ApprovalDecision(

@@ -17,6 +17,7 @@ from guards.types import ApprovalDecision, Principal
 from runtime import runs
 from runtime.errors import UserError
 from tests.conftest import pending_approvals
+from tests.integration import deciding
 from tests.integration.carrier_portal import CarrierPortal, sources
 from tools import scraper
 
@@ -57,7 +58,7 @@ async def run_claim(client, store, task_queue, payload, action: str | None = Non
     approval = None
     if action:
         (approval,) = await pending_approvals(store, handle.id, 1)
-        await runs.decide(
+        await deciding.decide(
             client, store, ApprovalDecision(approval_id=approval["approval_id"], action=action, principal=APPROVER)
         )
     result = await asyncio.wait_for(handle.result(), 120)

@@ -22,6 +22,7 @@ from runtime.devserver import start_dev_server
 from runtime.settings import Settings
 from runtime.store import Store
 from tests.conftest import GOOD_APPLICATION, free_port, pending_approvals, wait_for
+from tests.integration import deciding
 
 REQUESTER = Principal(id="alice", roles=["operator"])
 APPROVER = Principal(id="bob", roles=["approver"])
@@ -73,7 +74,7 @@ def assert_ran_once(store: Store, run_id: str) -> None:
 
 async def _approve_all(client: Any, store: Store, run_id: str) -> None:
     for row in await pending_approvals(store, run_id, 2, timeout=60):
-        await runs.decide(
+        await deciding.decide(
             client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve", principal=APPROVER)
         )
 

@@ -9,6 +9,7 @@ from guards.types import ApprovalDecision, Principal
 from runtime import runs
 from runtime.errors import UserError
 from tests.conftest import GOOD_APPLICATION, make_worker, pending_approvals
+from tests.integration import deciding
 
 REQUESTER = Principal(id="alice", roles=["operator"])
 APPROVER = Principal(id="bob", roles=["approver"])
@@ -56,7 +57,7 @@ async def test_outbound_pii_is_redacted_before_the_approver_sees_it(client, stor
         )
         (row,) = await pending_approvals(store, handle.id, 1)
         assert row["args"]["message"] == "Your card <CARD> and IBAN <IBAN> are on file."
-        await runs.decide(
+        await deciding.decide(
             client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve", principal=APPROVER)
         )
         await handle.result()
@@ -100,7 +101,7 @@ async def test_every_guard_point_leaves_an_audit_record(client, store, task_queu
     async with make_worker(client, store, task_queue):
         handle = await runs.start_run(client, store, task_queue, "loan_triage", GOOD_APPLICATION, REQUESTER)
         for row in await pending_approvals(store, handle.id, 2):
-            await runs.decide(
+            await deciding.decide(
                 client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve", principal=APPROVER)
             )
         await handle.result()

@@ -25,6 +25,7 @@ from runtime import runs
 from runtime.errors import Conflict, Forbidden, NotFound, UserError
 from runtime.store import Store
 from tests.conftest import make_worker
+from tests.integration import deciding
 
 REQUESTER = Principal(id="alice", roles=["operator", "approver", "senior_approver"])
 APPROVERS = [
@@ -109,44 +110,44 @@ async def drive(client: Any, store: Store, run_id: str, plan: dict[str, str]) ->
             aid = row["approval_id"]
             try:
                 if row["decided_by"]:  # first of two approvals is in: a different approver completes it
-                    await runs.decide(
+                    await deciding.decide(
                         client, store, ApprovalDecision(approval_id=aid, action="approve", principal=next(second))
                     )
                 elif what == "timeout":
                     continue
                 elif what == "wrong_role":
                     try:
-                        await runs.decide(
+                        await deciding.decide(
                             client, store, ApprovalDecision(approval_id=aid, action="approve", principal=VIEWER)
                         )
                         raise AssertionError("a viewer's approval was accepted")
                     except Forbidden:
                         pass
-                    await runs.decide(
+                    await deciding.decide(
                         client, store, ApprovalDecision(approval_id=aid, action="approve", principal=APPROVERS[0])
                     )
                 elif what == "self":
                     try:
-                        await runs.decide(
+                        await deciding.decide(
                             client, store, ApprovalDecision(approval_id=aid, action="approve", principal=REQUESTER)
                         )
                         raise AssertionError("a self-approval was accepted")
                     except Forbidden:
                         pass
-                    await runs.decide(
+                    await deciding.decide(
                         client, store, ApprovalDecision(approval_id=aid, action="reject", principal=REQUESTER)
                     )
                 elif what == "edit":
                     args = dict(row["final_args"] or row["args"])
                     if "amount" in args:
                         args["amount"] = 50
-                    await runs.decide(
+                    await deciding.decide(
                         client,
                         store,
                         ApprovalDecision(approval_id=aid, action="edit", principal=APPROVERS[0], args=args),
                     )
                 elif what == "respond":
-                    await runs.decide(
+                    await deciding.decide(
                         client,
                         store,
                         ApprovalDecision(
@@ -154,7 +155,7 @@ async def drive(client: Any, store: Store, run_id: str, plan: dict[str, str]) ->
                         ),
                     )
                 else:
-                    await runs.decide(
+                    await deciding.decide(
                         client, store, ApprovalDecision(approval_id=aid, action=what, principal=APPROVERS[0])
                     )
             except (Conflict, NotFound, UserError):

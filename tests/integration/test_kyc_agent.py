@@ -17,6 +17,7 @@ from guards.types import ApprovalDecision, Principal
 from runtime import runs
 from runtime.errors import UserError
 from tests.conftest import pending_approvals
+from tests.integration import deciding
 
 REQUESTER = Principal(id="alice", roles=["operator"])
 ANALYST = Principal(id="bob", roles=["approver"])
@@ -44,7 +45,7 @@ async def run_to_end(client, store, task_queue, payload, decide: dict[str, str] 
     if decide:
         rows = await pending_approvals(store, handle.id, len(decide))
         for row in rows:
-            await runs.decide(
+            await deciding.decide(
                 client,
                 store,
                 ApprovalDecision(approval_id=row["approval_id"], action=decide[row["tool"]], principal=ANALYST),
@@ -78,7 +79,7 @@ async def test_true_positive_is_explained_and_escalated_after_an_analyst_confirm
     assert row["args"]["team"] == "financial_crime_compliance" and row["args"]["priority"] == "high"
     assert "KYC-M-CONFIRMED-DOB" in row["args"]["rule_ids"]
     assert "escalate_case" not in tools_run(store, handle.id), "nothing escalates before the analyst confirms"
-    await runs.decide(
+    await deciding.decide(
         client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve", principal=ANALYST)
     )
     out = (await handle.result()).outcome
@@ -118,12 +119,12 @@ async def test_company_with_unresolved_director_match_and_missing_documents(clie
     request = rows["request_documents"]["args"]
     assert request["documents"] == ["ubo_declaration", "director_ids"]
     assert "sanction" not in request["message"].lower() and "screen" not in request["message"].lower()
-    await runs.decide(
+    await deciding.decide(
         client,
         store,
         ApprovalDecision(approval_id=rows["escalate_case"]["approval_id"], action="approve", principal=ANALYST),
     )
-    await runs.decide(
+    await deciding.decide(
         client,
         store,
         ApprovalDecision(

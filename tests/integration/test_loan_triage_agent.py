@@ -13,6 +13,7 @@ import pytest
 from guards.types import ApprovalDecision, Principal
 from runtime import runs
 from tests.conftest import GOOD_APPLICATION, pending_approvals
+from tests.integration import deciding
 from tests.integration.scoring_home import trained_home
 from tools import scoring
 
@@ -37,7 +38,7 @@ def application(app_id: str, **fields: Any) -> dict[str, Any]:
 async def decide_all(client, store, run_id: str, n: int) -> list[dict[str, Any]]:
     rows = await pending_approvals(store, run_id, n)
     for row in rows:
-        await runs.decide(
+        await deciding.decide(
             client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve", principal=APPROVER)
         )
     return rows

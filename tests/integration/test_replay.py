@@ -6,6 +6,7 @@ from guards.types import ApprovalDecision, Principal
 from runtime import runs
 from runtime.worker import build_replayer
 from tests.conftest import GOOD_APPLICATION, pending_approvals
+from tests.integration import deciding
 
 REQUESTER = Principal(id="alice", roles=["operator"])
 APPROVER = Principal(id="bob", roles=["approver"])
@@ -17,7 +18,7 @@ async def test_agent_run_histories_replay_deterministically(client, store, task_
         handle = await runs.start_run(client, store, task_queue, "loan_triage", GOOD_APPLICATION, REQUESTER)
         rows = {r["tool"]: r for r in await pending_approvals(store, handle.id, 2)}
         loan = rows["approve_loan"]
-        await runs.decide(
+        await deciding.decide(
             client,
             store,
             ApprovalDecision(
@@ -27,7 +28,7 @@ async def test_agent_run_histories_replay_deterministically(client, store, task_
                 args={**loan["args"], "amount": 1000} if action == "edit" else None,
             ),
         )
-        await runs.decide(
+        await deciding.decide(
             client,
             store,
             ApprovalDecision(approval_id=rows["notify_customer"]["approval_id"], action="approve", principal=APPROVER),

@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.conftest import GOOD_APPLICATION
+from tests.integration import deciding
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -164,7 +165,6 @@ async def test_rejoin_after_the_api_process_is_killed_and_replaced(setup: dict[s
     """Events written while no API runs at all (approvals decided directly, the run goes on in the worker)
     are delivered by the next API process, which opened its own store connection."""
     from guards.types import ApprovalDecision, Principal
-    from runtime import runs
     from runtime.store import Store
     from server.app import create_app
     from server.testing import start_app
@@ -185,7 +185,7 @@ async def test_rejoin_after_the_api_process_is_killed_and_replaced(setup: dict[s
     # Meanwhile the run goes on without any API: decide its approvals through the runtime directly.
     pending = await until(lambda: p if len(p := store.list_approvals(run_id=rid, status="pending")) == 2 else None)
     for a in pending:
-        await runs.decide(
+        await deciding.decide(
             setup["client"],
             store,
             ApprovalDecision(

@@ -6,6 +6,7 @@ import uuid
 
 from guards.types import Principal
 from runtime import runs
+from tests.integration import deciding
 
 REQUESTER = Principal(id="alice", roles=["operator"])
 
@@ -76,7 +77,7 @@ async def test_long_run_continues_as_new_at_an_approval_boundary(client, store, 
     )
     first_run = handle.result_run_id
     for row in await pending_approvals(store, run_id, 2):
-        await runs.decide(
+        await deciding.decide(
             client,
             store,
             ApprovalDecision(
