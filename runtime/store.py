@@ -470,6 +470,23 @@ class Store:
         )
         return [t for t in (self.get_thread(r["thread_id"]) for r in rows) if t is not None]
 
+    def update_thread_metadata(self, thread_id: str, metadata: dict[str, Any]) -> None:
+        """Merge ``metadata`` into the thread's (the Agent Server's ``PATCH /threads/{id}``)."""
+        with self._tx() as c:
+            row = c.execute("SELECT metadata FROM threads WHERE thread_id=?", (thread_id,)).fetchone()
+            if row is not None:
+                merged = {**json.loads(row["metadata"]), **metadata}
+                c.execute(
+                    "UPDATE threads SET metadata=?, updated_at=? WHERE thread_id=?",
+                    (_dumps(merged), time.time(), thread_id),
+                )
+
+    def delete_thread(self, thread_id: str) -> bool:
+        """Forget a thread's state and metadata. Its runs, events, approvals and audit records stay: they are
+        the record of what was done, and the audit chain must not lose links."""
+        with self._tx() as c:
+            return c.execute("DELETE FROM threads WHERE thread_id=?", (thread_id,)).rowcount > 0
+
     def last_event_seq(self, run_id: str) -> int:
         rows = self._query("SELECT COALESCE(MAX(seq), 0) AS seq FROM events WHERE run_id=?", (run_id,))
         return int(rows[0]["seq"])

@@ -320,6 +320,12 @@ class AgentRunWorkflow:
 
     @workflow.run
     async def run(self, inp: AgentRunInput) -> AgentRunResult:
+        if not inp.run_id:
+            # Started by a Temporal Schedule (runtime.crons): every firing gets the same input, so the run id is
+            # the workflow id Temporal makes unique per firing, and a cron without a thread gets a new thread
+            # per run, as LangGraph's stateless crons do.
+            wid = workflow.info().workflow_id
+            inp = dataclasses.replace(inp, run_id=wid, thread_id=inp.thread_id or f"thread-{wid}")
         self._status = "running"
         try:
             builder = plugin_graph(inp.assistant_id)

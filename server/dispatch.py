@@ -64,13 +64,37 @@ def check_supported(body: RunCreate) -> None:
             raise UserError("input: give either 'input' (a new run) or 'command' (resume), not both")
 
 
+_HUMAN_RESPONSE = {"accept": "approve", "edit": "edit", "response": "respond", "ignore": "reject"}
+
+
+def _from_human_response(value: Any) -> Any:
+    """LangGraph's ``HumanResponse`` (``{"type", "args"}``, what Agent Inbox sends) as a Steward decision;
+    any other value is returned unchanged."""
+    if not (isinstance(value, dict) and "type" in value and set(value) <= {"type", "args"}):
+        return value
+    kind, args = value["type"], value.get("args")
+    if kind not in _HUMAN_RESPONSE:
+        raise UserError(f"command.resume.type: {kind!r} is not a HumanResponse type; known: {sorted(_HUMAN_RESPONSE)}")
+    if kind == "edit":  # args is an ActionRequest {"action", "args"}, or the edited arguments themselves
+        return {"action": "edit", "args": args.get("args") if isinstance(args, dict) and "action" in args else args}
+    if kind == "response":
+        return {"action": "respond", "response": "" if args is None else str(args)}
+    return {"action": _HUMAN_RESPONSE[kind]}
+
+
 def _decisions(resume: Any, pending: list[dict[str, Any]], principal: Principal) -> list[ApprovalDecision]:
     """``command.resume`` -> one decision per pending approval.
 
     Accepted: ``"approve"``; ``{"action": "approve" | "edit" | "reject" | "respond", "args", "comment",
-    "response"}`` (applies to every pending approval); or a map of approval id -> either of those.
+    "response"}`` or a ``HumanResponse`` ``{"type": "accept" | "edit" | "response" | "ignore", "args"}``
+    (applies to every pending approval); a map of approval id -> either of those; or a list of them, one per
+    pending approval in order (Agent Inbox sends ``[HumanResponse]``).
     """
     ids = [a["approval_id"] for a in pending]
+    if isinstance(resume, list):
+        if len(resume) not in (1, len(ids)):
+            raise UserError(f"command.resume: {len(resume)} responses for {len(ids)} pending approvals {ids}")
+        resume = dict(zip(ids, resume * len(ids) if len(resume) == 1 else resume, strict=True))
     if isinstance(resume, dict) and resume and all(k in ids for k in resume):
         chosen = dict(resume)
     elif isinstance(resume, str | dict):
@@ -81,7 +105,8 @@ def _decisions(resume: Any, pending: list[dict[str, Any]], principal: Principal)
             f"to decision; pending approvals: {ids}"
         )
     out = []
-    for approval_id, value in chosen.items():
+    for approval_id, given in chosen.items():
+        value = _from_human_response(given)
         fields = {"action": value} if isinstance(value, str) else value
         if not isinstance(fields, dict):
             raise UserError(f"command.resume.{approval_id}: expected a decision object, got {type(value).__name__}")

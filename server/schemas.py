@@ -70,6 +70,57 @@ class AssistantSearch(_Request):
     select: list[str] | None = None
 
 
+class AssistantCreate(_Request):
+    """The Agent Server's body. Steward's assistants are declared in the project file, so a create succeeds
+    only when it names what is declared (the graph's own assistant); anything else is refused by name."""
+
+    graph_id: str | None = Field(default=None, max_length=200)
+    assistant_id: str | None = Field(default=None, max_length=200)
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    if_exists: Literal["raise", "do_nothing"] | None = None
+    name: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=4000)
+
+
+class AssistantUpdate(_Request):
+    graph_id: str | None = Field(default=None, max_length=200)
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    name: str | None = Field(default=None, max_length=200)
+    description: str | None = Field(default=None, max_length=4000)
+
+
+class AssistantCount(_Request):
+    metadata: dict[str, Any] | None = None
+    graph_id: str | None = Field(default=None, max_length=200)
+    name: str | None = Field(default=None, max_length=200)
+
+
+class AssistantVersionsSearch(_Request):
+    metadata: dict[str, Any] | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+
+
+class AssistantLatest(_Request):
+    version: int = Field(ge=1)
+
+
+class AssistantVersionPublic(BaseModel):
+    assistant_id: str
+    graph_id: str
+    name: str
+    description: str | None
+    version: int
+    config: dict[str, Any] = Field(default_factory=dict)
+    context: dict[str, Any] = Field(default_factory=dict)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime
+
+
 class GraphSchemaPublic(BaseModel):
     graph_id: str
     input_schema: dict[str, Any] | None
@@ -124,6 +175,26 @@ class ThreadSearch(_Request):
     extract: dict[str, Any] | None = None
 
 
+class ThreadUpdate(_Request):
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    ttl: Any = None
+
+
+class ThreadCount(_Request):
+    metadata: dict[str, Any] | None = None
+    values: dict[str, Any] | None = None
+    status: ThreadStatus | None = None
+
+
+class ThreadPrune(_Request):
+    thread_ids: list[str] = Field(max_length=1000)
+    strategy: Literal["delete", "keep_latest"] = "delete"
+
+
+class ThreadPruned(BaseModel):
+    pruned_count: int
+
+
 class Checkpoint(BaseModel):
     thread_id: str
     checkpoint_ns: str = ""
@@ -149,6 +220,35 @@ class ThreadStatePublic(BaseModel):
     parent_checkpoint: Checkpoint | None = None
     tasks: list[ThreadTask]
     interrupts: list[Interrupt]
+
+
+class ThreadStateUpdate(_Request):
+    """``POST /threads/{id}/state``: values merged into the thread as a run's input is (lists append)."""
+
+    values: dict[str, Any] | list[dict[str, Any]] | None = None
+    as_node: str | None = None
+    checkpoint: dict[str, Any] | None = None
+    checkpoint_id: str | None = None
+
+
+class ThreadStateUpdated(BaseModel):
+    checkpoint: Checkpoint
+
+
+class ThreadStateAt(_Request):
+    """``POST /threads/{id}/state/checkpoint``."""
+
+    checkpoint: dict[str, Any]
+    subgraphs: bool = False
+    select: list[str] | None = None
+
+
+class ThreadHistorySearch(_Request):
+    limit: int = Field(default=10, ge=1, le=1000)
+    before: str | dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    checkpoint: dict[str, Any] | None = None
+    select: list[str] | None = None
 
 
 # -- runs ----------------------------------------------------------------------------------------
@@ -206,6 +306,100 @@ class RunPublic(BaseModel):
     error: str | None = None
     interrupts: list[Interrupt] = Field(default_factory=list)
     temporal_url: str | None = Field(default=None, description="This run's workflow in the Temporal UI.")
+
+
+class RunsCancel(_Request):
+    """``POST /runs/cancel``: cancel many runs, by thread, by ids, or every run of a status."""
+
+    thread_id: str | None = Field(default=None, max_length=200)
+    run_ids: list[str] | None = Field(default=None, max_length=1000)
+    status: Literal["pending", "running", "all"] | None = None
+
+
+# -- crons (Temporal Schedules) ------------------------------------------------------------------
+class CronCreate(_Request):
+    """The Agent Server's cron body. Options a scheduled Steward run cannot honour are refused by name."""
+
+    schedule: str = Field(min_length=1, max_length=200, description="Cron expression, e.g. '*/5 * * * *'.")
+    assistant_id: str = Field(min_length=1, max_length=200)
+    input: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    checkpoint_during: bool | None = None
+    interrupt_before: list[str] | Literal["*"] | None = None
+    interrupt_after: list[str] | Literal["*"] | None = None
+    webhook: str | None = None
+    on_run_completed: Literal["delete", "keep"] | None = None
+    multitask_strategy: MultitaskStrategy | None = Field(
+        default=None, description="reject -> SKIP (default), enqueue -> BUFFER_ALL, interrupt -> CANCEL_OTHER."
+    )
+    end_time: datetime | None = None
+    enabled: bool | None = None
+    timezone: str | None = Field(default=None, max_length=100)
+    stream_mode: StreamModeName | list[StreamModeName] | None = None
+    stream_subgraphs: bool | None = None
+    stream_resumable: bool | None = None
+    durability: Literal["sync", "async", "exit"] | None = None
+
+
+class CronUpdate(_Request):
+    schedule: str | None = Field(default=None, min_length=1, max_length=200)
+    end_time: datetime | None = None
+    input: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    context: dict[str, Any] | None = None
+    webhook: str | None = None
+    interrupt_before: list[str] | Literal["*"] | None = None
+    interrupt_after: list[str] | Literal["*"] | None = None
+    on_run_completed: Literal["delete", "keep"] | None = None
+    enabled: bool | None = None
+    timezone: str | None = Field(default=None, max_length=100)
+    stream_mode: StreamModeName | list[StreamModeName] | None = None
+    stream_subgraphs: bool | None = None
+    stream_resumable: bool | None = None
+    durability: Literal["sync", "async", "exit"] | None = None
+
+
+class CronSearch(_Request):
+    assistant_id: str | None = Field(default=None, max_length=200)
+    thread_id: str | None = Field(default=None, max_length=200)
+    enabled: bool | None = None
+    metadata: dict[str, Any] | None = None
+    limit: int = Field(default=10, ge=1, le=1000)
+    offset: int = Field(default=0, ge=0)
+    sort_by: Literal["cron_id", "assistant_id", "thread_id", "created_at", "updated_at", "next_run_date"] | None = None
+    sort_order: Literal["asc", "desc"] | None = None
+    select: list[str] | None = None
+
+
+class CronCount(_Request):
+    assistant_id: str | None = Field(default=None, max_length=200)
+    thread_id: str | None = Field(default=None, max_length=200)
+    metadata: dict[str, Any] | None = None
+
+
+class CronPublic(BaseModel):
+    """``langgraph_sdk.schema.Cron`` plus where to see it in Temporal and its overlap policy."""
+
+    cron_id: str
+    assistant_id: str
+    thread_id: str | None
+    on_run_completed: str | None
+    end_time: datetime | None
+    schedule: str
+    timezone: str | None
+    created_at: datetime
+    updated_at: datetime
+    payload: dict[str, Any]
+    user_id: str | None
+    next_run_date: datetime | None
+    metadata: dict[str, Any]
+    enabled: bool
+    overlap_policy: str = Field(description="The Temporal Schedule's overlap policy (from multitask_strategy).")
+    recent_run_ids: list[str] = Field(default_factory=list, description="Runs of the latest firings, newest last.")
+    temporal_url: str | None = Field(default=None, description="This cron's schedule in the Temporal UI.")
 
 
 # -- approvals -----------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from typing import Any
 
 from runtime.errors import UserError
 from runtime.store import TERMINAL_STATUSES, Store
+from server.views import human_interrupt
 
 STREAM_MODES: tuple[str, ...] = ("values", "updates", "messages", "messages-tuple", "custom", "events")
 DEFAULT_MODES: tuple[str, ...] = ("values",)
@@ -93,9 +94,15 @@ def check_cursor(store: Store, run_id: str, cursor: Cursor | None) -> None:
 
 
 def normalize_modes(modes: str | Iterable[str] | None) -> tuple[str, ...]:
+    """The requested modes, deduplicated; none asked for means ``values``.
+
+    Empty strings count as "not given": langgraph-sdk's ``join_stream`` sends ``?stream_mode=`` when the
+    caller leaves ``stream_mode`` at its default (httpx encodes ``None`` as an empty value).
+    """
     if modes is None:
         return DEFAULT_MODES
     items = [modes] if isinstance(modes, str) else list(modes)
+    items = [m for m in items if m != ""]
     if not items:
         return DEFAULT_MODES
     bad = [m for m in items if m not in STREAM_MODES]
@@ -202,7 +209,7 @@ class StreamMapper:
         elif t == "tool_finished":
             event("on_tool_end", d.get("tool", ""), {"output": d.get("result")})
         elif t == "approval_requested":
-            interrupt = {"id": d["approval_id"], "value": d}
+            interrupt = {"id": d["approval_id"], "value": human_interrupt(d)}
             self.pending[d["approval_id"]] = interrupt
             if "values" in modes:
                 frames.append(("values", self._values_with_interrupts()))
@@ -211,7 +218,7 @@ class StreamMapper:
             event("on_custom_event", t, d)
         elif t == "approval_escalated":
             if d.get("approval_id") in self.pending:
-                self.pending[d["approval_id"]] = {"id": d["approval_id"], "value": d}
+                self.pending[d["approval_id"]] = {"id": d["approval_id"], "value": human_interrupt(d)}
             event("on_custom_event", t, d)
         elif t == "approval_decided":
             self.pending.pop(d.get("approval_id", ""), None)

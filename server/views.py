@@ -56,8 +56,28 @@ def open_approvals(store: Store, run: dict[str, Any]) -> list[dict[str, Any]]:
     return store.list_approvals(run_id=run["run_id"], status="pending")
 
 
+def human_interrupt(request: dict[str, Any]) -> dict[str, Any]:
+    """An approval request with LangGraph's ``HumanInterrupt`` fields beside Steward's own.
+
+    Agent Inbox-style clients render ``action_request`` / ``config`` / ``description`` and answer with a
+    ``HumanResponse`` (``accept`` / ``edit`` / ``response`` / ``ignore``), which ``server.dispatch`` maps to
+    approve / edit / respond / reject. Every one of those is a decision the workflow's ``decide`` update takes,
+    so all four ``allow_*`` flags are true; the update validator still checks roles and separation of duties.
+    A value that is not an approval request (no ``tool``) is returned unchanged.
+    """
+    if "tool" not in request or "action_request" in request:
+        return dict(request)
+    risk, reason = request.get("risk", ""), request.get("reason", "")
+    return {
+        **request,
+        "action_request": {"action": request["tool"], "args": request.get("args") or {}},
+        "config": {"allow_accept": True, "allow_edit": True, "allow_respond": True, "allow_ignore": True},
+        "description": f"{request['tool']} needs approval ({risk} risk, role {request.get('required_role')}): {reason}",
+    }
+
+
 def interrupt_of(approval: dict[str, Any]) -> Interrupt:
-    value = dict(approval["request"])
+    value = human_interrupt(dict(approval["request"]))
     value["deadline_at"] = approval.get("deadline_at")
     return Interrupt(id=approval["approval_id"], value=value)
 

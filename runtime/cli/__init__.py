@@ -26,6 +26,7 @@ _GROUPS = [
     "catalog",
     "audit",
     "evals",
+    "cron",
 ]
 """Command-group modules under ``runtime.cli``, in ``--help`` order."""
 

@@ -17,11 +17,11 @@ from fastapi.responses import JSONResponse
 from sse_starlette import EventSourceResponse
 
 from guards.types import Principal, has_role
-from runtime.errors import Forbidden, NotFound, UserError
-from runtime.store import Store
+from runtime.errors import Conflict, Forbidden, NotFound, UserError
+from runtime.store import TERMINAL_STATUSES, Store
 from server.deps import DispatcherDep, OperatorDep, PrincipalDep, StoreDep
 from server.dispatch import RunDispatcher, check_supported
-from server.schemas import RunCreate, RunPublic, RunStatus
+from server.schemas import RunCreate, RunPublic, RunsCancel, RunStatus
 from server.streaming import (
     Cursor,
     check_cursor,
@@ -307,6 +307,99 @@ async def join_run_stream(
         follow=follow,
         cancel_on_disconnect=cancel_on_disconnect,
     )
+
+
+@router.delete("/{thread_id}/runs/{run_id}", status_code=204)
+async def delete_run(thread_id: str, run_id: str, principal: OperatorDep, store: StoreDep) -> None:
+    """Refused with 409: a run is part of the audit trail (its events, decisions and audit records point at
+    it), so Steward never deletes one. Delete the thread to forget its state."""
+    run = load_run(store, principal, run_id, thread_id)
+    raise Conflict(
+        f"run {run['run_id']!r} cannot be deleted: runs are kept as the audit record of what was done; "
+        "DELETE /threads/{thread_id} forgets the thread's state"
+    )
+
+
+_THREAD_STREAM_MODES = {"run_modes", "lifecycle", "state_update"}
+
+
+@router.get("/{thread_id}/stream", response_class=EventSourceResponse, responses=_SSE)
+async def join_thread_stream(
+    thread_id: str,
+    principal: PrincipalDep,
+    store: StoreDep,
+    dispatcher: DispatcherDep,
+    request: Request,
+    stream_mode: Annotated[list[str] | None, Query()] = None,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
+) -> EventSourceResponse:
+    """Join the thread's stream: its run in progress, else its latest run (``threads.join_stream``).
+
+    The thread-level modes ``run_modes`` / ``lifecycle`` / ``state_update`` (the SDK's default is
+    ``run_modes``) stream the run's ``values``; run stream modes may be named directly. A thread without runs
+    answers 404, since there is nothing to join."""
+    load_thread(store, principal, thread_id)
+    runs_ = store.list_runs(thread_id, limit=50)
+    if not runs_:
+        raise NotFound(f"thread {thread_id!r} has no runs to stream")
+    run = next((r for r in runs_ if r["status"] not in TERMINAL_STATUSES), runs_[0])
+    modes = normalize_modes([m for m in stream_mode or [] if m not in _THREAD_STREAM_MODES])
+    cursor = parse_last_event_id(last_event_id)
+    check_cursor(store, run["run_id"], cursor)
+    return _sse(
+        request,
+        store,
+        dispatcher,
+        run,
+        modes,
+        cursor or Cursor(),
+        fresh=cursor is None,
+        follow=False,
+        cancel_on_disconnect=False,
+    )
+
+
+@stateless.post("/batch", response_model=list[RunPublic])
+async def create_run_batch(
+    body: list[RunCreate], principal: PrincipalDep, store: StoreDep, dispatcher: DispatcherDep, request: Request
+) -> list[RunPublic]:
+    """Several stateless runs, each on a new thread of its own (``runs.create_batch``)."""
+    if len(body) > 100:
+        raise UserError(f"body: at most 100 runs per batch, got {len(body)}")
+    started = [await _begin(principal, store, dispatcher, item, None) for item in body]
+    return [run_public(store, run, request.app.state.temporal_ui) for run, _ in started]
+
+
+@stateless.post("/cancel", status_code=204)
+async def cancel_runs(
+    body: RunsCancel,
+    principal: OperatorDep,
+    store: StoreDep,
+    dispatcher: DispatcherDep,
+    action: Literal["interrupt", "rollback"] = "interrupt",
+) -> None:
+    """Cancel many runs: those of ``thread_id``, those in ``run_ids``, or (with ``status``) every pending or
+    running run of this tenant. Runs that already finished are left alone."""
+    if action == "rollback":
+        raise UserError("action: 'rollback' is not supported (runs are never deleted); use 'interrupt'")
+    if body.thread_id is None and body.run_ids is None and body.status is None:
+        raise UserError("body: give thread_id, run_ids or status to say which runs to cancel")
+    if body.run_ids is not None:
+        chosen = [load_run(store, principal, rid, body.thread_id) for rid in body.run_ids]
+    elif body.thread_id is not None:
+        load_thread(store, principal, body.thread_id)
+        chosen = store.list_runs(body.thread_id, limit=10_000)
+    else:
+        chosen = [r for r in store.list_runs(limit=10_000) if r["tenant"] == principal.tenant]
+    wanted = {"pending", "running", "interrupted"} if body.status in (None, "all") else {body.status}
+    if body.status == "running":
+        wanted.add("interrupted")
+    for run in chosen:
+        if run["status"] in wanted:
+            try:
+                await dispatcher.cancel(run)
+            except Conflict:
+                pass  # it finished meanwhile: nothing left to cancel
 
 
 @router.post("/{thread_id}/runs/{run_id}/cancel", response_model=RunPublic)
