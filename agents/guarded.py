@@ -69,6 +69,9 @@ class EvaluateToolCallInput:
     """The proposing model's confidence (1.0 when rules proposed the call); policies may use it."""
     consent: dict[str, bool] | None = None
     """Consent flags of the data in this run, by purpose; policies refuse purposes without consent."""
+    offered: list[str] | None = None
+    """The tools the calling node offers (an adopted ``ToolNode``'s own); a call to another registered tool is
+    denied naming these, so a ToolNode never runs a tool its author did not give it. None: any registered tool."""
 
 
 @dataclass
@@ -108,13 +111,15 @@ def approval_id_for(run_id: str, tool_call_id: str) -> str:
     return "apr_" + hashlib.sha256(f"{run_id}:{tool_call_id}".encode()).hexdigest()[:20]
 
 
-def _result(ctx: RunContext, call: ToolCall, status: str, **kw: Any) -> dict[str, list[ToolResult]]:
+def _result(ctx: RunContext, call: ToolCall, status: str, **kw: Any) -> ToolResult:
     res: ToolResult = {"run_id": ctx["run_id"], "tool_call_id": call["id"], "tool": call["name"], "status": status}
     res.update(kw)  # type: ignore[typeddict-item]
-    return {"tool_results": [res]}
+    return res
 
 
-async def _evaluate(ctx: RunContext, call: ToolCall, args: dict[str, Any], stage: str) -> ToolCallVerdict:
+async def _evaluate(
+    ctx: RunContext, call: ToolCall, args: dict[str, Any], stage: str, offered: list[str] | None = None
+) -> ToolCallVerdict:
     return await workflow.execute_local_activity(
         EVALUATE_ACTIVITY,
         EvaluateToolCallInput(
@@ -129,6 +134,7 @@ async def _evaluate(ctx: RunContext, call: ToolCall, args: dict[str, Any], stage
             stage=stage,
             confidence=float(call.get("confidence", 1.0)),
             consent=ctx.get("consent") or None,
+            offered=offered,
         ),
         result_type=ToolCallVerdict,
         start_to_close_timeout=timedelta(seconds=30),
@@ -136,82 +142,87 @@ async def _evaluate(ctx: RunContext, call: ToolCall, args: dict[str, Any], stage
     )
 
 
-async def guarded_tool_node(state: ToolCallTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
-    """Runs in the workflow: policy and approval gates are workflow logic; the tool runs in an activity."""
-    ctx = runtime.context
-    call = state["call"]
-    verdict = await _evaluate(ctx, call, dict(call.get("args") or {}), "proposed")
+def _approval_request(ctx: RunContext, call: ToolCall, verdict: ToolCallVerdict) -> ApprovalRequest:
+    return ApprovalRequest(
+        approval_id=approval_id_for(ctx["run_id"], call["id"]),
+        run_id=ctx["run_id"],
+        thread_id=ctx["thread_id"],
+        tenant=ctx["tenant"],
+        assistant_id=ctx["assistant_id"],
+        tool=call["name"],
+        tool_call_id=call["id"],
+        args=verdict.args,
+        reason=verdict.reason,
+        risk=verdict.risk,
+        required_role=verdict.required_role or "approver",
+        requester=ctx["requester"]["id"],
+        deadline_s=verdict.deadline_s or 3600.0,
+        on_timeout="escalate" if verdict.on_timeout == "escalate" else "reject",
+        escalate_to=verdict.escalate_to,
+        escalation_deadline_s=verdict.escalation_deadline_s,
+        rule_id=verdict.rule_id,
+        policy_version=verdict.policy_version,
+        approvals_required=verdict.approvals_required,
+    )
+
+
+async def _apply_decision(
+    ctx: RunContext, call: ToolCall, args: dict[str, Any], decision: dict[str, Any], offered: list[str] | None
+) -> tuple[dict[str, Any], ToolResult | None]:
+    """After a person decided: the arguments to execute with, and the final result instead when nothing runs."""
+    decided_by = decision.get("decided_by")
+    action = decision.get("action")
+    common = {"approval_id": decision.get("approval_id"), "decided_by": decided_by}
+    if action == "approve":
+        return args, None
+    if action == "reject":
+        return args, _result(ctx, call, "rejected", args=args, reason=decision.get("comment") or "rejected", **common)
+    if action == "respond":
+        return args, _result(
+            ctx,
+            call,
+            "responded",
+            args=args,
+            output=decision.get("response"),
+            reason=decision.get("comment") or "operator responded instead",
+            **common,
+        )
+    if action != "edit":
+        return args, _result(ctx, call, "rejected", args=args, reason=f"unknown decision {action!r}", **common)
+    edited = await _evaluate(ctx, call, dict(decision.get("args") or {}), "edited", offered)
+    if edited.effect == "deny":
+        return args, _result(ctx, call, "denied", args=decision.get("args") or {}, reason=edited.reason, **common)
+    decider = Principal.model_validate(decision.get("principal") or {"id": decided_by or "?"})
+    if edited.effect == "require_approval" and not has_role(decider, edited.required_role or "approver"):
+        reason = f"edited arguments need role {edited.required_role!r}, which {decider.id!r} lacks"
+        return args, _result(ctx, call, "rejected", args=edited.args, reason=reason, **common)
+    approvals = len(decision.get("approvers") or [decided_by])
+    if edited.effect == "require_approval" and edited.approvals_required > approvals:
+        reason = f"edited arguments need {edited.approvals_required} approvals, got {approvals}"
+        return args, _result(ctx, call, "rejected", args=edited.args, reason=reason, **common)
+    return edited.args, None
+
+
+async def run_guarded_call(ctx: RunContext, call: ToolCall, offered: list[str] | None = None) -> ToolResult:
+    """One proposed call through the guarded path; workflow code (policy and approval gates are replayed).
+
+    Shared by ``guarded_tool_node`` and the adopted ``ToolNode`` (``agents.toolnode``), so both run exactly the
+    same steps. ``offered``: the tools the calling node offers; a call to any other tool is denied naming them.
+    """
+    verdict = await _evaluate(ctx, call, dict(call.get("args") or {}), "proposed", offered)
     if verdict.effect == "deny":
         return _result(ctx, call, "denied", args=call.get("args") or {}, reason=verdict.reason)
     args = verdict.args
     approval_id: str | None = None
     decided_by: str | None = None
     if verdict.effect == "require_approval":
-        approval_id = approval_id_for(ctx["run_id"], call["id"])
-        request = ApprovalRequest(
-            approval_id=approval_id,
-            run_id=ctx["run_id"],
-            thread_id=ctx["thread_id"],
-            tenant=ctx["tenant"],
-            assistant_id=ctx["assistant_id"],
-            tool=call["name"],
-            tool_call_id=call["id"],
-            args=args,
-            reason=verdict.reason,
-            risk=verdict.risk,
-            required_role=verdict.required_role or "approver",
-            requester=ctx["requester"]["id"],
-            deadline_s=verdict.deadline_s or 3600.0,
-            on_timeout="escalate" if verdict.on_timeout == "escalate" else "reject",
-            escalate_to=verdict.escalate_to,
-            escalation_deadline_s=verdict.escalation_deadline_s,
-            rule_id=verdict.rule_id,
-            policy_version=verdict.policy_version,
-            approvals_required=verdict.approvals_required,
-        )
+        request = _approval_request(ctx, call, verdict)
+        approval_id = request.approval_id
         decision: dict[str, Any] = interrupt(request.model_dump())
         decided_by = decision.get("decided_by")
-        action = decision.get("action")
-        common = {"approval_id": approval_id, "decided_by": decided_by}
-        if action == "reject":
-            return _result(ctx, call, "rejected", args=args, reason=decision.get("comment") or "rejected", **common)
-        if action == "respond":
-            return _result(
-                ctx,
-                call,
-                "responded",
-                args=args,
-                output=decision.get("response"),
-                reason=decision.get("comment") or "operator responded instead",
-                **common,
-            )
-        if action == "edit":
-            edited = await _evaluate(ctx, call, dict(decision.get("args") or {}), "edited")
-            if edited.effect == "deny":
-                return _result(ctx, call, "denied", args=decision.get("args") or {}, reason=edited.reason, **common)
-            decider = Principal.model_validate(decision.get("principal") or {"id": decided_by or "?"})
-            if edited.effect == "require_approval" and not has_role(decider, edited.required_role or "approver"):
-                return _result(
-                    ctx,
-                    call,
-                    "rejected",
-                    args=edited.args,
-                    reason=f"edited arguments need role {edited.required_role!r}, which {decider.id!r} lacks",
-                    **common,
-                )
-            approvals = len(decision.get("approvers") or [decided_by])
-            if edited.effect == "require_approval" and edited.approvals_required > approvals:
-                return _result(
-                    ctx,
-                    call,
-                    "rejected",
-                    args=edited.args,
-                    reason=f"edited arguments need {edited.approvals_required} approvals, got {approvals}",
-                    **common,
-                )
-            args = edited.args
-        elif action != "approve":
-            return _result(ctx, call, "rejected", args=args, reason=f"unknown decision {action!r}", **common)
+        args, final = await _apply_decision(ctx, call, args, {"approval_id": approval_id, **decision}, offered)
+        if final is not None:
+            return final
     out = await workflow.execute_activity(
         EXECUTE_ACTIVITY,
         ExecuteToolInput(
@@ -235,6 +246,16 @@ async def guarded_tool_node(state: ToolCallTask, runtime: Runtime[RunContext]) -
         ),
     )
     return _result(ctx, call, "executed", args=args, output=out, approval_id=approval_id, decided_by=decided_by)
+
+
+async def guarded_tool_node(state: ToolCallTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    """Runs in the workflow: policy and approval gates are workflow logic; the tool runs in an activity."""
+    return {"tool_results": [await run_guarded_call(runtime.context, state["call"])]}
+
+
+def is_guarded_node(fn: Any) -> bool:
+    """The guarded tool node, or a user's ``ToolNode`` replaced by ``agents.toolnode.adopt_tool_nodes``."""
+    return fn is guarded_tool_node or getattr(fn, "__steward_guarded__", False) is True
 
 
 def tool_router(next_node: str) -> Callable[[dict[str, Any]], Awaitable[list[Send] | str]]:

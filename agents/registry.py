@@ -12,7 +12,7 @@ from typing import Any
 
 from langgraph.graph import StateGraph
 
-from agents.guarded import GUARDED_NODE, guarded_tool_node
+from agents.guarded import GUARDED_NODE, is_guarded_node
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,17 @@ def check_graph(name: str, graph: StateGraph[Any, Any, Any, Any]) -> None:
     node, and tools themselves refuse to run without the grant its activity issues.
     """
     for node_name, node in graph.nodes.items():
+        if isinstance(getattr(node.runnable, "tools_by_name", None), dict):
+            raise ValueError(
+                f"assistant {name!r}: node {node_name!r} is a ToolNode that was not guarded; serve the graph "
+                "through the project file, or call agents.toolnode.adopt_tool_nodes(graph) first"
+            )
         meta = node.metadata or {}
         if meta.get("execute_in") not in ("activity", "workflow"):
             raise ValueError(f"assistant {name!r}: node {node_name!r} must set metadata execute_in")
         if node_name == GUARDED_NODE:
             fn = getattr(node.runnable, "afunc", None) or getattr(node.runnable, "func", None)
-            if fn is not guarded_tool_node:
+            if not is_guarded_node(fn):
                 raise ValueError(f"assistant {name!r}: node {GUARDED_NODE!r} must be agents.guarded.guarded_tool_node")
 
 

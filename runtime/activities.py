@@ -254,6 +254,8 @@ class StewardActivities:
             )
         guard_outcome = None
         try:
+            if inp.offered is not None and inp.tool not in inp.offered:
+                raise KeyError(f"tool {inp.tool!r} is not one of this agent's tools; known: {sorted(inp.offered)}")
             spec = get_tool(inp.tool)
             args = spec.validate_args(inp.args)
             guard_outcome = run_point("tool_args", args, inp.assistant_id, tool=spec.name)
