@@ -149,7 +149,7 @@ async def test_every_threads_method_with_defaults(server: Server) -> None:
     assert (await t.get_state(tid, checkpoint={"thread_id": tid, "checkpoint_id": checkpoint_id}))["next"] == []
     assert (await refused(t.get_state(tid, checkpoint_id="older"))).status_code == 404
 
-    parts = await collect(t.join_stream(tid))  # the thread's latest run, stream_mode 'run_modes'
+    parts = await collect(await t.join_stream(tid))  # the thread's latest run, stream_mode 'run_modes'
     assert parts[-1].event == "end" and any(p.event == "values" for p in parts)
 
     updated = await t.update_state(tid, {"note": "called the applicant"})
