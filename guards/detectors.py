@@ -156,7 +156,10 @@ def find_cardholder(text: str) -> list[Finding]:
     expiry date within a few characters. PCI DSS 3.3 forbids storing a code at all, even masked, so its
     span is reported for redaction whatever its context; a bare 3-4 digit number elsewhere is not a code."""
     pans = find_pans(text)
-    codes = [Finding("card_security_code", m.start("code"), m.end("code"), m.group("code")) for m in _CVV_LABEL.finditer(text)]
+    codes = [
+        Finding("card_security_code", m.start("code"), m.end("code"), m.group("code"))
+        for m in _CVV_LABEL.finditer(text)
+    ]
     anchors = [f.end for f in pans] + [m.end() for m in _EXPIRY.finditer(text)]
     for end in anchors:
         m = _CODE_AFTER.match(text, end)

@@ -35,6 +35,9 @@ class ValidatorConfig(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     tools: list[str] | None = None
     """Only for these tools (tool_args / tool_output points); None = every tool."""
+    fields: Literal["all", "free_text"] = "all"
+    """``free_text``: only string fields the input schema leaves open (no enum, const, format or pattern), so
+    structured fields that need an identifier (an IBAN field, an e-mail field) keep it."""
 
 
 class GuardProfile(BaseModel):
@@ -160,8 +163,49 @@ def _set_path(value: Any, path: str, new: Any) -> Any:
     return rec(value, 0)
 
 
-def run_point(point: str, value: Any, assistant_id: str = "default", tool: str | None = None) -> GuardOutcome:
-    """Apply a point's validators to a value (strings are checked leaf by leaf, objects whole)."""
+def free_text_paths(schema: dict[str, Any]) -> frozenset[str]:
+    """Leaf paths (``a.b[].c``, list indices as ``[]``) of the free-text strings a JSON schema allows."""
+    defs = schema.get("$defs", {})
+    out: set[str] = set()
+
+    def walk(node: dict[str, Any], path: str, depth: int) -> None:
+        if depth > 20:
+            return
+        if "$ref" in node:
+            node = defs.get(node["$ref"].rsplit("/", 1)[-1], {})
+        for sub in node.get("anyOf", []) + node.get("oneOf", []) + node.get("allOf", []):
+            walk(sub, path, depth + 1)
+        kind = node.get("type")
+        if kind == "string" and not {"enum", "const", "format", "pattern"} & node.keys():
+            out.add(path)
+        for name, sub in (node.get("properties") or {}).items():
+            walk(sub, f"{path}.{name}" if path else name, depth + 1)
+        if isinstance(node.get("items"), dict):
+            walk(node["items"], f"{path}[]", depth + 1)
+
+    walk(schema, "", 0)
+    return frozenset(out)
+
+
+def _schema_path(path: str) -> str:
+    import re
+
+    return re.sub(r"\[\d+\]", "[]", path)
+
+
+def run_point(
+    point: str,
+    value: Any,
+    assistant_id: str = "default",
+    tool: str | None = None,
+    free_text: frozenset[str] | None = None,
+) -> GuardOutcome:
+    """Apply a point's validators to a value (strings are checked leaf by leaf, objects whole).
+
+    ``free_text``: the value's free-text leaf paths (``free_text_paths`` of its schema); validators configured
+    with ``fields: free_text`` check only those. None (schema unknown) checks every leaf: masking too much is
+    the safe error.
+    """
     profile = load_profile(assistant_id)
     outcome = GuardOutcome(value=value)
     for cfg in getattr(profile, point):
@@ -169,6 +213,8 @@ def run_point(point: str, value: Any, assistant_id: str = "default", tool: str |
             continue
         whole = cfg.validator in WHOLE_VALUE_VALIDATORS
         targets = [("", outcome.value)] if whole else string_leaves(outcome.value)
+        if cfg.fields == "free_text" and free_text is not None and not whole:
+            targets = [(p, leaf) for p, leaf in targets if _schema_path(p) in free_text]
         for path, leaf in targets:
             passed, message, fixed = _check(cfg, leaf)
             verdict = Verdict(point, cfg.validator, cfg.on_fail, passed, message, path)

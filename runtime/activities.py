@@ -14,6 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from agents.guarded import EvaluateToolCallInput, ExecuteToolInput, ToolCallVerdict
+from guards.detectors import mask_cardholder_value
 from guards.points import GuardError, GuardOutcome, run_point
 from guards.policy import PolicyEngine, PolicyInput
 from guards.types import Principal
@@ -133,7 +134,13 @@ class StewardActivities:
         )
         # Defense in depth: the API and CLI already ran the input guards; a run started another way is checked
         # here, before any node runs.
-        guarded = run_point("input", inp.input, inp.assistant_id)
+        # Cardholder data was masked at intake and the store masks it again on every write; the guards see the
+        # masked value, the free-text fields as the API's guard does.
+        from runtime.runs import input_free_text
+
+        guarded = run_point(
+            "input", mask_cardholder_value(inp.input), inp.assistant_id, free_text=input_free_text(inp.assistant_id)
+        )
         events: list[tuple[str, str, dict[str, Any]]] = []
         self._guard_records(inp.run_id, inp.tenant, "input", guarded, "", events)
         if events:

@@ -17,6 +17,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from agents.registry import get_assistant
+from guards.detectors import mask_cardholder_value
 from guards.types import ApprovalDecision, Principal
 from runtime.errors import Conflict, Forbidden, NotFound, UserError
 from runtime.proofs import DecisionSigner
@@ -48,10 +49,15 @@ def validate_input(assistant_id: str, payload: Any) -> dict[str, Any]:
 
 
 def guard_input(assistant_id: str, data: dict[str, Any]) -> dict[str, Any]:
-    """The assistant's input guards; a block names the field (the workflow checks again before any node)."""
+    """Mask cardholder data, then the assistant's input guards; a block names the field (the workflow checks
+    again before any node).
+
+    Card numbers and security codes are masked in every field whatever the profile says (PCI DSS 3.3/3.4:
+    never stored, never echoed); other personal data in free text is masked per the guard profile.
+    """
     from guards.points import run_point
 
-    outcome = run_point("input", data, assistant_id)
+    outcome = run_point("input", mask_cardholder_value(data), assistant_id, free_text=input_free_text(assistant_id))
     if outcome.blocked is not None:
         v = outcome.blocked
         raise UserError(
@@ -60,6 +66,17 @@ def guard_input(assistant_id: str, data: dict[str, Any]) -> dict[str, Any]:
             else f"input: {v.message} (guard {v.validator})"
         )
     return outcome.value
+
+
+def input_free_text(assistant_id: str) -> frozenset[str] | None:
+    """Free-text leaf paths of the assistant's input schema (None when it declares none: every leaf counts)."""
+    from guards.points import free_text_paths
+
+    try:
+        schema = get_assistant(assistant_id).input_schema
+    except KeyError:
+        return None
+    return free_text_paths(schema) if schema else None
 
 
 def _input_model(assistant_id: str) -> type[BaseModel] | None:
@@ -87,7 +104,9 @@ async def start_run(
     run_id: str | None = None,
     validate: bool = True,
 ) -> WorkflowHandle[Any, AgentRunResult]:
-    data = validate_input(assistant_id, payload) if validate else dict(payload)
+    # Unvalidated input (a stand-in's scripted proposal) still never carries a card number into the store
+    # or Temporal's history.
+    data = validate_input(assistant_id, payload) if validate else mask_cardholder_value(dict(payload))
     run_id = run_id or new_run_id()
     thread_id = thread_id or f"thread-{uuid.uuid4()}"
     thread = store.get_thread(thread_id)

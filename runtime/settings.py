@@ -75,6 +75,10 @@ class Settings(BaseSettings):
         default_factory=dict,
         description="Extra or overriding catalog entries (JSON): name -> backend, path, quantization, n_ctx, ...",
     )
+    llm_api_key: SecretStr | None = Field(
+        default=None,
+        description="Bearer key the model server requires (required when it binds beyond loopback); clients send it.",
+    )
     llm_queue_size: int = Field(default=64, description="Requests waiting per model before 503 (backpressure).")
     llm_threads: int | None = Field(default=None, description="CPU threads per model; unset = all cores.")
     llm_timeout_s: float = Field(default=60.0, description="Client timeout per model call.")
@@ -115,6 +119,19 @@ class Settings(BaseSettings):
     )
     eval_concurrency: int = Field(default=4, ge=1, description="Eval cases in flight at once (steward eval run).")
     eval_case_timeout_s: float = Field(default=120.0, gt=0, description="Per-case time limit of an eval run.")
+
+    # Audit anchor (runtime/audit.py): the MAC key lives outside the data directory and the database.
+    audit_key: SecretStr | None = Field(
+        default=None, description="HMAC key anchoring the audit chain's head (>= 32 chars); else audit_key_file."
+    )
+    audit_key_file: Path | None = Field(
+        default=None,
+        description="File with the audit HMAC key, outside STEWARD_HOME; default ~/.config/steward/audit.key "
+        "(generated, 0600).",
+    )
+    audit_checkpoint_every: int = Field(
+        default=1000, ge=0, description="Write a MAC'd audit checkpoint every N records (0 = only on request)."
+    )
 
 
 @lru_cache(maxsize=1)

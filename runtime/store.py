@@ -19,6 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from guards.detectors import mask_cardholder_value
+from runtime.audit import anchor_append, verify_anchor
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS threads (
     thread_id TEXT PRIMARY KEY, tenant TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL,
@@ -67,7 +70,9 @@ TERMINAL_STATUSES = frozenset({"success", "error", "timeout", "cancelled"})
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+    """Every JSON column is written through here, so no row holds an unmasked card number or security code
+    (PCI DSS 3.3/3.4), whichever path the value came by: defence in depth behind masking at intake."""
+    return json.dumps(mask_cardholder_value(value), separators=(",", ":"), sort_keys=True, default=str)
 
 
 def _audit_hash(prev_hash: str, ts: float, tenant: str, actor: str, action: str, run_id: str | None, data: str) -> str:
@@ -424,6 +429,7 @@ class Store:
                 " VALUES (?,?,?,?,?,?,?,?,?,?)",
                 (seq, ts, tenant, actor, action, run_id, key, payload, prev_hash, digest),
             )
+            anchor_append(c, self.path, seq, digest)
         return seq
 
     def audit_records(self, run_id: str | None = None, tenant: str | None = None) -> list[dict[str, Any]]:
@@ -454,7 +460,8 @@ class Store:
             if digest != r["hash"]:
                 return False, f"audit record {r['seq']} was altered"
             prev_hash, expected_seq = r["hash"], expected_seq + 1
-        return True, f"{expected_seq - 1} audit records verified"
+        # The chain links; the keyed anchor shows nothing was cut off its end or recomputed (runtime/audit.py).
+        return verify_anchor(self, expected_seq - 1, prev_hash)
 
     # -- HTTP API queries (server/) --------------------------------------------------------------
     _RUN_QUEUE_SCHEMA = (

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
@@ -119,6 +120,17 @@ def _local_swagger_ui() -> Path | None:
     return folder if (folder / "swagger-ui-bundle.js").exists() and (folder / "swagger-ui.css").exists() else None
 
 
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 (the field named in ``loc``), with cardholder data masked in the echoed ``input``: a card
+    number sent in a wrong field must not come back in the error."""
+    from fastapi.encoders import jsonable_encoder
+
+    from guards.detectors import mask_cardholder_value
+
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    return JSONResponse({"detail": mask_cardholder_value(jsonable_encoder(errors))}, status_code=422)
+
+
 def create_app(
     settings: Settings | None = None,
     store: Store | None = None,
@@ -163,6 +175,7 @@ def create_app(
     app.state.background = set()  # tasks that must outlive their request (cancel on disconnect)
     app.state.metrics = ApiMetrics(lambda: getattr(app.state, "store", None))
 
+    app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StewardError, _steward_error)
     app.add_exception_handler(TemporalUnavailable, _unavailable)
     app.add_exception_handler(RPCError, _unavailable)

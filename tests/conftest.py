@@ -4,6 +4,7 @@ and worker, so tests never share state."""
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -16,6 +17,12 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ANONYMIZED_TELEMETRY", "False")
+# The audit MAC key lives outside every test's data directory, and never in the real ~/.config.
+os.environ.setdefault("STEWARD_AUDIT_KEY_FILE", str(Path(tempfile.mkdtemp(prefix="steward-audit-key-")) / "audit.key"))
+_key = Path(os.environ["STEWARD_AUDIT_KEY_FILE"])
+if not _key.exists():
+    _key.write_text(uuid.uuid4().hex + uuid.uuid4().hex)
+    _key.chmod(0o600)
 
 
 def _session_decision_key() -> str:

@@ -1,21 +1,67 @@
-"""The audit trail: ``steward audit verify``, ``audit export``."""
+"""The audit trail: ``steward audit verify``, ``audit export``, ``audit checkpoint create|export``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
-from runtime.cli._common import _settings
+from runtime.cli._common import _fail, _settings
 
 
 def cmd_audit_verify(args: argparse.Namespace) -> int:
+    """The chain, its keyed head anchor and checkpoints; with ``--checkpoints`` also an external export (which
+    catches a rollback of the whole database to an older, validly anchored state)."""
+    from runtime.audit import load_exported, verify_anchor
+    from runtime.errors import UserError
     from runtime.store import open_store
 
-    ok, message = open_store(_settings().resolved_db_path).verify_audit()
+    try:
+        store = open_store(_settings().resolved_db_path)
+        ok, message = store.verify_audit()
+        if ok and args.checkpoints:
+            external = load_exported(Path(args.checkpoints))
+            head = store._query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            last = (head[0]["seq"], head[0]["hash"]) if head else (0, "0" * 64)
+            ok, message = verify_anchor(store, last[0], last[1], external)
+    except (UserError, OSError) as exc:
+        return _fail(str(exc))
     print(message)
     return 0 if ok else 1
+
+
+def cmd_checkpoint_create(args: argparse.Namespace) -> int:
+    from runtime.audit import create_checkpoint
+    from runtime.errors import UserError
+    from runtime.store import open_store
+
+    try:
+        cp = create_checkpoint(open_store(_settings().resolved_db_path))
+    except UserError as exc:
+        return _fail(str(exc))
+    print("audit log is empty: nothing to checkpoint" if cp is None else f"checkpoint at record {cp.seq}")
+    return 0
+
+
+def cmd_checkpoint_export(args: argparse.Namespace) -> int:
+    """MAC'd checkpoints as JSONL, for retention outside this system (where the database's writers can't reach)."""
+    from runtime.audit import export_checkpoints
+    from runtime.errors import UserError
+    from runtime.store import open_store
+
+    try:
+        rows = export_checkpoints(open_store(_settings().resolved_db_path))
+    except UserError as exc:
+        return _fail(str(exc))
+    text = "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows)
+    if args.out:
+        Path(args.out).write_text(text)
+        print(f"{len(rows)} audit checkpoints -> {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def cmd_audit_export(args: argparse.Namespace) -> int:
@@ -35,7 +81,16 @@ def cmd_audit_export(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     audit = sub.add_parser("audit", help="audit trail").add_subparsers(dest="audit_cmd", required=True)
-    audit.add_parser("verify", help="verify the hash chain").set_defaults(fn=cmd_audit_verify)
+    ver = audit.add_parser("verify", help="verify the hash chain, its keyed head anchor and checkpoints")
+    ver.add_argument("--checkpoints", help="also verify against exported checkpoints (JSONL)")
+    ver.set_defaults(fn=cmd_audit_verify)
+    cp = audit.add_parser("checkpoint", help="MAC'd checkpoints of the chain's head").add_subparsers(
+        dest="checkpoint_cmd", required=True
+    )
+    cp.add_parser("create", help="checkpoint the current head").set_defaults(fn=cmd_checkpoint_create)
+    cpx = cp.add_parser("export", help="export checkpoints as JSONL for external retention")
+    cpx.add_argument("--out", help="file (default: stdout)")
+    cpx.set_defaults(fn=cmd_checkpoint_export)
     ex = audit.add_parser("export", help="export audit records as JSONL")
     ex.add_argument("--out", help="file (default: stdout)")
     ex.add_argument("--run", help="only this run")

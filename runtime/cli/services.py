@@ -58,12 +58,13 @@ def cmd_model_server(args: argparse.Namespace) -> int:
     import uvicorn
 
     from runtime.errors import StewardError
-    from runtime.llm.server import create_app
+    from runtime.llm.server import check_bind, create_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     s = _settings()
     preload = args.model or [s.llm_default_model]
     try:
+        check_bind(args.host or s.llm_host, s)
         app = create_app(s, preload=preload)
     except StewardError as exc:
         return _fail(str(exc))

@@ -63,6 +63,7 @@ class StewardChatModel(BaseChatModel):
         return cls(
             base_url=settings.resolved_llm_base_url,
             model=model or settings.llm_default_model,
+            api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
             timeout_s=settings.llm_timeout_s,
             failure_threshold=settings.llm_breaker_failures,
             cooldown_s=settings.llm_breaker_cooldown_s,

@@ -81,8 +81,45 @@ async def _sse(payload: dict[str, Any] | str) -> bytes:
     return f"data: {text}\n\n".encode()
 
 
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+OPEN_PATHS = frozenset({"/health"})
+"""Paths served without a key: a liveness probe reveals nothing and must work from an orchestrator."""
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host in LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def check_bind(host: str, settings: Settings) -> None:
+    """Refuse to serve beyond loopback without ``STEWARD_LLM_API_KEY``: the prompts it receives carry
+    customers' data, and an open port would let anyone on the network read and spend the model."""
+    if not is_loopback(host) and settings.llm_api_key is None:
+        raise UserError(
+            f"model-server: refusing to bind {host!r} (beyond loopback) without an API key; set "
+            "STEWARD_LLM_API_KEY (clients send it as 'Authorization: Bearer <key>'), or bind 127.0.0.1"
+        )
+
+
+def _authorized(request: Request, key: str) -> bool:
+    import hmac
+
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), key.encode())
+
+
 def create_app(settings: Settings, preload: list[str] | None = None, pool: ModelPool | None = None) -> FastAPI:
-    """The model-server app; ``preload`` names catalog models to load before serving."""
+    """The model-server app; ``preload`` names catalog models to load before serving.
+
+    With ``llm_api_key`` set every path but ``/health`` needs ``Authorization: Bearer <key>`` (401 otherwise),
+    wherever the server is bound.
+    """
     pool = pool or ModelPool(settings)
 
     @asynccontextmanager
@@ -94,6 +131,19 @@ def create_app(settings: Settings, preload: list[str] | None = None, pool: Model
 
     app = FastAPI(title="Steward model server", lifespan=lifespan)
     app.state.pool = pool
+
+    if settings.llm_api_key is not None:
+        key = settings.llm_api_key.get_secret_value()
+
+        @app.middleware("http")
+        async def require_key(request: Request, call_next: Any) -> Any:
+            if request.url.path in OPEN_PATHS or _authorized(request, key):
+                return await call_next(request)
+            return JSONResponse(
+                {"detail": "Authorization: a Bearer API key is required (the server's STEWARD_LLM_API_KEY)"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
 
     def _error(status: int, kind: str) -> Any:
         async def handler(request: Request, exc: Exception) -> JSONResponse:

@@ -17,6 +17,7 @@ def test_suite_is_large_and_covers_every_attack_kind() -> None:
         "over_limit",
         "self_approval",
         "role_escalation",
+        "cardholder_data",
     }
 
 

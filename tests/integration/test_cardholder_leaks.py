@@ -1,0 +1,330 @@
+"""Cardholder and personal data planted through the real HTTP API never comes back out, anywhere.
+
+Every assistant in the registry gets one run whose every free-text input field (a string the input schema
+leaves open: no enum, const, format or pattern) holds a card number with its security code, an IBAN and a US
+SSN. The runs go through the API (uvicorn on loopback, a real worker, the real Temporal dev server), approvals
+are decided over the API, and then the planted values are searched for **literally** (each card number in
+every separator variant and as bare digits, each code as a standalone token, the IBAN spaced and compact, the
+SSN with and without dashes) in:
+
+* every table of the app store (every row of every table, found from ``sqlite_master``) and the raw bytes of
+  the SQLite files (main database and WAL), so a value written and later overwritten still counts;
+* every event of every run;
+* every API response the test received: run creation streams, thread state, thread, run, run list, the
+  joined stream replayed from the start, approvals, audit records, decisions;
+* everything logged by the worker and the server (a root logging handler) and written to the process's
+  stdout/stderr (pytest's ``capfd``);
+* the Temporal workflow history of every run, fetched with the client, with every payload decoded (base64
+  inside JSON inside base64 too).
+
+No eval runs here, so no MLflow run exists to search. The count comes from this literal search, not from the
+guards or detectors under test.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+import logging
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import GOOD_APPLICATION, make_worker
+
+pytestmark = pytest.mark.timeout(300)
+
+PANS = ["4111111111111111", "5555555555554444", "4012888888881881", "6011111111111117"]
+SEPARATORS = [" ", "-", ".", ""]
+CODES = ["2931", "8317", "6402", "5719"]
+IBAN = "GB82 WEST 1234 5698 7654 32"
+SSN = "078-05-1120"
+
+EXAMPLES: dict[str, dict[str, Any]] = {
+    "loan_triage": GOOD_APPLICATION,
+    "kyc_review": {
+        "case": {
+            "case_id": "KYC-LEAK",
+            "customer": {"customer_id": "C-LEAK", "name": "Anna Berg", "type": "person", "country": "FR"},
+            "related_parties": [{"party_id": "RP-1", "name": "Ben Berg", "role": "director"}],
+            "documents_provided": ["photo_id", "proof_of_address"],
+        }
+    },
+    "claims": {
+        "claim": {
+            "claim_id": "CLM-LEAK",
+            "policy_id": "CP-1002",
+            "claimant_id": "H-001",
+            "shipment": {"carrier": "demo", "tracking_number": "DM-0001"},
+            "currency": "EUR",
+            "reported_on": "2026-10-20",
+            "claim_type": "loss",
+            "declared_value": 400,
+            "amount_claimed": 300,
+            "incident_on": "2026-10-01",
+        }
+    },
+}
+
+
+def grouped(digits: str, sep: str) -> str:
+    return sep.join(digits[i : i + 4] for i in range(0, len(digits), 4)) if sep else digits
+
+
+def plant(i: int, max_length: int | None) -> str:
+    """PAN (separator variant i % 4) + its code, an IBAN and an SSN; the IBAN compact when the field is short."""
+    pan, code = grouped(PANS[i % 4], SEPARATORS[i % 4]), CODES[i % 4]
+    # Half the codes are labelled, half follow the card number directly.
+    card = f"{pan} cvv {code}" if i % 2 == 0 else f"{pan} {code}"
+    for iban in (IBAN, IBAN.replace(" ", "")):
+        text = f"{card} {iban} {SSN}"
+        if max_length is None or len(text) <= max_length:
+            return text
+    raise AssertionError(f"a {max_length}-character field cannot hold the planted values")
+
+
+def forbidden() -> list[tuple[str, re.Pattern[str]]]:
+    """What must appear nowhere: literal strings, codes as standalone tokens (not inside ids or numbers)."""
+    out = [(f"PAN {grouped(p, s)}", re.compile(re.escape(grouped(p, s)))) for p in PANS for s in SEPARATORS]
+    out += [(f"code {c}", re.compile(rf"(?<![\w.\-*]){c}(?![\w.\-])")) for c in CODES]
+    out += [("IBAN", re.compile(re.escape(IBAN))), ("IBAN compact", re.compile(re.escape(IBAN.replace(" ", ""))))]
+    out += [("SSN", re.compile(re.escape(SSN))), ("SSN digits", re.compile(r"(?<!\d)078051120(?!\d)"))]
+    return out
+
+
+def _resolve(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    if "$ref" in node:
+        return dict(schema.get("$defs", {}).get(node["$ref"].rsplit("/", 1)[-1], {}))
+    return node
+
+
+def free_text_fields(
+    schema: dict[str, Any], node: dict[str, Any] | None = None, path: tuple[Any, ...] = ()
+) -> list[tuple[tuple[Any, ...], int | None]]:
+    """(path, maxLength) of every free-text string field in an input schema; list items as index 0. Written here
+    from the schema, independently of the guard code's own walker."""
+    node = _resolve(schema, node if node is not None else schema)
+    out: list[tuple[tuple[Any, ...], int | None]] = []
+    for sub in node.get("anyOf", []):
+        sub = _resolve(schema, sub)
+        if sub.get("type") != "null":
+            out += free_text_fields(schema, sub, path)
+    if node.get("type") == "string" and not {"enum", "const", "format", "pattern"} & set(node):
+        out.append((path, node.get("maxLength")))
+    for name, sub in (node.get("properties") or {}).items():
+        out += free_text_fields(schema, sub, (*path, name))
+    if isinstance(node.get("items"), dict):
+        out += free_text_fields(schema, node["items"], (*path, 0))
+    return out
+
+
+def set_path(value: Any, path: tuple[Any, ...], text: str) -> bool:
+    """Set a leaf, creating missing objects; a list path is planted only where the example has an item."""
+    for i, key in enumerate(path[:-1]):
+        if isinstance(key, int):
+            if not isinstance(value, list) or len(value) <= key:
+                return False
+            value = value[key]
+        else:
+            value = value.setdefault(key, [] if isinstance(path[i + 1], int) else {})
+    if isinstance(path[-1], int):
+        return False
+    value[path[-1]] = text
+    return True
+
+
+def planted_input(assistant_id: str, schema: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    data = copy.deepcopy(EXAMPLES[assistant_id])
+    fields = []
+    for i, (path, max_length) in enumerate(free_text_fields(schema)):
+        if set_path(data, path, plant(i, max_length)):
+            fields.append(".".join(str(p) for p in path))
+    return data, fields
+
+
+def expand(value: Any, depth: int = 0) -> Iterator[str]:
+    """Every string in a value, plus whatever base64 strings decode to (Temporal payloads, pickled blobs)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield str(k)
+            yield from expand(v, depth)
+    elif isinstance(value, list):
+        for v in value:
+            yield from expand(v, depth)
+    elif isinstance(value, str):
+        yield value
+        if depth < 4 and len(value) >= 16 and re.fullmatch(r"[A-Za-z0-9+/=_-]+", value):
+            try:
+                raw = base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_" if "-" in value else None)
+            except (binascii.Error, ValueError):
+                return
+            text = raw.decode("utf-8", "replace")
+            yield text
+            try:
+                yield from expand(json.loads(text), depth + 1)
+            except ValueError:
+                yield from expand(re.findall(r"[A-Za-z0-9+/=]{16,}", text), depth + 1)
+
+
+class Captured(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception:  # noqa: BLE001 - a log line that cannot format is still searched by its message
+            self.lines.append(str(record.msg))
+
+
+@pytest.fixture
+def logs() -> Iterator[Captured]:
+    handler = Captured()
+    root = logging.getLogger()
+    old = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    yield handler
+    root.removeHandler(handler)
+    root.setLevel(old)
+
+
+@pytest.fixture
+async def api(client, store, task_queue, tmp_path: Path) -> AsyncIterator[tuple[str, dict[str, str]]]:  # type: ignore[no-untyped-def]
+    from runtime.settings import Settings
+    from server.app import create_app
+    from server.testing import serve_app
+
+    keys = {
+        name: store.create_api_key(name, "acme", roles)[1]
+        for name, roles in (
+            ("alice", ["operator"]),
+            ("bob", ["approver"]),
+            ("carol", ["senior_approver"]),
+            ("root", ["admin"]),
+        )
+    }
+    app = create_app(Settings(home=tmp_path, task_queue=task_queue), store=store, client=client)
+    async with make_worker(client, store, task_queue), serve_app(app) as running:
+        yield running.base_url, keys
+
+
+async def _drive(base: str, keys: dict[str, str], assistant_id: str, data: dict[str, Any], texts: list[str]) -> str:
+    """Start the run over the API, decide every approval it asks for, collect every response; returns run id."""
+    import asyncio
+
+    def http(who: str) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {keys[who]}"}, timeout=60)
+
+    async with http("alice") as alice, http("bob") as bob, http("carol") as carol, http("root") as root:
+        thread = await alice.post("/threads", json={})
+        texts.append(thread.text)
+        tid = thread.json()["thread_id"]
+        r = await alice.post(
+            f"/threads/{tid}/runs/stream",
+            json={
+                "assistant_id": assistant_id,
+                "input": data,
+                "stream_mode": ["values", "updates", "messages", "events"],
+            },
+        )
+        texts.append(r.text)
+        assert r.status_code == 200, r.text
+        runs = (await alice.get(f"/threads/{tid}/runs")).json()
+        run_id = runs[0]["run_id"]
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 90
+        while loop.time() < deadline:
+            run = await alice.get(f"/threads/{tid}/runs/{run_id}")
+            texts.append(run.text)
+            status = run.json()["status"]
+            if status in ("success", "error", "timeout", "cancelled"):
+                break
+            pending = await bob.get("/approvals", params={"status": "pending"})
+            texts.append(pending.text)
+            for approval in pending.json():
+                if approval["run_id"] != run_id:
+                    continue
+                for approver in (bob, carol):
+                    d = await approver.post(
+                        f"/approvals/{approval['approval_id']}/decision", json={"action": "approve"}
+                    )
+                    texts.append(d.text)
+            await asyncio.sleep(0.2)
+        for path in (
+            f"/threads/{tid}",
+            f"/threads/{tid}/state",
+            f"/threads/{tid}/runs",
+            f"/threads/{tid}/runs/{run_id}",
+            f"/threads/{tid}/runs/{run_id}/join",
+        ):
+            r = await alice.get(path, timeout=10)
+            texts.append(r.text)
+        async with alice.stream("GET", f"/threads/{tid}/runs/{run_id}/stream", headers={"Last-Event-ID": "0"}) as s:
+            texts.append("".join([chunk async for chunk in s.aiter_text()]))
+        for path, params in (("/audit", {"run_id": run_id}), ("/audit", {}), ("/approvals", {})):
+            r = await root.get(path, params=params)
+            texts.append(r.text)
+    return run_id
+
+
+def _sqlite_texts(db: Path) -> dict[str, str]:
+    out = {}
+    c = sqlite3.connect(db)
+    for (table,) in c.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
+        rows = c.execute(f'SELECT * FROM "{table}"').fetchall()  # noqa: S608 - table names from sqlite_master
+        out[f"table {table}"] = "\n".join(repr(r) for r in rows)
+    c.close()
+    for f in sorted(db.parent.glob(db.name + "*")):
+        out[f"file {f.name}"] = f.read_bytes().decode("latin-1")
+    return out
+
+
+async def test_planted_cardholder_and_personal_data_leak_nowhere(
+    api: tuple[str, dict[str, str]],
+    store,
+    client,
+    logs: Captured,
+    capfd: pytest.CaptureFixture[str],  # type: ignore[no-untyped-def]
+) -> None:
+    from agents.registry import list_assistants
+
+    base, keys = api
+    responses: list[str] = []
+    run_ids: dict[str, str] = {}
+    planted: dict[str, list[str]] = {}
+    for spec in list_assistants():
+        assert spec.name in EXAMPLES, f"no example input for assistant {spec.name!r}: add one to EXAMPLES"
+        data, fields = planted_input(spec.name, spec.input_schema)
+        assert fields, f"{spec.name}: no free-text field found to plant in"
+        planted[spec.name] = fields
+        run_ids[spec.name] = await _drive(base, keys, spec.name, data, responses)
+
+    surfaces: dict[str, str] = {"API responses": "\n".join(responses)}
+    surfaces.update(_sqlite_texts(Path(store.path)))
+    for name, run_id in run_ids.items():
+        surfaces[f"events {name}"] = json.dumps(store.events_after(run_id, 0, limit=100000))
+        history = await client.get_workflow_handle(run_id).fetch_history()
+        surfaces[f"temporal history {name}"] = "\n".join(expand(json.loads(history.to_json())))
+    captured = capfd.readouterr()
+    surfaces["logs"] = "\n".join(logs.lines)
+    surfaces["stdout/stderr"] = captured.out + captured.err
+
+    # The search can see: the planted fields arrived, masked, in the state the API returns.
+    state_text = "\n".join(responses)
+    assert "411111******1111" in state_text, "the planted loan purpose never reached the thread state"
+    leaks = [
+        f"{label} in {surface}"
+        for surface, text in surfaces.items()
+        for label, pattern in forbidden()
+        if pattern.search(text)
+    ]
+    assert leaks == [], f"{len(leaks)} leaks (planted in {planted}):\n" + "\n".join(leaks)
