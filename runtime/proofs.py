@@ -179,6 +179,23 @@ _FIELD_NAMES = {
 _VERIFIER: list[DecisionVerifier] = []
 
 
+def _warm_invalid_signature() -> None:
+    """Make cryptography's Rust core resolve ``InvalidSignature`` once, here, outside any workflow.
+
+    It imports the exception type lazily the first time it raises one; inside Temporal's workflow sandbox
+    that import fails and pyo3 aborts the whole process (measured: a forged proof killed the worker). After
+    this, a bad signature raises from the cached type and the validator refuses it like any other proof.
+    """
+    key = Ed25519PrivateKey.from_private_bytes(bytes(32))
+    try:
+        key.public_key().verify(bytes(64), b"warm-up")
+    except InvalidSignature:
+        pass
+
+
+_warm_invalid_signature()
+
+
 def install_verifier(verifier: DecisionVerifier) -> None:
     """Set this process's verifier (the worker does, at start). Workflow code imports this module passed
     through the sandbox, so it sees the same object."""

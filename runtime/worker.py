@@ -26,7 +26,16 @@ from runtime.workflow import AgentRunWorkflow
 log = logging.getLogger("steward.worker")
 
 # Our own packages are deterministic libraries; passing them through avoids re-importing them per workflow.
-_PASSTHROUGH = ("agents", "guards", "tools", "runtime", "pydantic", "pydantic_core", "annotated_types")
+_PASSTHROUGH = (
+    "agents",
+    "guards",
+    "tools",
+    "runtime",
+    "pydantic",
+    "pydantic_core",
+    "annotated_types",
+    "cryptography",  # decision proofs are verified in the decide validator (runtime.proofs)
+)
 
 
 def build_plugin(assistants: Iterable[AssistantSpec]) -> Any:

@@ -1,4 +1,9 @@
-"""Run and decide: ``steward run``, ``approve``, ``approvals``."""
+"""Run and decide: ``steward run``, ``approve``, ``approvals``.
+
+Decisions go through the HTTP API with an API key (``runtime.cli.auth``): the API authenticates the key and
+signs the decision, and the workflow accepts nothing without that proof. There is no ``--as``/``--role``:
+who decides is whoever the key belongs to.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,10 @@ import json
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from runtime.cli._common import _fail, _principal, _settings
+from runtime.cli.auth import NO_KEY_HINT, api_credentials
 
 _IN_TOKENS = [False]
 
@@ -44,9 +51,8 @@ def _print_event(e: dict[str, Any]) -> None:
     print(summary() if summary else f"   {t} {json.dumps(d)[:200]}")
 
 
-def _prompt_decision(approval: dict[str, Any], approver: Any) -> Any:
-    from guards.types import ApprovalDecision
-
+def _prompt_decision(approval: dict[str, Any]) -> dict[str, Any] | None:
+    """Ask the operator at the terminal; returns the decision body the API takes (None: decide later)."""
     print(f"\napproval {approval['approval_id']}: {approval['tool']}({json.dumps(approval['args'])})")
     print(f"  reason: {approval['reason']}; risk {approval['risk']}; needs {approval['required_role']}")
     while True:
@@ -54,17 +60,12 @@ def _prompt_decision(approval: dict[str, Any], approver: Any) -> Any:
         if choice == "w":
             return None
         if choice == "a":
-            return ApprovalDecision(approval_id=approval["approval_id"], action="approve", principal=approver)
+            return {"action": "approve"}
         if choice == "r":
             comment = input("  comment: ")
-            return ApprovalDecision(
-                approval_id=approval["approval_id"], action="reject", principal=approver, comment=comment or None
-            )
+            return {"action": "reject", "comment": comment or None}
         if choice == "s":
-            text = input("  response: ")
-            return ApprovalDecision(
-                approval_id=approval["approval_id"], action="respond", principal=approver, response=text
-            )
+            return {"action": "respond", "response": input("  response: ")}
         if choice == "e":
             raw = input("  new arguments (JSON): ")
             try:
@@ -72,9 +73,38 @@ def _prompt_decision(approval: dict[str, Any], approver: Any) -> Any:
             except json.JSONDecodeError as exc:
                 print(f"  not JSON: {exc}")
                 continue
-            return ApprovalDecision(
-                approval_id=approval["approval_id"], action="edit", principal=approver, args=new_args
+            return {"action": "edit", "args": new_args}
+
+
+class DecisionRefused(Exception):  # noqa: N818 - what happened, as the CLI says it
+    """The API did not take the decision (or could not be reached); the message says why."""
+
+
+async def post_decision(creds: Any, approval_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """``POST /approvals/{id}/decision`` with the key: the API signs the proof, the workflow verifies it."""
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=60) as http:
+            r = await http.post(
+                f"{creds.url}/approvals/{quote(approval_id, safe='')}/decision",
+                json={k: v for k, v in body.items() if v is not None},
+                headers={"Authorization": f"Bearer {creds.key}"},
             )
+    except httpx.HTTPError as exc:
+        raise DecisionRefused(
+            f"cannot reach the API at {creds.url} ({type(exc).__name__}); start it with `steward up` "
+            "or point STEWARD_API_URL at it"
+        ) from None
+    try:
+        data = r.json()
+    except ValueError:
+        data = {"detail": r.text[:500]}
+    if r.status_code >= 400:
+        detail = data.get("detail") if isinstance(data, dict) else data
+        hint = f" ({NO_KEY_HINT})" if r.status_code == 401 else ""
+        raise DecisionRefused(f"HTTP {r.status_code}: {detail}{hint}")
+    return data  # type: ignore[no-any-return]
 
 
 async def _run(args: argparse.Namespace) -> int:
@@ -101,8 +131,11 @@ async def _run(args: argparse.Namespace) -> int:
     except UserError as exc:
         return _fail(str(exc))
     print(f"run {handle.id}")
-    approver = _principal(args.approver or "local-approver", ["approver", "senior_approver"], args.tenant)
+    creds = api_credentials(s)
     interactive = sys.stdin.isatty() and not args.no_prompt
+    if interactive and creds.key is None:
+        print(f"   not prompting for approvals: {NO_KEY_HINT}")
+        interactive = False
     seq, prompted = 0, set()
     while True:
         for e in store.events_after(handle.id, seq):
@@ -121,14 +154,14 @@ async def _run(args: argparse.Namespace) -> int:
             for a in pending:
                 prompted.add(a["approval_id"])
                 if not interactive:
-                    print(f"   decide with: steward approve {a['approval_id']} --as <approver>")
+                    print(f"   decide with: steward approve {a['approval_id']} --action approve|edit|reject|respond")
                     continue
-                decision = _prompt_decision(a, approver)
-                if decision is None:
+                body = _prompt_decision(a)
+                if body is None:
                     continue
                 try:
-                    print("  ", await runs.decide(client, store, decision))
-                except UserError as exc:
+                    print("  ", await post_decision(creds, a["approval_id"], body))
+                except DecisionRefused as exc:
                     print(f"   refused: {exc}")
                     prompted.discard(a["approval_id"])
             if not interactive and args.no_wait:
@@ -145,30 +178,18 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 async def _approve(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
-    from guards.types import ApprovalDecision
-    from runtime import runs
-    from runtime.client import connect
-    from runtime.errors import UserError
-    from runtime.store import open_store
-
-    s = _settings()
+    creds = api_credentials(_settings())
+    if creds.key is None:
+        return _fail(NO_KEY_HINT)
     try:
-        decision = ApprovalDecision(
-            approval_id=args.approval_id,
-            action=args.action,
-            principal=_principal(args.as_user, args.role or ["approver"], args.tenant),
-            args=json.loads(args.args) if args.args else None,
-            comment=args.comment,
-            response=args.response,
-        )
-    except (ValidationError, json.JSONDecodeError) as exc:
-        return _fail(str(exc))
+        edited = json.loads(args.args) if args.args else None
+    except json.JSONDecodeError as exc:
+        return _fail(f"--args: not valid JSON: {exc}")
+    body = {"action": args.action, "args": edited, "comment": args.comment, "response": args.response}
     try:
-        result = await runs.decide(await connect(s), open_store(s.resolved_db_path), decision)
-    except UserError as exc:
-        return _fail(f"{type(exc).__name__}: {exc}", 3)
+        result = await post_decision(creds, args.approval_id, body)
+    except DecisionRefused as exc:
+        return _fail(str(exc), 3)
     print(json.dumps(result))
     return 0
 
@@ -199,20 +220,19 @@ def register(sub: Any) -> None:
     run.add_argument("--as", dest="as_user", help="requester id (default: your login)")
     run.add_argument("--role", action="append", help="requester role (repeatable)")
     run.add_argument("--tenant")
-    run.add_argument("--approver", help="who decides at the prompt (must differ from the requester)")
     run.add_argument("--no-prompt", action="store_true", help="never prompt; print how to decide instead")
     run.add_argument("--no-wait", action="store_true", help="with --no-prompt: return once the run waits")
     run.set_defaults(fn=cmd_run)
 
-    ap = sub.add_parser("approve", help="decide an approval (approve / edit / reject / respond)")
+    ap = sub.add_parser(
+        "approve",
+        help="decide an approval (approve / edit / reject / respond) through the API, as your API key's principal",
+    )
     ap.add_argument("approval_id")
     ap.add_argument("--action", default="approve", choices=["approve", "edit", "reject", "respond"])
     ap.add_argument("--args", help="edited arguments as JSON (with --action edit)")
     ap.add_argument("--comment")
     ap.add_argument("--response", help="the operator's answer (with --action respond)")
-    ap.add_argument("--as", dest="as_user", help="approver id (default: your login)")
-    ap.add_argument("--role", action="append", help="approver role (default: approver)")
-    ap.add_argument("--tenant")
     ap.set_defaults(fn=cmd_approve)
 
     al = sub.add_parser("approvals", help="list pending approvals")
