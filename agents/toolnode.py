@@ -25,13 +25,14 @@ other, because one LangGraph task holds one pending ``interrupt()`` at a time; c
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
 from langchain_core.messages import AIMessage, ToolMessage
 from langchain_core.runnables import RunnableConfig
-from langgraph._internal._runnable import coerce_to_runnable
+from langgraph._internal._runnable import RunnableCallable, coerce_to_runnable
 from langgraph.runtime import Runtime
 from temporalio.exceptions import ActivityError
 
@@ -82,6 +83,30 @@ def adopt_tool_nodes(builder: Any, declared_tools: Mapping[str, Mapping[str, Any
             )
         else:
             adopt_langchain_tools(_reachable_tools(spec.runnable, set(declared)), declared)
+    _inline_sync_routers(graph)
+
+
+def _inline_sync_routers(graph: Any) -> None:
+    """Run synchronous conditional-edge routers inline instead of in a thread.
+
+    The ReAct pattern routes with sync functions (``tools_condition``, ``create_react_agent``'s
+    ``should_continue``). Routers run in the workflow, where LangGraph would hand a sync one to a thread
+    executor, which the workflow sandbox refuses (``NotImplementedError``). A router only reads the state and
+    picks an edge, so calling it inline is what an ``async`` router does anyway.
+    """
+    for branches in graph.branches.values():
+        for branch in branches.values():
+            path = branch.path
+            sync = path.func is not None and not inspect.iscoroutinefunction(path.func)
+            if isinstance(path, RunnableCallable) and sync:
+                path.afunc = _inline(path.func)
+
+
+def _inline(func: Callable[..., Any]) -> Callable[..., Any]:
+    async def route(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    return route
 
 
 def adopt_langchain_tools(tools: list[Any], declared: Mapping[str, Mapping[str, Any]]) -> None:
