@@ -79,15 +79,16 @@ def grouped(digits: str, sep: str) -> str:
 
 
 def plant(i: int, max_length: int | None) -> str:
-    """PAN (separator variant i % 4) + its code, an IBAN and an SSN; the IBAN compact when the field is short."""
+    """PAN (separator variant i % 4) + its code, an IBAN and an SSN. A field too short for all of them (a
+    40-character carrier name) gets as many as fit, the card first: the other fields carry the rest."""
     pan, code = grouped(PANS[i % 4], SEPARATORS[i % 4]), CODES[i % 4]
     # Half the codes are labelled, half follow the card number directly.
     card = f"{pan} cvv {code}" if i % 2 == 0 else f"{pan} {code}"
-    for iban in (IBAN, IBAN.replace(" ", "")):
-        text = f"{card} {iban} {SSN}"
+    compact = IBAN.replace(" ", "")
+    for text in (f"{card} {IBAN} {SSN}", f"{card} {compact} {SSN}", f"{card} {compact}", f"{card} {SSN}", card):
         if max_length is None or len(text) <= max_length:
             return text
-    raise AssertionError(f"a {max_length}-character field cannot hold the planted values")
+    raise AssertionError(f"a {max_length}-character field cannot hold a card number and its code")
 
 
 def forbidden() -> list[tuple[str, re.Pattern[str]]]:
@@ -318,9 +319,6 @@ async def test_planted_cardholder_and_personal_data_leak_nowhere(
     surfaces["logs"] = "\n".join(logs.lines)
     surfaces["stdout/stderr"] = captured.out + captured.err
 
-    # The search can see: the planted fields arrived, masked, in the state the API returns.
-    state_text = "\n".join(responses)
-    assert "411111******1111" in state_text, "the planted loan purpose never reached the thread state"
     leaks = [
         f"{label} in {surface}"
         for surface, text in surfaces.items()
@@ -328,3 +326,10 @@ async def test_planted_cardholder_and_personal_data_leak_nowhere(
         if pattern.search(text)
     ]
     assert leaks == [], f"{len(leaks)} leaks (planted in {planted}):\n" + "\n".join(leaks)
+    # The search can see: the planted values arrived, masked, in what the API returns, in the store and in
+    # the decoded workflow histories (a search that cannot see the masked form proves nothing).
+    masked = "411111******1111"
+    assert masked in surfaces["API responses"], "the planted values never reached the API's answers"
+    assert masked in surfaces["table runs"] and masked in surfaces["table events"]
+    for name in run_ids:
+        assert masked in surfaces[f"temporal history {name}"], f"{name}: payloads were not decoded"
