@@ -56,14 +56,12 @@ def _packaged_version(prompts: dict[str, str]) -> str | None:
     return ",".join(prompt_ref(n, t) for n, t in sorted(prompts.items())) or None
 
 
-def _prompts_of(name: str) -> tuple[str | None, dict[str, str]]:
-    """The shipped prompts: the ``PROMPTS`` (registry name -> text) of ``agents.<name>.prompts``, which lists
-    only texts a node sends to a model."""
-    try:
-        mod = importlib.import_module(f"agents.{name}.prompts")
-    except ModuleNotFoundError:
+def _prompts_of(spec: AssistantSpec) -> tuple[str | None, dict[str, str]]:
+    """The shipped prompts: the ``PROMPTS`` (registry name -> text) of the assistant's declared ``prompts``
+    module, which lists only texts a node sends to a model."""
+    if spec.prompts_module is None:
         return None, {}
-    prompts = dict(getattr(mod, "PROMPTS", {}))
+    prompts = dict(getattr(importlib.import_module(spec.prompts_module), "PROMPTS", {}))
     return _packaged_version(prompts), prompts
 
 
@@ -81,7 +79,9 @@ def register_variant(
         raise ValueError(f"{name}@{version} is the registered version; a variant needs its own version")
     assistant_id = f"{name}@{version}"
     check_graph(assistant_id, build_graph())
-    spec = AssistantSpec(assistant_id, version, description, build_graph, base.input_schema)
+    spec = AssistantSpec(
+        assistant_id, version, description, build_graph, base.input_schema, input_model=base.input_model
+    )
     texts = dict(prompts or {})
     variant = AssistantVersion(name, version, assistant_id, spec, prompt_version or _packaged_version(texts), texts)
     _VARIANTS[(name, version)] = variant
@@ -98,7 +98,7 @@ def shipped(name: str) -> AssistantVersion:
         spec = get_assistant(name)
     except KeyError as exc:
         raise NotFound(str(exc).strip("'\"")) from None
-    prompt_version, prompts = _prompts_of(name)
+    prompt_version, prompts = _prompts_of(spec)
     return AssistantVersion(name, spec.version, name, spec, prompt_version, prompts)
 
 

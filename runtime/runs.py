@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -37,7 +37,7 @@ def validate_input(assistant_id: str, payload: Any) -> dict[str, Any]:
         raise NotFound(str(exc).strip("'\"")) from None
     if not isinstance(payload, dict):
         raise UserError(f"input: must be an object, got {type(payload).__name__}")
-    model = _input_model(spec.name)
+    model = spec.input_model
     data = payload
     if model is not None:
         try:
@@ -77,20 +77,6 @@ def input_free_text(assistant_id: str) -> frozenset[str] | None:
     except KeyError:
         return None
     return free_text_paths(schema) if schema else None
-
-
-def _input_model(assistant_id: str) -> type[BaseModel] | None:
-    import importlib
-
-    try:
-        mod = importlib.import_module(f"agents.{assistant_id}.graph")
-    except ModuleNotFoundError:
-        return None
-    for name in dir(mod):
-        obj = getattr(mod, name)
-        if isinstance(obj, type) and issubclass(obj, BaseModel) and name.endswith("Input"):
-            return obj
-    return None
 
 
 async def start_run(

@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     temporal_ui_port: int = Field(default=8233, description="Web UI port of the embedded dev server.")
     task_queue: str = Field(default=TASK_QUEUE, description="Task queue of the AgentRun workflow and activities.")
 
+    config: Path | None = Field(
+        default=None,
+        description="Project file (langgraph.json) whose graphs Steward serves; unset = the repo's own, which "
+        "declares the reference agents. `steward up --config PATH` sets it.",
+    )
     policy_file: Path | None = Field(
         default=None,
         description="Policy YAML (CEL rules); default guards/policies/default.yaml. Hot-reloaded on change.",

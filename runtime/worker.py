@@ -14,7 +14,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from agents.context import set_event_sink
-from agents.registry import AssistantSpec, list_assistants
+from agents.registry import AssistantSpec, current_project, list_assistants, use_project
 from guards.policy import PolicyEngine, load_policy_engine
 from runtime.activities import StewardActivities, StoreEventSink
 from runtime.errors import retry_policy
@@ -50,8 +50,13 @@ def build_plugin(assistants: Iterable[AssistantSpec]) -> Any:
     )
 
 
-def _runner() -> SandboxedWorkflowRunner:
-    return SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH))
+def _runner(assistants: Iterable[AssistantSpec] = ()) -> SandboxedWorkflowRunner:
+    """The workflow sandbox, passing through our packages and the modules of every served graph: a user's
+    graph module is imported once, at load, and never re-imported inside the sandbox."""
+    extra = sorted({m for a in assistants for m in a.modules} - set(_PASSTHROUGH))
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*_PASSTHROUGH, *extra)
+    )
 
 
 def build_replayer(assistants: Iterable[AssistantSpec] | None = None) -> Any:
@@ -59,10 +64,11 @@ def build_replayer(assistants: Iterable[AssistantSpec] | None = None) -> Any:
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Replayer
 
+    served = list(assistants) if assistants is not None else list_assistants()
     return Replayer(
         workflows=[AgentRunWorkflow],
-        plugins=[build_plugin(list(assistants) if assistants is not None else list_assistants())],
-        workflow_runner=_runner(),
+        plugins=[build_plugin(served)],
+        workflow_runner=_runner(served),
         data_converter=pydantic_data_converter,
     )
 
@@ -82,13 +88,14 @@ def build_worker(
     set_event_sink(StoreEventSink(store))
     install_verifier(decision_verifier or DecisionVerifier.from_settings(get_settings()))
     acts = StewardActivities(store, policy)
+    served = list(assistants) if assistants is not None else list_assistants()
     return Worker(
         client,
         task_queue=task_queue,
         workflows=[AgentRunWorkflow],
         activities=acts.all(),
-        plugins=[build_plugin(list(assistants) if assistants is not None else list_assistants())],
-        workflow_runner=_runner(),
+        plugins=[build_plugin(served)],
+        workflow_runner=_runner(served),
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_local_activities=max_concurrent_activities,
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
@@ -101,8 +108,10 @@ async def run_worker(settings: Settings | None = None) -> None:
     from runtime.client import connect
 
     s = settings or get_settings()
+    project = use_project(s.config) if s.config is not None else current_project()
     client = await connect(s)
-    policy = load_policy_engine(s.policy_file)
+    # An explicit STEWARD_POLICY_FILE wins over the project's policy file.
+    policy = load_policy_engine(s.policy_file or project.policy)
     worker = build_worker(
         client,
         s.task_queue,

@@ -24,7 +24,6 @@ from agents._llm import extract as model_extract
 from agents.claims import prompts
 from agents.context import ACTIVITY_NODE, MODEL_NODE, RunContext, activity_node
 from agents.guarded import GUARDED_NODE, GUARDED_NODE_METADATA, guarded_tool_node
-from agents.registry import AssistantSpec
 from guards.outcome import RULES, AuthoredText, Basis, Outcome, actions_of
 
 REQUIRED = ("amount_claimed", "declared_value", "incident_on", "reported_on")
@@ -337,12 +336,3 @@ def build_graph() -> StateGraph[Any, Any, Any, Any]:
     g.add_edge("summarize", END)
     return g
 
-
-SPEC = AssistantSpec(
-    name="claims",
-    version="0.1.0",
-    description="Cargo claims: shipment status from the carrier (lawful scraper), policy and rules check, "
-    "payout proposal (payouts and declines wait for an approver), edge cases to an adjuster.",
-    build_graph=build_graph,
-    input_schema=ClaimsInput.model_json_schema(),
-)

@@ -22,7 +22,6 @@ from agents._llm import explain as model_explain
 from agents.context import ACTIVITY_NODE, MODEL_NODE, RunContext, activity_node
 from agents.guarded import GUARDED_NODE, GUARDED_NODE_METADATA, guarded_tool_node, tool_router
 from agents.kyc_review import prompts
-from agents.registry import AssistantSpec
 from guards.outcome import RULES, AuthoredText, Basis, Outcome, actions_of, template
 
 DocumentName = Literal[
@@ -379,12 +378,3 @@ def build_graph() -> StateGraph[Any, Any, Any, Any]:
     g.add_edge("summarize", END)
     return g
 
-
-SPEC = AssistantSpec(
-    name="kyc_review",
-    version="0.1.0",
-    description="KYC review: screen every party against the sanctions list, explain matches, request missing "
-    "documents, escalate true positives (actions wait for an analyst).",
-    build_graph=build_graph,
-    input_schema=KycReviewInput.model_json_schema(),
-)

@@ -22,7 +22,6 @@ from agents._llm import explain as model_explain
 from agents.context import ACTIVITY_NODE, MODEL_NODE, RunContext, activity_node
 from agents.guarded import GUARDED_NODE, GUARDED_NODE_METADATA, guarded_tool_node, tool_router
 from agents.loan_triage.prompts import EXPLAIN
-from agents.registry import AssistantSpec
 from guards.outcome import RULES, AuthoredText, Basis, Outcome, actions_of, template
 
 AUTO_APPROVE_LIMIT = 50_000.0
@@ -285,12 +284,3 @@ def build_graph() -> StateGraph[Any, Any, Any, Any]:
     g.add_edge("summarize", END)
     return g
 
-
-SPEC = AssistantSpec(
-    name="loan_triage",
-    version="0.1.0",
-    description="Triage a loan application: completeness, credit check, rule-based proposal, approval.",
-    build_graph=build_graph,
-    input_schema=LoanTriageInput.model_json_schema(),
-    subscriptions={"loan.application.received": "application"},
-)
