@@ -104,7 +104,7 @@ async def post_decision(creds: Any, approval_id: str, body: dict[str, Any]) -> d
         detail = data.get("detail") if isinstance(data, dict) else data
         hint = f" ({NO_KEY_HINT})" if r.status_code == 401 else ""
         raise DecisionRefused(f"HTTP {r.status_code}: {detail}{hint}")
-    return data  # type: ignore[no-any-return]
+    return data
 
 
 async def _run(args: argparse.Namespace) -> int:

@@ -31,11 +31,15 @@ from tests.conftest import make_worker, pending_approvals
 
 REQUESTER = Principal(id="alice", roles=["operator"])
 BOB = Principal(id="bob", roles=["approver"])
-CALL = {"id": "c1", "name": "approve_loan", "args": {"application_id": "A-1", "amount": 100, "reason": "band A"}}
+CALL: dict[str, Any] = {
+    "id": "c1",
+    "name": "approve_loan",
+    "args": {"application_id": "A-1", "amount": 100, "reason": "band A"},
+}
 
 
 @pytest.fixture
-async def scripted_worker(client, store, task_queue) -> AsyncIterator[object]:  # type: ignore[no-untyped-def]
+async def scripted_worker(client, store, task_queue) -> AsyncIterator[object]:
     async with make_worker(client, store, task_queue) as w:
         yield w
 
@@ -164,7 +168,7 @@ async def test_checks_after_the_proof_use_its_principal(client, store, task_queu
 
 # -- the CLI: through the API, with a key ------------------------------------------------------------------
 @pytest.fixture
-async def api(client, store, task_queue, scripted_worker, tmp_path: Path) -> AsyncIterator[str]:  # type: ignore[no-untyped-def]
+async def api(client, store, task_queue, scripted_worker, tmp_path: Path) -> AsyncIterator[str]:
     from runtime.settings import Settings
     from server.app import create_app
     from server.testing import serve_app
