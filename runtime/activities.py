@@ -18,7 +18,9 @@ from guards.detectors import mask_cardholder_value
 from guards.points import GuardError, GuardOutcome, run_point
 from guards.policy import PolicyEngine, PolicyInput
 from guards.types import Principal
+from runtime.outbox import Outbox
 from runtime.store import Store
+from tools.adapters import ActionRouting, action_scope
 from tools.registry import ToolArgumentsInvalid, get_tool, issue_grant
 
 
@@ -84,9 +86,12 @@ class RecordDecisionInput:
 class StewardActivities:
     """Bound to one store and one policy engine, so a test can run its own worker on its own files."""
 
-    def __init__(self, store: Store, policy: PolicyEngine) -> None:
+    def __init__(self, store: Store, policy: PolicyEngine, actions: ActionRouting | None = None) -> None:
         self.store = store
         self.policy = policy
+        self.actions = actions or ActionRouting()
+        """Which adapter each side-effecting tool hands its action to (default: simulated, said so)."""
+        self.outbox = Outbox(store)
 
     def all(self) -> list[Any]:
         return [
@@ -396,7 +401,8 @@ class StewardActivities:
         )
         started = time.perf_counter()
         try:
-            result = await spec.run(args, issue_grant(inp.run_id, inp.tool_call_id, inp.approval_id))
+            with action_scope(self.actions) as actions:
+                result = await spec.run(args, issue_grant(inp.run_id, inp.tool_call_id, inp.approval_id))
         except Exception as exc:
             s.append_events(
                 inp.run_id,
@@ -419,11 +425,17 @@ class StewardActivities:
         self._guard_records(inp.run_id, inp.tenant, f"{inp.tool_call_id}:output", guarded, inp.tool, guard_events)
         if guard_events:
             s.append_events(inp.run_id, guard_events)
+        staged = actions.staged
         if guarded.blocked is not None:
+            # An output the guard blocks is not sent downstream either: the staged actions are withheld.
             result = {"blocked_by_guard": str(GuardError(guarded.blocked))}
+            staged = []
         else:
             result = guarded.value
-        s.finish_tool_execution(inp.run_id, inp.tool_call_id, "done", result)
+        # The webhook adapter's outbox rows commit with the ledger row: the action exists iff the tool finished.
+        s.finish_tool_execution(
+            inp.run_id, inp.tool_call_id, "done", result, also=self.outbox.stage(inp.tenant, staged) if staged else None
+        )
         elapsed_ms = round((time.perf_counter() - started) * 1000, 2)
         s.append_events(
             inp.run_id,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -137,6 +137,31 @@ class Settings(BaseSettings):
     audit_checkpoint_every: int = Field(
         default=1000, ge=0, description="Write a MAC'd audit checkpoint every N records (0 = only on request)."
     )
+
+    # Side effects (tools/adapters.py, runtime/outbox.py): which adapter takes each action, and the outbox.
+    action_adapter: Literal["simulated", "webhook"] = Field(
+        default="simulated",
+        description="Adapter for side-effecting tools: simulated (nothing leaves Steward, outcomes say so) or webhook.",
+    )
+    action_adapters: dict[str, Literal["simulated", "webhook"]] = Field(
+        default_factory=dict, description="Per-tool adapter overrides (JSON): tool name -> simulated | webhook."
+    )
+    webhook_url: str | None = Field(default=None, description="Receiver of webhook actions (POST, Idempotency-Key).")
+    webhook_urls: dict[str, str] = Field(default_factory=dict, description="Per-tool webhook URLs (JSON).")
+    webhook_timeout_s: float = Field(default=10.0, gt=0, description="Time limit of one webhook POST.")
+    outbox_poll_s: float = Field(default=1.0, gt=0, description="How often the worker's dispatcher looks for work.")
+    outbox_lease_s: float = Field(
+        default=30.0, gt=0, description="A claimed outbox row is another worker's to retry after this (crashes)."
+    )
+    outbox_backoff_base_s: float = Field(default=1.0, gt=0, description="First retry delay; doubles per failure.")
+    outbox_backoff_max_s: float = Field(default=300.0, gt=0, description="Longest delay between retries.")
+    outbox_max_attempts: int = Field(
+        default=0, ge=0, description="Sends before an action is marked failed; 0 = retry until the receiver answers."
+    )
+    outbox_pause_at: Literal["before_send", "after_send"] | None = Field(
+        default=None, description="Test hook: the dispatcher sleeps here (kill -9 crash tests); never in production."
+    )
+    outbox_pause_s: float = Field(default=0.0, ge=0, description="How long the test hook sleeps.")
 
 
 @lru_cache(maxsize=1)

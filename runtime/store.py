@@ -14,7 +14,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -229,6 +229,15 @@ class Store:
         )
         return [{"seq": r["seq"], "type": r["type"], "data": json.loads(r["data"]), "ts": r["ts"]} for r in rows]
 
+    def events_of_types(self, run_id: str, types: tuple[str, ...]) -> list[dict[str, Any]]:
+        """A run's events of the given types, in order (user interrupts and their answers, without tokens)."""
+        marks = ",".join("?" * len(types))
+        rows = self._query(
+            f"SELECT seq, type, data, ts FROM events WHERE run_id=? AND type IN ({marks}) ORDER BY seq",  # noqa: S608
+            (run_id, *types),
+        )
+        return [{"seq": r["seq"], "type": r["type"], "data": json.loads(r["data"]), "ts": r["ts"]} for r in rows]
+
     # -- approvals -------------------------------------------------------------------------------
     def upsert_approval(self, request: dict[str, Any], deadline_at: float | None) -> None:
         with self._tx() as c:
@@ -346,7 +355,15 @@ class Store:
                 )
         return None
 
-    def finish_tool_execution(self, run_id: str, tool_call_id: str, status: str, result: dict[str, Any]) -> None:
+    def finish_tool_execution(
+        self,
+        run_id: str,
+        tool_call_id: str,
+        status: str,
+        result: dict[str, Any],
+        also: Callable[[sqlite3.Connection], None] | None = None,
+    ) -> None:
+        """``also`` runs in the same transaction (the outbox rows of a webhook action: both commit or neither)."""
         with self._tx() as c:
             c.execute(
                 "UPDATE tool_executions SET status=?, result=?, finished_at=? WHERE run_id=? AND tool_call_id=?",

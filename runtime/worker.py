@@ -18,10 +18,12 @@ from agents.registry import AssistantSpec, current_project, list_assistants, use
 from guards.policy import PolicyEngine, load_policy_engine
 from runtime.activities import StewardActivities, StoreEventSink
 from runtime.errors import retry_policy
+from runtime.outbox import DispatchOptions, Outbox, OutboxDispatcher, action_routing
 from runtime.proofs import DecisionVerifier, install_verifier
 from runtime.settings import Settings, get_settings
 from runtime.store import Store, open_store
 from runtime.workflow import AgentRunWorkflow
+from tools.adapters import ActionRouting
 
 log = logging.getLogger("steward.worker")
 
@@ -82,12 +84,13 @@ def build_worker(
     max_concurrent_activities: int = 64,
     max_concurrent_workflow_tasks: int = 64,
     decision_verifier: DecisionVerifier | None = None,
+    actions: ActionRouting | None = None,
 ) -> Worker:
     """``decision_verifier``: the public keys whose decision proofs this worker's runs accept; default from
     settings (``STEWARD_DECISION_PUBLIC_KEYS`` or the embedded signing key)."""
     set_event_sink(StoreEventSink(store))
     install_verifier(decision_verifier or DecisionVerifier.from_settings(get_settings()))
-    acts = StewardActivities(store, policy)
+    acts = StewardActivities(store, policy, actions)
     served = list(assistants) if assistants is not None else list_assistants()
     return Worker(
         client,
@@ -115,11 +118,12 @@ async def run_worker(settings: Settings | None = None) -> None:
     worker = build_worker(
         client,
         s.task_queue,
-        open_store(s.resolved_db_path),
+        store := open_store(s.resolved_db_path),
         policy,
         max_concurrent_activities=s.max_concurrent_activities,
         max_concurrent_workflow_tasks=s.max_concurrent_workflow_tasks,
         decision_verifier=DecisionVerifier.from_settings(s),
+        actions=action_routing(s),
     )
     # guardrails takes seconds to import: pay it at start, not in the first run's first tool call.
     from guards.validators import validator_classes
@@ -132,8 +136,11 @@ async def run_worker(settings: Settings | None = None) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     log.info("worker polling task queue %s on %s", s.task_queue, s.resolved_temporal_address)
+    # Every worker delivers the outbox (leases keep two from sending one action at the same time).
+    dispatcher = asyncio.create_task(OutboxDispatcher(Outbox(store), DispatchOptions.from_settings(s)).run(stop))
     async with worker:
         await stop.wait()
+    await dispatcher
     if bootstrap is not None and not bootstrap.done():
         bootstrap.cancel()
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from tools._settings import DATA_DIR
+from tools.adapters import ActionOutcome, submit_action
 from tools.extraction import ShipmentFacts
 from tools.registry import ExecutionGrant, register_tool
 
@@ -127,7 +128,8 @@ class PayClaimResult(BaseModel):
     claim_id: str
     amount: float
     currency: str
-    status: Literal["scheduled"]
+    status: Literal["requested"] = Field(description="Payout requested; ``action.delivery`` says if it arrived.")
+    action: ActionOutcome
 
 
 @register_tool(
@@ -141,12 +143,22 @@ class PayClaimResult(BaseModel):
     description="Schedule a claim payout to the policyholder (moves money).",
 )
 def pay_claim(args: PayClaimArgs, grant: ExecutionGrant) -> PayClaimResult:
+    payment_id = f"pay:{grant.idempotency_key}"
+    payout = {
+        "payment_id": payment_id,
+        "claim_id": args.claim_id,
+        "policy_id": args.policy_id,
+        "amount": args.amount,
+        "currency": args.currency,
+        "reason": args.reason,
+    }
     return PayClaimResult(
-        payment_id=f"pay:{grant.idempotency_key}",
+        payment_id=payment_id,
         claim_id=args.claim_id,
         amount=args.amount,
         currency=args.currency,
-        status="scheduled",
+        status="requested",
+        action=submit_action(grant, "pay_claim", payout),
     )
 
 
@@ -160,6 +172,17 @@ class ClaimDecisionResult(BaseModel):
     claim_id: str
     status: Literal["declined", "referred"]
     reference: str
+    action: ActionOutcome
+
+
+def _decide_claim(tool: str, status: str, args: ClaimDecisionArgs, grant: ExecutionGrant) -> ClaimDecisionResult:
+    decision = {"claim_id": args.claim_id, "status": status, "reason": args.reason, "rule_ids": args.rule_ids}
+    return ClaimDecisionResult(
+        claim_id=args.claim_id,
+        status=status,  # type: ignore[arg-type]
+        reference=grant.idempotency_key,
+        action=submit_action(grant, tool, decision),
+    )
 
 
 @register_tool(
@@ -173,7 +196,7 @@ class ClaimDecisionResult(BaseModel):
     description="Decline a claim and send the decision letter (customer-affecting).",
 )
 def decline_claim(args: ClaimDecisionArgs, grant: ExecutionGrant) -> ClaimDecisionResult:
-    return ClaimDecisionResult(claim_id=args.claim_id, status="declined", reference=grant.idempotency_key)
+    return _decide_claim("decline_claim", "declined", args, grant)
 
 
 @register_tool(
@@ -187,4 +210,4 @@ def decline_claim(args: ClaimDecisionArgs, grant: ExecutionGrant) -> ClaimDecisi
     description="Put the claim in the adjusters' queue for a person to review.",
 )
 def refer_to_adjuster(args: ClaimDecisionArgs, grant: ExecutionGrant) -> ClaimDecisionResult:
-    return ClaimDecisionResult(claim_id=args.claim_id, status="referred", reference=grant.idempotency_key)
+    return _decide_claim("refer_to_adjuster", "referred", args, grant)

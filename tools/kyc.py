@@ -17,6 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from tools._settings import DATA_DIR
+from tools.adapters import ActionOutcome, submit_action
 from tools.registry import ExecutionGrant, register_tool
 from tools.rules import load_ruleset
 
@@ -270,7 +271,8 @@ class RequestDocumentsResult(BaseModel):
     request_id: str
     case_id: str
     documents: list[str]
-    status: Literal["sent"]
+    status: Literal["requested"] = Field(description="Request made; ``action.delivery`` says if it left Steward.")
+    action: ActionOutcome
 
 
 @register_tool(
@@ -284,8 +286,21 @@ class RequestDocumentsResult(BaseModel):
     description="Ask the customer for missing KYC documents (customer-facing message).",
 )
 def request_documents(args: RequestDocumentsArgs, grant: ExecutionGrant) -> RequestDocumentsResult:
+    request_id = f"docreq:{grant.idempotency_key}"
+    request = {
+        "request_id": request_id,
+        "case_id": args.case_id,
+        "customer_id": args.customer_id,
+        "documents": list(args.documents),
+        "message": args.message,
+        "channel": args.channel,
+    }
     return RequestDocumentsResult(
-        request_id=f"docreq:{grant.idempotency_key}", case_id=args.case_id, documents=args.documents, status="sent"
+        request_id=request_id,
+        case_id=args.case_id,
+        documents=list(args.documents),
+        status="requested",
+        action=submit_action(grant, "request_documents", request),
     )
 
 
@@ -302,7 +317,8 @@ class EscalateCaseResult(BaseModel):
     case_id: str
     team: str
     priority: str
-    status: Literal["opened"]
+    status: Literal["requested"] = Field(description="Escalation requested; ``action.delivery`` says if it arrived.")
+    action: ActionOutcome
 
 
 @register_tool(
@@ -316,10 +332,20 @@ class EscalateCaseResult(BaseModel):
     description="Open an escalation with a specialist team (freezes the relationship until they decide).",
 )
 def escalate_case(args: EscalateCaseArgs, grant: ExecutionGrant) -> EscalateCaseResult:
+    escalation_id = f"esc:{grant.idempotency_key}"
+    escalation = {
+        "escalation_id": escalation_id,
+        "case_id": args.case_id,
+        "team": args.team,
+        "priority": args.priority,
+        "summary": args.summary,
+        "rule_ids": args.rule_ids,
+    }
     return EscalateCaseResult(
-        escalation_id=f"esc:{grant.idempotency_key}",
+        escalation_id=escalation_id,
         case_id=args.case_id,
         team=args.team,
         priority=args.priority,
-        status="opened",
+        status="requested",
+        action=submit_action(grant, "escalate_case", escalation),
     )

@@ -2,8 +2,8 @@
 
 ``credit_check`` bands the bureau score with the ``credit_band`` ruleset and scores the application with the
 credit risk model's ``champion`` (the ``challenger`` in shadow). Side-effecting tools here only record their
-effect in their result; the runtime stores every execution in the app store's tool ledger, which is what a
-downstream system would consume.
+action through the adapter seam (``tools.adapters``): simulated unless a webhook is configured, and each
+result's ``action`` says which adapter took it and whether it was delivered, queued or only simulated.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from tools.adapters import ActionOutcome, submit_action
 from tools.registry import ExecutionGrant, register_tool
 from tools.rules import load_ruleset
 from tools.scoring import ModelScore, score_application
@@ -74,6 +75,18 @@ class LoanDecisionResult(BaseModel):
     status: Literal["approved", "declined", "referred"]
     amount: float
     reference: str
+    action: ActionOutcome = Field(description="Which adapter took the decision downstream, and its delivery state.")
+
+
+def _decide(tool: str, status: str, args: LoanDecisionArgs, grant: ExecutionGrant) -> LoanDecisionResult:
+    decision = {"application_id": args.application_id, "status": status, "amount": args.amount, "reason": args.reason}
+    return LoanDecisionResult(
+        application_id=args.application_id,
+        status=status,  # type: ignore[arg-type]
+        amount=args.amount,
+        reference=grant.idempotency_key,
+        action=submit_action(grant, tool, decision),
+    )
 
 
 @register_tool(
@@ -86,9 +99,7 @@ class LoanDecisionResult(BaseModel):
     description="Approve the loan in the core banking system (customer-affecting).",
 )
 def approve_loan(args: LoanDecisionArgs, grant: ExecutionGrant) -> LoanDecisionResult:
-    return LoanDecisionResult(
-        application_id=args.application_id, status="approved", amount=args.amount, reference=grant.idempotency_key
-    )
+    return _decide("approve_loan", "approved", args, grant)
 
 
 @register_tool(
@@ -101,9 +112,7 @@ def approve_loan(args: LoanDecisionArgs, grant: ExecutionGrant) -> LoanDecisionR
     description="Decline the loan and trigger the adverse-action notice (customer-affecting).",
 )
 def decline_loan(args: LoanDecisionArgs, grant: ExecutionGrant) -> LoanDecisionResult:
-    return LoanDecisionResult(
-        application_id=args.application_id, status="declined", amount=args.amount, reference=grant.idempotency_key
-    )
+    return _decide("decline_loan", "declined", args, grant)
 
 
 @register_tool(
@@ -116,9 +125,7 @@ def decline_loan(args: LoanDecisionArgs, grant: ExecutionGrant) -> LoanDecisionR
     description="Put the application in the manual underwriting queue.",
 )
 def refer_to_underwriter(args: LoanDecisionArgs, grant: ExecutionGrant) -> LoanDecisionResult:
-    return LoanDecisionResult(
-        application_id=args.application_id, status="referred", amount=args.amount, reference=grant.idempotency_key
-    )
+    return _decide("refer_to_underwriter", "referred", args, grant)
 
 
 class NotifyArgs(BaseModel):
@@ -128,8 +135,8 @@ class NotifyArgs(BaseModel):
 
 
 class NotifyResult(BaseModel):
-    delivered: bool
     channel: str
+    action: ActionOutcome = Field(description="Simulated, queued for the webhook, or delivered: never assumed.")
 
 
 @register_tool(
@@ -142,4 +149,5 @@ class NotifyResult(BaseModel):
     description="Send a message to the customer.",
 )
 def notify_customer(args: NotifyArgs, grant: ExecutionGrant) -> NotifyResult:
-    return NotifyResult(delivered=True, channel=args.channel)
+    message = {"applicant_id": args.applicant_id, "channel": args.channel, "message": args.message}
+    return NotifyResult(channel=args.channel, action=submit_action(grant, "notify_customer", message))
