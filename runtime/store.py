@@ -238,6 +238,15 @@ class Store:
         )
         return [{"seq": r["seq"], "type": r["type"], "data": json.loads(r["data"]), "ts": r["ts"]} for r in rows]
 
+    def events_of_types(self, run_id: str, types: tuple[str, ...]) -> list[dict[str, Any]]:
+        """A run's events of the given types, in order (user interrupts and their answers, without tokens)."""
+        marks = ",".join("?" * len(types))
+        rows = self._query(
+            f"SELECT seq, type, data, ts FROM events WHERE run_id=? AND type IN ({marks}) ORDER BY seq",  # noqa: S608
+            (run_id, *types),
+        )
+        return [{"seq": r["seq"], "type": r["type"], "data": json.loads(r["data"]), "ts": r["ts"]} for r in rows]
+
     # -- approvals -------------------------------------------------------------------------------
     def upsert_approval(self, request: dict[str, Any], deadline_at: float | None) -> None:
         with self._tx() as c:

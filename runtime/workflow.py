@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.errors import GraphRecursionError
     from langgraph.types import Command
+    from pydantic import ValidationError
     from temporalio.langgraph import graph as plugin_graph
 
     from guards.types import ApprovalDecision, ApprovalRequest, has_role
@@ -36,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         RecordApprovalsInput,
         RecordDecisionInput,
     )
+    from runtime.interrupts import ANSWER_UPDATE, ANSWERED_EVENT, INTERRUPT_EVENT, AnswerInterruptsInput
     from tools.registry import ToolArgumentsInvalid, get_tool
 
 WORKFLOW_NAME = "AgentRun"
@@ -71,6 +73,16 @@ class AgentRunResult:
     outcome: dict[str, Any] | None = None
     state: dict[str, Any] = field(default_factory=dict)
     error: str | None = None
+
+
+@dataclass
+class _Question:
+    """A user interrupt the run waits on; ``answer`` is what its node's ``interrupt()`` returns."""
+
+    value: Any
+    answer: Any = None
+    answered: bool = False
+    answering: bool = False
 
 
 @dataclass
@@ -134,10 +146,26 @@ def _merge_into_thread(prior: dict[str, Any], new: dict[str, Any]) -> dict[str, 
     return merged
 
 
+def _split_interrupts(interrupts: list[Any]) -> tuple[list[tuple[Any, ApprovalRequest]], list[Any]]:
+    """(approvals the guarded tool node raised, the graph's own interrupts). Only a value that is a whole
+    ``ApprovalRequest`` is an approval; anything else a node asks goes back to it verbatim when answered."""
+    approvals: list[tuple[Any, ApprovalRequest]] = []
+    questions: list[Any] = []
+    for intr in interrupts:
+        try:
+            approvals.append((intr, ApprovalRequest.model_validate(intr.value)))
+        except ValidationError:
+            questions.append(intr)
+    return approvals, questions
+
+
 @workflow.defn(name=WORKFLOW_NAME)
 class AgentRunWorkflow:
     def __init__(self) -> None:
         self._pending: dict[str, _Pending] = {}
+        self._questions: dict[str, _Question] = {}
+        """The graph's own interrupts (not approvals), by interrupt id: see ``runtime.interrupts``."""
+        self._inp: AgentRunInput | None = None
         self._status = "pending"
         self._n = 0
 
@@ -158,6 +186,71 @@ class AgentRunWorkflow:
             for p in self._pending.values()
             if p.decision is None
         ]
+
+    @workflow.query(name="pending_interrupts")
+    def pending_interrupts(self) -> list[dict[str, Any]]:
+        """Open user interrupts, as LangGraph's ``Interrupt``: ``{"id", "value"}``."""
+        return [{"id": i, "value": q.value} for i, q in self._questions.items() if not q.answered]
+
+    # -- the answer update (a node's own interrupt) ---------------------------------------------
+    @workflow.update(name=ANSWER_UPDATE)
+    async def answer(self, a: AnswerInterruptsInput) -> dict[str, Any]:
+        """Answer user interrupts: each value reaches its node verbatim as ``interrupt()``'s return value."""
+        if any(i not in self._questions for i in a.answers):
+            # After a worker crash the API can know a question that replay has not reached yet: wait for it.
+            try:
+                await workflow.wait_condition(
+                    lambda: all(i in self._questions for i in a.answers), timeout=timedelta(seconds=30)
+                )
+            except TimeoutError:
+                raise ApplicationError(
+                    f"interrupts {sorted(set(a.answers) - set(self._questions))} are not open in run "
+                    f"{workflow.info().workflow_id}",
+                    type="NotFound",
+                ) from None
+        self._check_answer(a)
+        for i in a.answers:
+            self._questions[i].answering = True
+        inp = self._inp
+        assert inp is not None
+        still_open = [i for i, q in self._questions.items() if not q.answering and not q.answered]
+        waiting = still_open or any(p.decision is None for p in self._pending.values())
+        await workflow.execute_local_activity(
+            "steward.append_events",
+            AppendEventsInput(
+                run_id=inp.run_id,
+                events=[
+                    EventRecord(
+                        key=f"answer:{i}",
+                        type=ANSWERED_EVENT,
+                        data={"interrupt_id": i, "answered_by": a.principal.get("id")},
+                    )
+                    for i in a.answers
+                ],
+                run_status=None if waiting else "running",
+            ),
+            **_LA_OPTS,
+        )
+        for i, value in a.answers.items():
+            q = self._questions[i]
+            q.answer, q.answered, q.answering = value, True, False
+        return {"answered": sorted(a.answers), "answered_by": a.principal.get("id")}
+
+    @answer.validator
+    def _validate_answer(self, a: AnswerInterruptsInput) -> None:
+        """Ids replay has not reached yet pass to the handler, which waits for them and checks again."""
+        if all(i in self._questions for i in a.answers):
+            self._check_answer(a)
+
+    def _check_answer(self, a: AnswerInterruptsInput) -> None:
+        if not a.answers:
+            raise ApplicationError("answers: give at least one interrupt id and its value", type="ValidationError")
+        if self._inp is not None and a.principal.get("tenant") != self._inp.tenant:
+            raise ApplicationError(f"run {workflow.info().workflow_id!r} not found", type="NotFound")
+        for i in a.answers:
+            q = self._questions[i]
+            if q.answered or q.answering:
+                raise ApplicationError(f"interrupt {i!r} is already answered", type="Conflict")
 
     # -- the decide update -----------------------------------------------------------------------
     @workflow.update(name="decide")
@@ -327,6 +420,7 @@ class AgentRunWorkflow:
             wid = workflow.info().workflow_id
             inp = dataclasses.replace(inp, run_id=wid, thread_id=inp.thread_id or f"thread-{wid}")
         self._status = "running"
+        self._inp = inp
         try:
             builder = plugin_graph(inp.assistant_id)
         except KeyError as exc:
@@ -393,37 +487,67 @@ class AgentRunWorkflow:
         return AgentRunResult(run_id=inp.run_id, status="success", outcome=state.get("outcome"), state=state)
 
     async def _gate(self, inp: AgentRunInput, interrupts: list[Any]) -> dict[str, Any]:
-        """Open approvals for every interrupt of this step and wait until each is decided or timed out."""
+        """Open approvals (and user questions) for every interrupt of this step; wait until each approval is
+        decided or timed out and each question answered. Returns the resume map: interrupt id -> value."""
         batch: list[_Pending] = []
         now = workflow.now().timestamp()
-        for intr in interrupts:
-            req = ApprovalRequest.model_validate(intr.value)
+        approvals, questions = _split_interrupts(interrupts)
+        if questions:
+            await self._ask(inp, questions)
+        for intr, req in approvals:
             p = _Pending(
                 request=req, interrupt_id=intr.id, deadline_at=now + req.deadline_s, required_role=req.required_role
             )
             self._pending[req.approval_id] = p
             batch.append(p)
         self._status = "interrupted"
+        if batch:
+            await workflow.execute_local_activity(
+                "steward.record_approvals",
+                RecordApprovalsInput(
+                    run_id=inp.run_id,
+                    key=self._key("approvals"),
+                    approvals=[{"request": p.request.model_dump(), "deadline_at": p.deadline_at} for p in batch],
+                ),
+                **_LA_OPTS,
+            )
+        asked = [self._questions[intr.id] for intr in questions]
+
+        def settled() -> bool:
+            return all(p.decision is not None for p in batch) and all(q.answered for q in asked)
+
+        while not settled():
+            undecided = [p for p in batch if p.decision is None]
+            wait_s = max(0.0, min(p.deadline_at for p in undecided) - workflow.now().timestamp()) if undecided else 0
+            try:
+                await workflow.wait_condition(settled, timeout=timedelta(seconds=wait_s) if wait_s > 0 else None)
+            except TimeoutError:
+                await self._expire(inp, [p for p in batch if p.decision is None and not p.deciding])
+        resume: dict[str, Any] = {p.interrupt_id: p.decision for p in batch}
+        resume.update({intr.id: self._questions[intr.id].answer for intr in questions})
+        return resume
+
+    async def _ask(self, inp: AgentRunInput, questions: list[Any]) -> None:
+        """Record the graph's own interrupts: the run reads ``interrupted`` and the event log shows each."""
+        for intr in questions:
+            self._questions[intr.id] = _Question(value=intr.value)
+        self._status = "interrupted"
         await workflow.execute_local_activity(
-            "steward.record_approvals",
-            RecordApprovalsInput(
+            "steward.append_events",
+            AppendEventsInput(
                 run_id=inp.run_id,
-                key=self._key("approvals"),
-                approvals=[{"request": p.request.model_dump(), "deadline_at": p.deadline_at} for p in batch],
+                events=[
+                    EventRecord(
+                        key=self._key(INTERRUPT_EVENT),
+                        type=INTERRUPT_EVENT,
+                        data={"interrupt_id": intr.id, "value": intr.value},
+                    )
+                    for intr in questions
+                ],
+                run_status="interrupted",
             ),
             **_LA_OPTS,
         )
-        while any(p.decision is None for p in batch):
-            undecided = [p for p in batch if p.decision is None]
-            wait_s = max(0.0, min(p.deadline_at for p in undecided) - workflow.now().timestamp())
-            try:
-                await workflow.wait_condition(
-                    lambda: all(p.decision is not None for p in batch),
-                    timeout=timedelta(seconds=wait_s) if wait_s > 0 else None,
-                )
-            except TimeoutError:
-                await self._expire(inp, [p for p in batch if p.decision is None and not p.deciding])
-        return {p.interrupt_id: p.decision for p in batch}
 
     async def _expire(self, inp: AgentRunInput, undecided: list[_Pending]) -> None:
         now = workflow.now().timestamp()

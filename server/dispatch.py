@@ -23,7 +23,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from guards.types import ApprovalDecision, Principal, has_role
-from runtime import runs
+from runtime import interrupts, runs
 from runtime.errors import Conflict, Forbidden, UserError
 from runtime.proofs import DecisionSigner
 from runtime.store import TERMINAL_STATUSES, Store
@@ -249,7 +249,11 @@ class RunDispatcher:
 
     # -- resume ----------------------------------------------------------------------------------
     async def resume(self, principal: Principal, thread_id: str, resume: Any) -> tuple[dict[str, Any], int]:
-        """Decide the pending approvals of the thread's waiting run; returns (run, last event seq before)."""
+        """Decide the pending approvals of the thread's waiting run, or answer the questions its graph asked
+        with ``interrupt()`` (``runtime.interrupts``); returns (run, last event seq before)."""
+        asking = self._asking(thread_id)
+        if asking is not None:
+            return await self._answer(principal, asking[0], asking[1], resume)
         if not has_role(principal, "approver"):
             raise Forbidden(
                 f"principal {principal.id!r} lacks role 'approver' needed to resume an interrupt "
@@ -272,6 +276,29 @@ class RunDispatcher:
             self.signer = DecisionSigner.from_settings(get_settings())
         for d in decisions:
             await runs.decide(client, self.store, d, self.signer)
+        fresh = self.store.get_run(run["run_id"])
+        assert fresh is not None
+        return fresh, after
+
+    def _asking(self, thread_id: str) -> tuple[dict[str, Any], list[str]] | None:
+        """The thread's run waiting on its graph's own interrupts (and on no approval), with their ids."""
+        for r in self.active_runs(thread_id):
+            if self.store.list_approvals(run_id=r["run_id"], status="pending"):
+                continue
+            open_ids = [q["id"] for q in interrupts.open_questions(self.store, r["run_id"])]
+            if open_ids:
+                return r, open_ids
+        return None
+
+    async def _answer(
+        self, principal: Principal, run: dict[str, Any], open_ids: list[str], resume: Any
+    ) -> tuple[dict[str, Any], int]:
+        """A user interrupt is the graph author's question to whoever drives the thread: any principal of
+        the thread's tenant may answer (approvals, not questions, need the approver role)."""
+        answers = interrupts.answers_for(resume, open_ids)
+        after = self.store.last_event_seq(run["run_id"])
+        client = await self.temporal.get()
+        await interrupts.answer(client, run["run_id"], answers, principal.model_dump())
         fresh = self.store.get_run(run["run_id"])
         assert fresh is not None
         return fresh, after

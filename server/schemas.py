@@ -137,10 +137,11 @@ class GraphPublic(BaseModel):
 
 # -- threads -------------------------------------------------------------------------------------
 class Interrupt(BaseModel):
-    """A pending approval, shaped as a LangGraph interrupt: ``id`` is the approval id to resume with."""
+    """A pending approval, shaped as a LangGraph interrupt: ``id`` is the approval id to resume with; or a
+    graph's own ``interrupt(value)``: ``id`` is LangGraph's interrupt id, ``value`` whatever the node passed."""
 
     id: str
-    value: dict[str, Any]
+    value: Any
 
 
 class ThreadCreate(_Request):

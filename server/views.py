@@ -82,6 +82,17 @@ def interrupt_of(approval: dict[str, Any]) -> Interrupt:
     return Interrupt(id=approval["approval_id"], value=value)
 
 
+def open_interrupts(store: Store, run: dict[str, Any]) -> list[Interrupt]:
+    """What a run waits on: its pending approvals, then the questions its graph asked with ``interrupt()``
+    (their ``id`` is LangGraph's interrupt id, their ``value`` what the node passed, verbatim)."""
+    from runtime.interrupts import open_questions
+
+    out = [interrupt_of(a) for a in open_approvals(store, run)]
+    if run["status"] == "interrupted":
+        out += [Interrupt(id=q["id"], value=q["value"]) for q in open_questions(store, run["run_id"])]
+    return out
+
+
 def public_status(raw: str, waiting: bool) -> tuple[str, str | None]:
     """(Agent Server status, cancel reason) of a store status; ``waiting``: a pending approval exists."""
     if raw == "cancelled":
@@ -94,7 +105,7 @@ def public_status(raw: str, waiting: bool) -> tuple[str, str | None]:
 
 
 def run_public(store: Store, run: dict[str, Any], temporal_ui: str | None) -> RunPublic:
-    pending = open_approvals(store, run)
+    pending = open_interrupts(store, run)
     status, cancel_reason = public_status(run["status"], bool(pending))
     return RunPublic(
         run_id=run["run_id"],
@@ -109,7 +120,7 @@ def run_public(store: Store, run: dict[str, Any], temporal_ui: str | None) -> Ru
         requester=run["requester"],
         outcome=run["output"],
         error=run["error"],
-        interrupts=[interrupt_of(a) for a in pending],
+        interrupts=pending,
         temporal_url=f"{temporal_ui}/workflows/{run['run_id']}" if temporal_ui else None,
     )
 
@@ -123,9 +134,9 @@ def thread_status(store: Store, thread_id: str) -> tuple[str, dict[str, list[Int
         if run["status"] in TERMINAL_STATUSES:
             continue
         busy = True
-        pending = open_approvals(store, run)
+        pending = open_interrupts(store, run)
         if pending:
-            interrupts[run["run_id"]] = [interrupt_of(a) for a in pending]
+            interrupts[run["run_id"]] = pending
     if interrupts:
         return "interrupted", interrupts
     if busy:
