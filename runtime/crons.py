@@ -155,7 +155,7 @@ async def create_cron(
     data = validate_input(assistant_id, input if input is not None else {})
     cron_id = f"{CRON_PREFIX}{uuid.uuid4()}"
     now = time.time()
-    static = {
+    static: dict[str, Any] = {
         "tenant": principal.tenant,
         "user_id": principal.id,
         "assistant_id": assistant_id,
@@ -163,7 +163,7 @@ async def create_cron(
         "created_at": now,
         "requester": principal.model_dump(),
     }
-    mutable = {
+    mutable: dict[str, Any] = {
         "input": data,
         "metadata": metadata or {},
         "multitask_strategy": strategy,
@@ -284,7 +284,7 @@ async def update_cron(
     """Change the schedule, its input, metadata or enabled state (Temporal's schedule update, atomic)."""
     handle, current = await _describe(client, cron_id, tenant)
     data = validate_input(current.assistant_id, input) if input is not None else current.input
-    mutable = {
+    mutable: dict[str, Any] = {
         "input": data,
         "metadata": {**current.metadata, **(metadata or {})},
         "multitask_strategy": current.multitask_strategy,

@@ -37,7 +37,9 @@ router = APIRouter(prefix="/threads", tags=["runs"])
 stateless = APIRouter(prefix="/runs", tags=["runs"])
 routers = [router, stateless]
 
-_SSE = {200: {"content": {"text/event-stream": {}}, "description": "Server-sent events (see server.streaming)."}}
+_SSE: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"text/event-stream": {}}, "description": "Server-sent events (see server.streaming)."}
+}
 
 
 async def _begin(
@@ -391,7 +393,7 @@ async def cancel_runs(
         chosen = store.list_runs(body.thread_id, limit=10_000)
     else:
         chosen = [r for r in store.list_runs(limit=10_000) if r["tenant"] == principal.tenant]
-    wanted = {"pending", "running", "interrupted"} if body.status in (None, "all") else {body.status}
+    wanted: set[str] = {"pending", "running", "interrupted"} if body.status in (None, "all") else {body.status}
     if body.status == "running":
         wanted.add("interrupted")
     for run in chosen:

@@ -248,7 +248,9 @@ async def get_thread_state_by_id(
     return _at_checkpoint(store, load_thread(store, principal, thread_id), checkpoint_id)
 
 
-def _history(store: Store, thread: dict[str, Any], limit: int, before: Any, metadata: dict[str, Any] | None) -> Any:
+def _history(
+    store: Store, thread: dict[str, Any], limit: int, before: Any, metadata: dict[str, Any] | None
+) -> list[ThreadStatePublic]:
     state = _state(store, thread)
     before_id = before.get("checkpoint_id") if isinstance(before, dict) else before
     if before_id or limit < 1 or any(state.metadata.get(k) != v for k, v in (metadata or {}).items()):
@@ -264,7 +266,7 @@ async def get_thread_history(
     thread = load_thread(store, principal, thread_id)
     if body.checkpoint and body.checkpoint.get("checkpoint_id"):
         _at_checkpoint(store, thread, body.checkpoint["checkpoint_id"])
-    return _history(store, thread, body.limit, body.before, body.metadata)  # type: ignore[no-any-return]
+    return _history(store, thread, body.limit, body.before, body.metadata)
 
 
 @router.get("/{thread_id}/history", response_model=list[ThreadStatePublic])
@@ -275,4 +277,4 @@ async def get_thread_history_get(
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
     before: Annotated[str | None, Query(max_length=200)] = None,
 ) -> list[ThreadStatePublic]:
-    return _history(store, load_thread(store, principal, thread_id), limit, before, None)  # type: ignore[no-any-return]
+    return _history(store, load_thread(store, principal, thread_id), limit, before, None)
