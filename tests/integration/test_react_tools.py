@@ -70,7 +70,7 @@ GRAPHS = textwrap.dedent(
     from typing import Any
 
     from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
-    from langchain_core.messages import AIMessage, ToolMessage
+    from langchain_core.messages import AIMessage, ToolMessage, convert_to_messages
     from langchain_core.outputs import ChatGeneration, ChatResult
     from langgraph.graph import END, START, MessagesState, StateGraph
     from langgraph.prebuilt import ToolNode, tools_condition
@@ -105,11 +105,12 @@ GRAPHS = textwrap.dedent(
         from agents.context import get_chat_model  # the runtime's model (the real local one in the test)
 
         model = get_chat_model()
-        answered = any(isinstance(m, ToolMessage) for m in state["messages"])
+        messages = convert_to_messages(state["messages"])  # an activity node may get them as dicts
+        answered = any(isinstance(m, ToolMessage) for m in messages)
         if answered:  # no tools the second time: the model explains in words
-            return {"messages": [await model.ainvoke(state["messages"])]}
+            return {"messages": [await model.bind(max_tokens=32).ainvoke(messages)]}
         bound = model.bind_tools(TOOLS, tool_choice="refund_order", max_tokens=48)
-        return {"messages": [await bound.ainvoke(state["messages"])]}
+        return {"messages": [await bound.ainvoke(messages)]}
 
 
     def _loop(agent: Any) -> StateGraph:
@@ -335,7 +336,7 @@ async def test_real_model_tool_call_goes_through_approval(
     await deciding.decide(
         client, store, ApprovalDecision(approval_id=approval["approval_id"], action="approve", principal=APPROVER)
     )
-    result = await asyncio.wait_for(handle.result(), 180)
+    result = await asyncio.wait_for(handle.result(), 150)
     assert result.status == "success"
     ran = executions(ledger)
     assert len(ran) == 1 and ran[0].startswith("refund_order:")
