@@ -72,6 +72,7 @@ def check_graph(name: str, graph: StateGraph[Any, Any, Any, Any], node_defaults:
     """
     from langgraph._internal._runnable import RunnableCallable
 
+    keys = message_keys(graph)
     for node_name, node in graph.nodes.items():
         if not isinstance(node.runnable, RunnableCallable):
             raise ValueError(
@@ -92,6 +93,8 @@ def check_graph(name: str, graph: StateGraph[Any, Any, Any, Any], node_defaults:
         place = meta.get("execute_in")
         if place is None:
             node.metadata = {**(node_defaults or DEFAULT_NODE_OPTIONS), **meta}
+            if keys:
+                _receive_messages(node.runnable, keys)
         elif place not in _PLACES:
             raise ValueError(
                 f"assistant {name!r}: node {node_name!r} has execute_in={place!r}; expected one of {list(_PLACES)}"
@@ -100,6 +103,69 @@ def check_graph(name: str, graph: StateGraph[Any, Any, Any, Any], node_defaults:
             fn = getattr(node.runnable, "afunc", None) or getattr(node.runnable, "func", None)
             if not is_guarded_node(fn):
                 raise ValueError(f"assistant {name!r}: node {GUARDED_NODE!r} must be agents.guarded.guarded_tool_node")
+
+
+def message_keys(graph: StateGraph[Any, Any, Any, Any]) -> tuple[str, ...]:
+    """State keys reduced by ``add_messages`` (``MessagesState`` and the like)."""
+    from langgraph.graph.message import add_messages
+
+    return tuple(k for k, ch in graph.channels.items() if getattr(ch, "operator", None) is add_messages)
+
+
+def _as_messages(value: Any) -> Any:
+    """Message dicts (LangChain ``model_dump`` shape, or ``{"role", "content"}``) -> message objects."""
+    from langchain_core.messages import BaseMessage, convert_to_messages, messages_from_dict
+
+    if not isinstance(value, list):
+        return value
+    out = []
+    for m in value:
+        if isinstance(m, dict) and "type" in m and "role" not in m:
+            try:
+                out.append(messages_from_dict([{"type": m["type"], "data": m}])[0])
+                continue
+            except (ValueError, KeyError, TypeError):
+                pass
+        out.append(m if isinstance(m, BaseMessage) else convert_to_messages([m])[0])
+    return out
+
+
+def _receive_messages(runnable: Any, keys: tuple[str, ...]) -> None:
+    """A node of a ``messages`` graph gets message objects, as under ``langgraph dev``.
+
+    Activity nodes receive their state as plain JSON (the Temporal plugin serialises it), so ``state["messages"]
+    [-1].content`` would fail in a user's unchanged node; this wrapper turns those dicts back into messages
+    before the user's function sees them. Only nodes Steward placed by default are wrapped: a node that declared
+    ``execute_in`` handles its own state.
+    """
+    import functools
+    import inspect
+
+    fn = runnable.func or runnable.afunc
+
+    def restore(state: Any) -> Any:
+        if isinstance(state, dict) and any(k in state for k in keys):
+            return {**state, **{k: _as_messages(state[k]) for k in keys if k in state}}
+        return state
+
+    if inspect.iscoroutinefunction(fn):
+
+        @functools.wraps(fn)
+        async def wrapped_async(state: Any, *args: Any, **kwargs: Any) -> Any:
+            return await fn(restore(state), *args, **kwargs)
+
+        wrapped: Any = wrapped_async
+    else:
+
+        @functools.wraps(fn)
+        def wrapped_sync(state: Any, *args: Any, **kwargs: Any) -> Any:
+            return fn(restore(state), *args, **kwargs)
+
+        wrapped = wrapped_sync
+    if runnable.func is not None:
+        runnable.func = wrapped
+    else:
+        runnable.afunc = wrapped
 
 
 def node_defaults(section: StewardSection) -> dict[str, Any]:

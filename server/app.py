@@ -142,6 +142,10 @@ def create_app(
 ) -> FastAPI:
     """Build the API. ``store``/``client`` override what ``settings`` would open (tests, benchmarks)."""
     s = settings or get_settings()
+    if s.config is not None:
+        from agents.registry import use_project
+
+        use_project(s.config)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

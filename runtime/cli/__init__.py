@@ -27,6 +27,7 @@ _GROUPS = [
     "audit",
     "evals",
     "cron",
+    "project",
 ]
 """Command-group modules under ``runtime.cli``, in ``--help`` order."""
 

@@ -10,9 +10,22 @@ from runtime.cli._common import _fail, _settings
 
 
 def cmd_up(args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from agents.project import ProjectError
+    from agents.registry import use_project
     from runtime.supervisor import up
 
-    return up(_settings(), with_api=not args.no_api)
+    if args.config:
+        # Children (worker, API) read it from the environment: STEWARD_CONFIG is a Settings field.
+        os.environ["STEWARD_CONFIG"] = str(Path(args.config).resolve())
+    settings = _settings()
+    try:
+        use_project(settings.config)  # refuse a broken project file at start, naming file, key and why
+    except ProjectError as exc:
+        return _fail(str(exc))
+    return up(settings, with_api=not args.no_api)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
@@ -75,6 +88,7 @@ def cmd_model_server(args: argparse.Namespace) -> int:
 def register(sub: Any) -> None:
     up = sub.add_parser("up", help="start Temporal dev server, worker and API + console (Ctrl-C stops all)")
     up.add_argument("--no-api", action="store_true", help="worker and Temporal only")
+    up.add_argument("--config", help="project file (langgraph.json) to serve; default: $STEWARD_CONFIG or the repo's")
     up.set_defaults(fn=cmd_up)
     sub.add_parser("worker", help="run a worker (AgentRun workflow + activities)").set_defaults(fn=cmd_worker)
     srv = sub.add_parser("server", help="run the HTTP API + console")
