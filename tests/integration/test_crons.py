@@ -46,7 +46,7 @@ async def server(client, store, task_queue, worker, tmp_path: Path) -> AsyncIter
 
 
 async def test_a_cron_is_a_temporal_schedule_whose_firing_is_an_ordinary_run(server: Server, client, store) -> None:  # type: ignore[no-untyped-def]
-    sdk = get_client(url=server.url, api_key=server.operator)
+    sdk: Any = get_client(url=server.url, api_key=server.operator)
     cron = await sdk.crons.create("loan_triage", schedule="0 3 * * *", input=BAND_C, metadata={"team": "risk"})
     cron_id = cron["cron_id"]
     assert cron_id.startswith("cron-") and cron["schedule"] == "0 3 * * *" and cron["enabled"] is True
@@ -81,7 +81,7 @@ async def test_a_cron_is_a_temporal_schedule_whose_firing_is_an_ordinary_run(ser
     desc = await client.get_schedule_handle(cron_id).describe()
     assert desc.schedule.state.paused
     assert [(t.hour, t.minute, t.isoweekday()) for t in desc.info.next_action_times[:1]] in ([(4, 30, 1)], [])
-    intruder = get_client(url=server.url, api_key=server.other_tenant)
+    intruder: Any = get_client(url=server.url, api_key=server.other_tenant)
     assert await intruder.crons.search() == []
     with pytest.raises(httpx.HTTPStatusError) as refused:
         await intruder.crons.delete(cron_id)
@@ -94,7 +94,7 @@ async def test_a_cron_is_a_temporal_schedule_whose_firing_is_an_ordinary_run(ser
 
 
 async def test_a_thread_cron_continues_its_thread_and_honours_interrupt(server: Server, client, store) -> None:  # type: ignore[no-untyped-def]
-    sdk = get_client(url=server.url, api_key=server.operator)
+    sdk: Any = get_client(url=server.url, api_key=server.operator)
     thread = await sdk.threads.create()
     tid = thread["thread_id"]
     cron = await sdk.crons.create_for_thread(
@@ -114,7 +114,7 @@ async def test_a_thread_cron_continues_its_thread_and_honours_interrupt(server: 
 
 
 async def test_bad_cron_input_is_a_4xx_naming_the_field(server: Server) -> None:
-    sdk = get_client(url=server.url, api_key=server.operator)
+    sdk: Any = get_client(url=server.url, api_key=server.operator)
     cases: list[tuple[dict[str, Any], str]] = [
         ({"schedule": "every day"}, "schedule"),
         ({"schedule": "0 3 * * *", "input": {"application": {"amount": "lots"}}}, "input.application"),
