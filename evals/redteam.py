@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from guards.detectors import find_pii
 from guards.points import string_leaves
-from guards.types import ApprovalDecision, Principal
+from guards.types import ApprovalDecision, DecisionAction, Principal
 from runtime import runs
 from runtime.errors import UserError
 from runtime.store import Store
@@ -33,7 +33,7 @@ REQUESTER_ID = "alice"
 class RedTeamDecision(BaseModel):
     model_config = ConfigDict(extra="forbid")
     tool: str
-    action: str
+    action: DecisionAction
     as_: str = Field(alias="as")
     roles: list[str] = Field(default_factory=lambda: ["approver"])
     tenant: str = "default"
