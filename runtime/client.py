@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 
 from temporalio.client import Client, TLSConfig
@@ -10,22 +11,29 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from runtime.settings import Settings, get_settings
 
+log = logging.getLogger("steward.temporal")
+
 _TRANSIENT = ("not healthy", "Connection refused", "connection refused", "Unavailable", "transport error")
 
 
-async def connect(settings: Settings | None = None, address: str | None = None, retry_s: float = 30.0) -> Client:
+async def connect(settings: Settings | None = None, address: str | None = None, retry_s: float | None = 30.0) -> Client:
+    """Connect, waiting up to ``retry_s`` (None: for as long as it takes) for a server that is starting or
+    restarting. Waits back off from 0.2 s to 5 s and are logged (``steward.temporal``), so a worker started
+    before Temporal says what it waits for instead of crash-looping."""
     s = settings or get_settings()
+    target = address or s.resolved_temporal_address
     tls: TLSConfig | bool = False
     if s.temporal_tls or s.temporal_tls_cert:
         tls = TLSConfig(
             client_cert=s.temporal_tls_cert.read_bytes() if s.temporal_tls_cert else None,
             client_private_key=s.temporal_tls_key.read_bytes() if s.temporal_tls_key else None,
         )
-    deadline = time.monotonic() + retry_s
+    deadline = None if retry_s is None else time.monotonic() + retry_s
+    delay, waited_since = 0.2, time.monotonic()
     while True:
         try:
-            return await Client.connect(
-                address or s.resolved_temporal_address,
+            client = await Client.connect(
+                target,
                 namespace=s.temporal_namespace,
                 tls=tls,
                 api_key=s.temporal_api_key,
@@ -33,6 +41,13 @@ async def connect(settings: Settings | None = None, address: str | None = None, 
             )
         except RuntimeError as exc:
             # A server that is starting (or restarting) refuses or reports "not healthy yet": wait for it.
-            if time.monotonic() > deadline or not any(m in str(exc) for m in _TRANSIENT):
+            if (deadline is not None and time.monotonic() > deadline) or not any(m in str(exc) for m in _TRANSIENT):
                 raise
-            await asyncio.sleep(0.2)
+            if delay >= 1.0:
+                log.warning("temporal at %s is not reachable yet (%s); retrying in %.1fs", target, exc, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+            continue
+        if delay >= 1.0:
+            log.info("temporal at %s reachable after %.1fs", target, time.monotonic() - waited_since)
+        return client

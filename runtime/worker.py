@@ -112,7 +112,10 @@ async def run_worker(settings: Settings | None = None) -> None:
 
     s = settings or get_settings()
     project = use_project(s.config) if s.config is not None else current_project()
-    client = await connect(s)
+    # Wait for Temporal as long as it takes (logged, with backoff): a worker that exits instead crash-loops
+    # under its supervisor while the embedded dev server restarts, or while a cluster is briefly away.
+    log.info("connecting to temporal at %s", s.resolved_temporal_address)
+    client = await connect(s, retry_s=None)
     # An explicit STEWARD_POLICY_FILE wins over the project's policy file.
     policy = load_policy_engine(s.policy_file or project.policy)
     worker = build_worker(
