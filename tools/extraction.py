@@ -124,7 +124,7 @@ def facts_from_model(data: dict[str, Any]) -> ShipmentFacts:
         text = str(value or "").strip()
         return text if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text) else None
 
-    status = data.get("status") if data.get("status") in STATUS_WORDS else "unknown"
+    status: ShipmentStatus = data["status"] if data.get("status") in STATUS_WORDS else "unknown"
     signed = str(data.get("signed_by") or "").strip()[:80] or None
     return ShipmentFacts(
         status=status,

@@ -228,7 +228,7 @@ async def track(carrier: str, tracking_number: str, client: Any = None) -> Track
     source = get_source(carrier)
     own = client is None
     client = client or httpx.AsyncClient(timeout=httpx.Timeout(10.0, connect=3.0), follow_redirects=False)
-    base = {"carrier": carrier, "tracking_number": tracking_number}
+    base: dict[str, Any] = {"carrier": carrier, "tracking_number": tracking_number}
     headers = {"User-Agent": doc.user_agent, "From": doc.contact} if doc.contact else {"User-Agent": doc.user_agent}
     try:
         if source.api_path:

@@ -256,14 +256,15 @@ def kyc_cases(seed: int = SEED) -> list[dict[str, Any]]:
                 rules=["KYC-C-PEP"],
             )
         )
-    for dob, country in [(None, "DE"), (_dob(rng), None)]:
+    gaps: list[tuple[str | None, str | None]] = [(None, "DE"), (_dob(rng), None)]
+    for gap_dob, gap_country in gaps:
         c = cid()
         out.append(
             _case(
                 f"{c}-incomplete",
                 "The case lacks the date of birth or the country: nothing is screened, the gap is named.",
                 ["incomplete"],
-                _person(c, _clean_name(rng), dob, country, PERSON_DOCS),
+                _person(c, _clean_name(rng), gap_dob, gap_country, PERSON_DOCS),
                 "incomplete",
                 [],
                 [],
@@ -402,7 +403,7 @@ def _claim_scenarios(seed: int) -> list[dict[str, Any]]:
                 "amount_claimed": claimed,
                 "incident_on": _d(day),
             }
-            payout = {"payout": claimed - 100} if kind == "damage-in-time" else {}
+            payout: dict[str, float] = {"payout": claimed - 100} if kind == "damage-in-time" else {}
             add(kind, record, claim, {**expect, **payout})
     for late_lo, late_hi, kind, expect in [
         (6, 15, "delay-covered", {**pay, "rules": ["CLM-DELAY-COVERED"]}),
