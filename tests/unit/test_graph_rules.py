@@ -27,10 +27,14 @@ def test_a_tools_node_that_is_not_the_guarded_node_is_refused() -> None:
         check_graph("bad", g)
 
 
-def test_nodes_must_declare_where_they_run() -> None:
+def test_a_node_without_a_place_to_run_becomes_an_activity_and_an_unknown_place_is_refused() -> None:
     g: StateGraph[Any, Any, Any, Any] = StateGraph(dict)
     g.add_node("x", _bad_tools)
-    with pytest.raises(ValueError, match="must set metadata execute_in"):
+    check_graph("plain", g)
+    assert g.nodes["x"].metadata is not None and g.nodes["x"].metadata["execute_in"] == "activity"
+    g = StateGraph(dict)
+    g.add_node("x", _bad_tools, metadata={"execute_in": "somewhere"})
+    with pytest.raises(ValueError, match="node 'x' has execute_in='somewhere'"):
         check_graph("bad", g)
 
 
