@@ -132,7 +132,7 @@ async def _evaluate(
             tool=call["name"],
             args=args,
             stage=stage,
-            confidence=float(call.get("confidence", 1.0)),
+            confidence=float(call.get("confidence", 1.0)),  # type: ignore[arg-type]
             consent=ctx.get("consent") or None,
             offered=offered,
         ),

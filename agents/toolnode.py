@@ -97,8 +97,9 @@ def _inline_sync_routers(graph: Any) -> None:
     for branches in graph.branches.values():
         for branch in branches.values():
             path = branch.path
-            sync = path.func is not None and not inspect.iscoroutinefunction(path.func)
-            if isinstance(path, RunnableCallable) and sync:
+            if not isinstance(path, RunnableCallable) or path.func is None:
+                continue
+            if not inspect.iscoroutinefunction(path.func):
                 path.afunc = _inline(path.func)
 
 
@@ -213,6 +214,7 @@ def _tool_message(call: dict[str, Any], result: ToolResult | dict[str, Any]) -> 
     status = result.get("status")
     output = result.get("output")
     steward = {k: result.get(k) for k in ("status", "reason", "approval_id", "decided_by", "tool_call_id")}
+    content: str | list[Any]
     if status == "executed" and isinstance(output, dict) and "blocked_by_guard" in output:
         content, ok = f"Error: the tool's output was blocked by a guard: {output['blocked_by_guard']}", False
     elif status == "executed":

@@ -8,7 +8,7 @@ import inspect
 import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_args
+from typing import Any, Literal, cast, get_args
 
 from pydantic import BaseModel, ValidationError
 
@@ -309,9 +309,12 @@ def register_langchain_tool(
         )
     args_schema = _args_model(tool)
     risk_found = _declared(tool, declared, "risk")
-    risk, risk_from = risk_found if risk_found is not None else ("high", "default")
-    if risk not in _RISKS:
-        raise ToolRegistrationError(f"tool {tool.name!r}: risk {risk!r} (from {risk_from}); known: {list(_RISKS)}")
+    risk_value, risk_from = risk_found if risk_found is not None else ("high", "default")
+    if risk_value not in _RISKS:
+        raise ToolRegistrationError(
+            f"tool {tool.name!r}: risk {risk_value!r} (from {risk_from}); known: {list(_RISKS)}"
+        )
+    risk = cast(RiskLevel, risk_value)
     side = _declared(tool, declared, "side_effect")
     if side is not None and not isinstance(side[0], bool):
         raise ToolRegistrationError(f"tool {tool.name!r}: side_effect must be true or false, got {side[0]!r}")

@@ -176,7 +176,8 @@ def test_adopted_tool_node_is_a_guarded_workflow_node(names: list[str]) -> None:
     adopt_tool_nodes(graph, {high.name: {"risk": "high", "owner": "payments"}})
     node = graph.nodes["tools"]
     assert node.metadata is not None and node.metadata["execute_in"] == "workflow"
-    assert is_guarded_node(node.runnable.afunc or node.runnable.func)
+    runnable: Any = node.runnable
+    assert is_guarded_node(runnable.afunc or runnable.func)
     check_graph("loop", graph)  # passes now
     assert get_tool(high.name).owner == "payments" and get_tool(low.name).risk == "low"
 
@@ -192,7 +193,8 @@ def test_react_agent_graph_is_adopted(names: list[str]) -> None:
     t = make_tool(names, {"risk": "low"})
     compiled = create_react_agent(Bindable(messages=iter([])), [t])
     adopt_tool_nodes(compiled)  # a compiled graph: its .builder is adopted
-    assert is_guarded_node(compiled.builder.nodes["tools"].runnable.afunc)
+    adopted: Any = compiled.builder.nodes["tools"].runnable
+    assert is_guarded_node(adopted.afunc)
 
 
 def test_declared_tool_reached_directly_from_a_node_is_sealed(names: list[str]) -> None:
