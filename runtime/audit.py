@@ -92,17 +92,24 @@ def audit_key(data_dirs: tuple[Path, ...] = ()) -> bytes:
     from runtime.settings import get_settings
 
     s = get_settings()
-    if s.audit_key is not None:
-        return _key_from_text(s.audit_key.get_secret_value(), "STEWARD_AUDIT_KEY")
-    path = (s.audit_key_file or default_key_file()).expanduser().resolve()
-    for d in (s.home, *data_dirs):
-        d = Path(d).expanduser().resolve()
+    text = s.audit_key.get_secret_value() if s.audit_key is not None else None
+    return _resolve_key(text, str(s.audit_key_file) if s.audit_key_file else None, str(s.home), data_dirs)
+
+
+@lru_cache(maxsize=32)
+def _resolve_key(text: str | None, key_file: str | None, home: str, data_dirs: tuple[Path, ...]) -> bytes:
+    """Cached per configuration: every audit append needs the key, and resolving paths costs syscalls."""
+    if text is not None:
+        return _key_from_text(text, "STEWARD_AUDIT_KEY")
+    path = (Path(key_file) if key_file else default_key_file()).expanduser().resolve()
+    for d in (Path(home), *data_dirs):
+        d = d.expanduser().resolve()
         if path == d or d in path.parents:
             raise UserError(
                 f"STEWARD_AUDIT_KEY_FILE: {path} is inside the data directory {d}; keep the audit key where "
                 "someone who can write the database cannot read it (default ~/.config/steward/audit.key)"
             )
-    return _key_file(str(path), s.audit_key_file is None)
+    return _key_file(str(path), key_file is None)
 
 
 @lru_cache(maxsize=8)
@@ -142,13 +149,15 @@ def anchor_append(c: sqlite3.Connection, store_path: Path, seq: int, digest: str
     from runtime.settings import get_settings
 
     key = audit_key((store_path.parent,))
-    ensure_tables(c)
     ts = time.time()
-    mac = _mac(key, "head", seq, digest, seq, ts)
-    c.execute(
-        "INSERT OR REPLACE INTO audit_head(id, seq, hash, count, ts, mac) VALUES (1,?,?,?,?,?)",
-        (seq, digest, seq, ts, mac),
-    )
+    row = (seq, digest, seq, ts, _mac(key, "head", seq, digest, seq, ts))
+    sql = "INSERT OR REPLACE INTO audit_head(id, seq, hash, count, ts, mac) VALUES (1,?,?,?,?,?)"
+    try:
+        c.execute(sql, row)
+    except sqlite3.OperationalError:
+        # First append to this database: create the anchor tables (a failed statement leaves the transaction open).
+        ensure_tables(c)
+        c.execute(sql, row)
     every = get_settings().audit_checkpoint_every
     if every and seq % every == 0:
         _write_checkpoint(c, key, AuditCheckpoint(seq, digest, seq, ts, ""))
