@@ -229,7 +229,8 @@ async def test_sdk_stream_survives_an_api_restart(setup: dict[str, Any]) -> None
 
     async def restart_after_first_tokens() -> None:
         nonlocal api
-        await until(lambda: sum(p.event == "messages" for p in parts) >= 3)
+        # The first message (the rules' note from assess; no model here, so no tokens): the run is mid-node.
+        await until(lambda: sum(p.event == "messages" for p in parts) >= 1)
         await api.kill()
         api = await start_app(create_app(setup["settings"], store=store, client=setup["client"]), port=port)
         restarted.set()
