@@ -10,7 +10,9 @@ shows in ``/threads/{id}/runs``, the console and the audit log like any other.
 LangGraph's ``multitask_strategy`` becomes the schedule's overlap policy (what happens when a firing finds
 the previous run still going): ``reject`` -> SKIP (the default, Temporal's too: a run waiting hours for an
 approval must not pile up firings), ``enqueue`` -> BUFFER_ALL, ``interrupt`` -> CANCEL_OTHER. ``rollback``
-is refused as it is for runs (runs are never deleted). The policy applies among the cron's own runs.
+is refused as it is for runs (runs are never deleted). The policy applies among the cron's own runs: a
+run started through the API on the same thread is not seen by the schedule (the API's thread occupancy
+check is in ``server.dispatch``, which a firing does not pass through).
 
 Where things live: what never changes (tenant, creator, assistant, thread, creation time) is the schedule's
 memo; what ``update`` may change (input, metadata, strategy) rides in the start-workflow action's memo, so
