@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import copy
 import json
 import logging
@@ -37,7 +38,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import GOOD_APPLICATION, make_worker
+from tests.conftest import GOOD_APPLICATION, make_worker, wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -333,3 +334,43 @@ async def test_planted_cardholder_and_personal_data_leak_nowhere(
     assert masked in surfaces["table runs"] and masked in surfaces["table events"]
     for name in run_ids:
         assert masked in surfaces[f"temporal history {name}"], f"{name}: payloads were not decoded"
+
+
+async def test_a_workflow_started_around_the_api_still_stores_no_card_number(client, store, task_queue) -> None:  # type: ignore[no-untyped-def]
+    """Defence in depth: a client that starts ``AgentRun`` directly (no API, no CLI, no intake masking) still
+    gets nothing unmasked into the app store: the begin step and every event append go through the store,
+    which masks on write. (Temporal's history holds what that client sent: only intake can keep it out.)"""
+    import uuid
+
+    from runtime.workflow import WORKFLOW_NAME, AgentRunInput
+
+    app = {**GOOD_APPLICATION["application"], "credit_score": 600, "purpose": f"{grouped(PANS[1], '-')} cvv 2931"}
+    run_id = f"run-{uuid.uuid4()}"
+    async with make_worker(client, store, task_queue):
+        handle = await client.start_workflow(
+            WORKFLOW_NAME,
+            AgentRunInput(
+                run_id=run_id,
+                thread_id=f"thread-{uuid.uuid4()}",
+                assistant_id="loan_triage",
+                input={"application": app},
+                requester={"id": "alice", "tenant": "default", "roles": ["operator"]},
+            ),
+            id=run_id,
+            task_queue=task_queue,
+        )
+        settled = ("interrupted", "success", "error")
+        await wait_for(lambda: (store.get_run(run_id) or {}).get("status") in settled, timeout=90)
+        if store.get_run(run_id)["status"] == "interrupted":
+            await handle.cancel()
+        with contextlib.suppress(Exception):  # cancelled or failed: either way the run is over
+            await handle.result()
+    texts = _sqlite_texts(Path(store.path))
+    assert any("555555******4444" in t for t in texts.values()), "the run never reached the store"
+    leaks = [
+        f"{label} in {surface}"
+        for surface, text in texts.items()
+        for label, pattern in forbidden()
+        if label in ("PAN 5555-5555-5555-4444", "PAN 5555555555554444", "code 2931") and pattern.search(text)
+    ]
+    assert leaks == []
