@@ -19,7 +19,7 @@ import pytest
 
 from guards.types import ApprovalDecision, Principal
 from runtime import runs
-from tests.conftest import pending_approvals
+from tests.conftest import pending_approvals, wait_for
 from tests.integration import deciding
 from tests.integration.test_llm_server import MODEL, ModelServer, start_model_server
 
@@ -89,16 +89,30 @@ GRAPHS = textwrap.dedent(
             if results:
                 text = " | ".join(f"{m.name}:{m.status}:{m.content}" for m in results)
                 return ChatResult(generations=[ChatGeneration(message=AIMessage(content=text))])
-            calls = [
-                {"id": "c-lookup", "name": "lookup_order", "args": {"order_id": "O-42"}},
-                {"id": "c-refund", "name": "refund_order", "args": {"order_id": "O-42", "amount": 42.0}},
-                {"id": "c-wire", "name": "wire_money", "args": {"to": "X", "amount": 1000.0}},
-            ]
-            return ChatResult(generations=[ChatGeneration(message=AIMessage(content="", tool_calls=calls))])
+            return ChatResult(generations=[ChatGeneration(message=AIMessage(content="", tool_calls=self.calls))])
+
+        calls: list = [
+            {"id": "c-lookup", "name": "lookup_order", "args": {"order_id": "O-42"}},
+            {"id": "c-refund", "name": "refund_order", "args": {"order_id": "O-42", "amount": 42.0}},
+            {"id": "c-wire", "name": "wire_money", "args": {"to": "X", "amount": 1000.0}},
+        ]
+
+
+    class TwoRefunds(ScriptedModel):
+        """Two calls that both need a person, in one step."""
+
+        calls: list = [
+            {"id": "r-1", "name": "refund_order", "args": {"order_id": "O-1", "amount": 1.0}},
+            {"id": "r-2", "name": "refund_order", "args": {"order_id": "O-2", "amount": 2.0}},
+        ]
 
 
     async def scripted_agent(state: MessagesState) -> dict:
         return {"messages": [await ScriptedModel(messages=iter(())).ainvoke(state["messages"])]}
+
+
+    async def two_refunds_agent(state: MessagesState) -> dict:
+        return {"messages": [await TwoRefunds(messages=iter(())).ainvoke(state["messages"])]}
 
 
     async def model_agent(state: MessagesState) -> dict:
@@ -126,6 +140,10 @@ GRAPHS = textwrap.dedent(
 
     def build_scripted() -> StateGraph:
         return _loop(scripted_agent)
+
+
+    def build_two_refunds() -> StateGraph:
+        return _loop(two_refunds_agent)
 
 
     def build_model_loop() -> StateGraph:
@@ -156,6 +174,7 @@ def write_project(folder: Path) -> Path:
             "react_support": "./react_graphs.py:build_scripted",
             "loop_support": "./react_graphs.py:build_model_loop",
             "direct_support": "./react_graphs.py:build_direct",
+            "two_refunds": "./react_graphs.py:build_two_refunds",
         },
         "steward": {"tools": {"lookup_order": {"risk": "low", "owner": "support-team", "version": "3"}}},
     }
@@ -294,6 +313,36 @@ async def test_a_tool_called_directly_from_a_node_is_refused(
         await asyncio.wait_for(handle.result(), 60)
     assert "runs only through the guarded tool node" in str(failed.value.__cause__ or failed.value)
     assert executions(ledger) == []
+
+
+async def test_two_approvals_in_one_step_each_run_once_and_replay(
+    client, store, task_queue, react_worker, ledger: Path
+) -> None:
+    """Calls that reach one ToolNode invocation wait one after the other (one pending interrupt per task);
+    each gets its own approval, runs once, and the history replays without divergence."""
+    from agents.registry import list_assistants
+    from runtime.worker import build_replayer
+
+    handle = await runs.start_run(
+        client, store, task_queue, "two_refunds", {"messages": [{"role": "user", "content": "two refunds"}]}, REQUESTER
+    )
+    seen: list[str] = []
+    for expected in ("O-1", "O-2"):
+        rows = await pending_approvals(store, handle.id, 1)
+        [row] = [r for r in rows if r["approval_id"] not in seen]
+        assert row["args"]["order_id"] == expected
+        seen.append(row["approval_id"])
+        await deciding.decide(
+            client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve", principal=APPROVER)
+        )
+        if expected == "O-1":
+            await wait_for(lambda: len(store.list_approvals(run_id=handle.id)) == 2)
+    result = await asyncio.wait_for(handle.result(), 60)
+    assert result.status == "success"
+    assert executions(ledger) == ["refund_order:O-1:1.0", "refund_order:O-2:2.0"]
+    assert all(r["attempts"] == 1 for r in store.tool_executions(handle.id))
+    replay = await build_replayer(list_assistants()).replay_workflow(await handle.fetch_history())
+    assert replay.replay_failure is None
 
 
 @pytest.fixture(scope="module")
