@@ -93,8 +93,7 @@ def check_graph(name: str, graph: StateGraph[Any, Any, Any, Any], node_defaults:
         place = meta.get("execute_in")
         if place is None:
             node.metadata = {**(node_defaults or DEFAULT_NODE_OPTIONS), **meta}
-            if keys:
-                _receive_messages(node.runnable, keys)
+            _record_default_node(node.runnable, node_name, keys)
         elif place not in _PLACES:
             raise ValueError(
                 f"assistant {name!r}: node {node_name!r} has execute_in={place!r}; expected one of {list(_PLACES)}"
@@ -130,13 +129,15 @@ def _as_messages(value: Any) -> Any:
     return out
 
 
-def _receive_messages(runnable: Any, keys: tuple[str, ...]) -> None:
-    """A node of a ``messages`` graph gets message objects, as under ``langgraph dev``.
+def _record_default_node(runnable: Any, node_name: str, keys: tuple[str, ...]) -> None:
+    """Wrap a node Steward placed by default so it behaves like one of ours, without touching the user's code.
 
-    Activity nodes receive their state as plain JSON (the Temporal plugin serialises it), so ``state["messages"]
-    [-1].content`` would fail in a user's unchanged node; this wrapper turns those dicts back into messages
-    before the user's function sees them. Only nodes Steward placed by default are wrapped: a node that declared
-    ``execute_in`` handles its own state.
+    - Its start and finish land in the run's event log and node ledger (``node_started`` / ``node_finished``,
+      keyed by activity id and attempt, through the same event sink ``agents.context.activity_node`` uses), so
+      streams show its updates and a retry after a crash shows as a second attempt.
+    - In a graph with ``add_messages`` state it gets message objects, as under ``langgraph dev``: activity nodes
+      receive their state as JSON (the Temporal plugin serialises it), so ``state["messages"][-1].content``
+      would fail in an unchanged node.
     """
     import functools
     import inspect
@@ -144,7 +145,7 @@ def _receive_messages(runnable: Any, keys: tuple[str, ...]) -> None:
     fn = runnable.func or runnable.afunc
 
     def restore(state: Any) -> Any:
-        if isinstance(state, dict) and any(k in state for k in keys):
+        if keys and isinstance(state, dict) and any(k in state for k in keys):
             return {**state, **{k: _as_messages(state[k]) for k in keys if k in state}}
         return state
 
@@ -152,20 +153,86 @@ def _receive_messages(runnable: Any, keys: tuple[str, ...]) -> None:
 
         @functools.wraps(fn)
         async def wrapped_async(state: Any, *args: Any, **kwargs: Any) -> Any:
-            return await fn(restore(state), *args, **kwargs)
+            with _NodeRecord(node_name) as record:
+                return record.done(await fn(restore(state), *args, **kwargs))
 
         wrapped: Any = wrapped_async
     else:
 
         @functools.wraps(fn)
         def wrapped_sync(state: Any, *args: Any, **kwargs: Any) -> Any:
-            return fn(restore(state), *args, **kwargs)
+            with _NodeRecord(node_name) as record:
+                return record.done(fn(restore(state), *args, **kwargs))
 
         wrapped = wrapped_sync
     if runnable.func is not None:
         runnable.func = wrapped
     else:
         runnable.afunc = wrapped
+
+
+class _NodeRecord:
+    """Start, finish or failure of one node attempt in the event log and ledger (a no-op outside an activity).
+    The run id is the workflow id (``runtime.runs`` starts every run under its own id)."""
+
+    def __init__(self, node: str) -> None:
+        self.node = node
+        self.on = False
+
+    def __enter__(self) -> _NodeRecord:
+        from temporalio import activity
+
+        from agents.context import get_event_sink
+
+        if not activity.in_activity():
+            return self
+        info = activity.info()
+        self.on, self.sink, self.attempt = True, get_event_sink(), info.attempt
+        self.run_id = info.workflow_id or ""
+        self.task_key = f"{info.workflow_run_id}:{info.activity_id}"
+        self.prefix = f"{self.task_key}:{info.attempt}"
+        self.sink.node(
+            self.run_id,
+            self.node,
+            self.task_key,
+            self.attempt,
+            "started",
+            (f"{self.prefix}:start", "node_started", {"node": self.node, "attempt": self.attempt}),
+        )
+        return self
+
+    def done(self, out: Any) -> Any:
+        if self.on:
+            keys = sorted(out) if isinstance(out, dict) else []
+            self.sink.node(
+                self.run_id,
+                self.node,
+                self.task_key,
+                self.attempt,
+                "completed",
+                (
+                    f"{self.prefix}:end",
+                    "node_finished",
+                    {"node": self.node, "attempt": self.attempt, "update_keys": keys},
+                ),
+            )
+        return out
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        from langgraph.errors import GraphBubbleUp
+
+        # interrupt() raises to pause the graph: a question, not a failure.
+        if self.on and isinstance(exc, Exception) and not isinstance(exc, GraphBubbleUp):
+            self.sink.events(
+                self.run_id,
+                [
+                    (
+                        f"{self.prefix}:error",
+                        "node_failed",
+                        {"node": self.node, "attempt": self.attempt, "error": f"{type(exc).__name__}: {exc}"},
+                    )
+                ],
+            )
 
 
 def node_defaults(section: StewardSection) -> dict[str, Any]:

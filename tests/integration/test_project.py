@@ -195,6 +195,9 @@ async def test_plain_graph_runs_durably_through_http_and_sdk(served: Served, tmp
         r = await http.post("/runs/wait", json={"assistant_id": "nope", "input": {}})
         assert r.status_code == 404 and "nope" in r.json()["detail"]
     assert ledger(book) == ["first", "second:start", "second:end", "third"]
+    run_id = served.store.list_runs(thread["thread_id"])[0]["run_id"]
+    finished = [e["data"]["node"] for e in served.store.events_after(run_id) if e["type"] == "node_finished"]
+    assert finished == ["first", "second", "third"], "plain nodes land in the event log like ours"
 
     sdk_book = tmp_path / "sdk.ledger"
     sdk = get_client(url=served.url, api_key=served.key)
@@ -314,6 +317,12 @@ async def test_worker_killed_mid_run_never_reruns_a_finished_node(client, tempor
         use_project()
     assert result.status == "success" and result.state["steps"] == ["first", "second", "third"]
     assert ledger(book) == ["first", "second:start", "second:start", "second:end", "third"]
+    # Steward's own node ledger says the same: the killed attempt started and never completed.
+    rows = store.node_executions(handle.id)
+    done = sorted(r["node"] for r in rows if r["status"] == "completed")
+    assert done == ["first", "second", "third"], rows
+    second = [(r["attempt"], r["status"]) for r in rows if r["node"] == "second"]
+    assert second == [(1, "started"), (2, "started"), (2, "completed")], second
 
 
 STEWARD_PACKAGES = {"agents", "runtime", "guards", "tools", "server", "evals", "steward"}
