@@ -15,15 +15,20 @@ A row of another tenant is reported as not found (404), never as forbidden, so i
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, overload
 
 from guards.types import Principal
 from runtime.errors import NotFound
 from runtime.store import TERMINAL_STATUSES, Store
-from server.schemas import ApprovalPublic, Interrupt, RunPublic, ThreadPublic
+from server.schemas import ApprovalPublic, Interrupt, RunPublic, RunStatus, ThreadPublic, ThreadStatus
 
 
+@overload
+def ts(value: float) -> datetime: ...
+@overload
+def ts(value: None) -> None: ...
 def ts(value: float | None) -> datetime | None:
+    """Epoch seconds (the store's clock) as an aware UTC datetime; ``None`` stays ``None``."""
     return datetime.fromtimestamp(value, UTC) if value is not None else None
 
 
@@ -93,15 +98,16 @@ def open_interrupts(store: Store, run: dict[str, Any]) -> list[Interrupt]:
     return out
 
 
-def public_status(raw: str, waiting: bool) -> tuple[str, str | None]:
+_SAME_NAME: tuple[RunStatus, ...] = ("pending", "running", "success", "error", "timeout")
+
+
+def public_status(raw: str, waiting: bool) -> tuple[RunStatus, str | None]:
     """(Agent Server status, cancel reason) of a store status; ``waiting``: a pending approval exists."""
     if raw == "cancelled":
         return "interrupted", "cancelled"
     if raw == "interrupted":
         return ("interrupted" if waiting else "running"), None
-    if raw in ("pending", "running", "success", "error", "timeout"):
-        return raw, None
-    return "error", None
+    return next((s for s in _SAME_NAME if s == raw), "error"), None
 
 
 def run_public(store: Store, run: dict[str, Any], temporal_ui: str | None) -> RunPublic:
@@ -112,8 +118,8 @@ def run_public(store: Store, run: dict[str, Any], temporal_ui: str | None) -> Ru
         thread_id=run["thread_id"],
         assistant_id=run["assistant_id"],
         created_at=ts(run["created_at"]),
-        updated_at=ts(run["updated_at"]),  # type: ignore[arg-type]
-        status=status,  # type: ignore[arg-type]
+        updated_at=ts(run["updated_at"]),
+        status=status,
         kwargs={"input": run["input"]},
         cancel_reason=cancel_reason,
         steward_status=run["status"],
@@ -125,7 +131,7 @@ def run_public(store: Store, run: dict[str, Any], temporal_ui: str | None) -> Ru
     )
 
 
-def thread_status(store: Store, thread_id: str) -> tuple[str, dict[str, list[Interrupt]]]:
+def thread_status(store: Store, thread_id: str) -> tuple[ThreadStatus, dict[str, list[Interrupt]]]:
     """The thread's status from its runs: waiting for people, busy, last run failed, or idle."""
     runs = store.list_runs(thread_id, limit=50)
     interrupts: dict[str, list[Interrupt]] = {}
@@ -150,12 +156,12 @@ def thread_public(store: Store, thread: dict[str, Any]) -> ThreadPublic:
     status, interrupts = thread_status(store, thread["thread_id"])
     return ThreadPublic(
         thread_id=thread["thread_id"],
-        created_at=ts(thread["created_at"]),  # type: ignore[arg-type]
+        created_at=ts(thread["created_at"]),
         updated_at=ts(thread["updated_at"]),
-        metadata=thread["metadata"],  # type: ignore[arg-type]
+        metadata=thread["metadata"],
         status=status,
         values=thread["state"],
-        interrupts=interrupts,  # type: ignore[arg-type]
+        interrupts=interrupts,
     )
 
 
@@ -175,7 +181,7 @@ def approval_public(a: dict[str, Any]) -> ApprovalPublic:
         requester=a["requester"],
         status=a["status"],
         created_at=ts(a["created_at"]),
-        deadline_at=ts(a["deadline_at"]),  # type: ignore[arg-type]
+        deadline_at=ts(a["deadline_at"]),
         decided_by=a["decided_by"],
         decided_at=ts(a["decided_at"]),
         action=a["action"],
