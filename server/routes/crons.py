@@ -49,8 +49,8 @@ def _public(c: crons.CronRecord, temporal_ui: str | None) -> CronPublic:
         end_time=ts(c.end_time),
         schedule=c.schedule,
         timezone=c.timezone,
-        created_at=ts(c.created_at),  # type: ignore[arg-type]
-        updated_at=ts(c.updated_at),  # type: ignore[arg-type]
+        created_at=ts(c.created_at),
+        updated_at=ts(c.updated_at),
         payload={"assistant_id": c.assistant_id, "input": c.input, "multitask_strategy": c.multitask_strategy},
         user_id=c.user_id,
         next_run_date=ts(c.next_run_at),
