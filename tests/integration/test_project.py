@@ -242,11 +242,18 @@ async def test_user_interrupt_is_a_durable_question_answered_verbatim_through_th
     assert ledger(book) == ["first", "ask", "ask", "asked"], "the node re-runs to receive the value; first does not"
     assert (await sdk.threads.get(tid))["status"] == "idle"
 
-    # A map keyed by interrupt id delivers that entry to the node.
+    # Streamed, the run stops at its question as under LangGraph (values carry __interrupt__, the stream ends);
+    # a map keyed by interrupt id delivers that entry to the node.
     book2 = tmp_path / "ask2.ledger"
-    run2 = await sdk.runs.create(tid, "asker", input={"ledger": str(book2)})
-    await wait_for(lambda: served.store.events_of_types(run2["run_id"], ("interrupt",)), timeout=60)
+    parts = [
+        p async for p in sdk.runs.stream(tid, "asker", input={"ledger": str(book2)}, stream_mode=["values", "updates"])
+    ]
+    assert parts[-1].event == "end"
+    last_values = [p.data for p in parts if p.event == "values"][-1]
+    assert [i["value"] for i in last_values["__interrupt__"]] == [question]
+    assert "first" in {k for p in parts if p.event == "updates" for k in p.data}
     iid = (await sdk.threads.get_state(tid))["interrupts"][0]["id"]
+    assert iid == last_values["__interrupt__"][0]["id"]
     values = await sdk.runs.wait(tid, "asker", command={"resume": {iid: "just this"}})
     assert isinstance(values, dict) and values["answer"] == "just this"
 
