@@ -30,6 +30,8 @@ _CARD = re.compile(
     r"|[2-6]\d{3}(?P<s1>[ .-])\d{4}(?P=s1)\d{4}(?P=s1)\d{1,4}(?:(?P=s1)\d{1,3})?"
     r"|[2-6]\d{3}(?P<s2>[ .-])\d{6}(?P=s2)\d{4,5})(?!\d|\.\d)"
 )
+_TRUNCATED_PAN = re.compile(r"(?<![\d*])[2-6]\d{5}\*{3,9}\d{4}(?![\d*])")
+"""What ``mask_pan`` writes (first6, stars, last4)."""
 _CVV_LABEL = re.compile(
     r"(?i)\b(?:cvv2?|cvc2?|cid|csc|cav2|card (?:security|verification) (?:code|value)|security code)"
     r"\b\W{0,3}(?:is\W{1,2})?(?P<code>\d{3,4})\b"
@@ -116,6 +118,8 @@ def find_pii(text: str, kinds: tuple[str, ...] | list[str] = PII_KINDS) -> list[
         found += [Finding("iban", m.start(), m.end(), m.group()) for m in _IBAN.finditer(text) if iban_ok(m.group())]
     if "card" in kinds:
         found += find_cardholder(text)
+        # A PAN already truncated at intake is still a card reference: outbound messages drop it too.
+        found += [Finding("card", m.start(), m.end(), m.group()) for m in _TRUNCATED_PAN.finditer(text)]
     if "email" in kinds:
         found += [Finding("email", m.start(), m.end(), m.group()) for m in _EMAIL.finditer(text)]
     if "national_id" in kinds:

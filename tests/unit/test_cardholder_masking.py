@@ -144,3 +144,11 @@ def test_store_never_writes_an_unmasked_pan(tmp_path: Path) -> None:
     assert PAN.encode() not in raw
     assert b"4111 1111 1111 1111" not in raw
     assert b"cvv 737" not in raw
+
+
+def test_a_truncated_pan_still_counts_as_card_data_for_outbound_redaction() -> None:
+    from guards.detectors import find_pii, redact
+
+    text = mask_cardholder(f"Your card {PAN} is on file.")
+    assert redact(text, find_pii(text, ("card",))) == "Your card <CARD> is on file."
+    assert mask_cardholder(text) == text  # masking is idempotent: the truncated form is not masked again
