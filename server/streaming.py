@@ -198,9 +198,9 @@ class StreamMapper:
                 frames.append(("messages", [whole, {**meta, "by": d.get("by")}]))
             event("on_custom_event", t, d)
         elif t == "node_finished":
-            msg = self.messages.pop(node or "", None)
-            if msg is not None and msg.content and "messages" in modes:
-                frames.append(("messages/complete", [{"type": "ai", "id": msg.id, "content": msg.content}]))
+            ended: _Message | None = self.messages.pop(node or "", None)
+            if ended is not None and ended.content and "messages" in modes:
+                frames.append(("messages/complete", [{"type": "ai", "id": ended.id, "content": ended.content}]))
             if "updates" in modes:
                 frames.append(("updates", {node: {"update_keys": d.get("update_keys", [])}}))
             event("on_chain_end", node or "", {"output": {"update_keys": d.get("update_keys", [])}})
@@ -339,10 +339,10 @@ async def run_frames(
         if loop.time() >= next_status_check:
             # A run can end without a run_finished event (terminated from outside Temporal's UI): don't hang.
             next_status_check = loop.time() + status_every_s
-            fresh = store.get_run(run_id)
-            if fresh is None or fresh["status"] in TERMINAL_STATUSES:
+            latest = store.get_run(run_id)
+            if latest is None or latest["status"] in TERMINAL_STATUSES:
                 if not store.events_after(run_id, seq, limit=1):
-                    status = fresh["status"] if fresh else "error"
+                    status = latest["status"] if latest else "error"
                     yield Frame("end", {"run_id": run_id, "status": status, "reason": "finished"})
                     return
                 continue
