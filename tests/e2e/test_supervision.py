@@ -229,7 +229,8 @@ def test_a_dead_child_is_restarted_after_its_backoff_without_blocking_the_loop(t
     child.start()
     assert child.process is not None
     child.process.wait(timeout=30)
-    first_pid, lines = child.process.pid, []
+    first_pid = child.process.pid
+    lines: list[str] = []
     t0 = time.monotonic()
     supervise_once([child], lines.append, now=t0)
     assert time.monotonic() - t0 < 0.5, "scheduling a restart must not sleep through the backoff"
