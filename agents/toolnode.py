@@ -83,7 +83,24 @@ def adopt_tool_nodes(builder: Any, declared_tools: Mapping[str, Mapping[str, Any
             )
         else:
             adopt_langchain_tools(_reachable_tools(spec.runnable, set(declared)), declared)
+            _name_closure(spec.runnable)
     _inline_sync_routers(graph)
+
+
+def _name_closure(runnable: Any) -> None:
+    """Give a node function defined inside another function a qualified name the Temporal plugin accepts.
+
+    ``create_react_agent`` builds its model node as a closure (``create_react_agent.<locals>.call_model``); the
+    plugin identifies an activity-side node by ``module.qualname`` (its task cache key, with the node's input)
+    and refuses ``<locals>``. Dropping the marker keeps the name stable across processes and replays; two
+    graphs made by the same factory share it harmlessly, since a workflow runs one graph and the key also holds
+    the input.
+    """
+    for attr in ("func", "afunc"):
+        fn = getattr(runnable, attr, None)
+        qualname = getattr(fn, "__qualname__", "")
+        if "<locals>." in qualname and getattr(fn, "__module__", "__main__") != "__main__":
+            fn.__qualname__ = qualname.replace("<locals>.", "")  # type: ignore[union-attr]
 
 
 def _inline_sync_routers(graph: Any) -> None:

@@ -64,8 +64,9 @@ TOOLS = textwrap.dedent(
 
 GRAPHS = textwrap.dedent(
     '''
-    """Three graphs on the same tools: the agent -> ToolNode loop with a scripted model and with the runtime's
-    model (the real one in the test), and a node that calls a tool directly."""
+    """Graphs on the same tools: create_react_agent and the hand-built agent -> ToolNode loop with a scripted
+    model, the loop with the runtime's model (the real one in the test), and a node that calls a tool
+    directly."""
 
     from typing import Any
 
@@ -73,7 +74,7 @@ GRAPHS = textwrap.dedent(
     from langchain_core.messages import AIMessage, ToolMessage, convert_to_messages
     from langchain_core.outputs import ChatGeneration, ChatResult
     from langgraph.graph import END, START, MessagesState, StateGraph
-    from langgraph.prebuilt import ToolNode, tools_condition
+    from langgraph.prebuilt import ToolNode, create_react_agent, tools_condition
 
     from react_tools import TOOLS, lookup_order
 
@@ -105,6 +106,9 @@ GRAPHS = textwrap.dedent(
             {"id": "r-1", "name": "refund_order", "args": {"order_id": "O-1", "amount": 1.0}},
             {"id": "r-2", "name": "refund_order", "args": {"order_id": "O-2", "amount": 2.0}},
         ]
+
+
+    react = create_react_agent(ScriptedModel(messages=iter(())), TOOLS)
 
 
     async def scripted_agent(state: MessagesState) -> dict:
@@ -172,6 +176,7 @@ def write_project(folder: Path) -> Path:
         "dependencies": ["."],
         "graphs": {
             "react_support": "./react_graphs.py:build_scripted",
+            "react_prebuilt": "./react_graphs.py:react",
             "loop_support": "./react_graphs.py:build_model_loop",
             "direct_support": "./react_graphs.py:build_direct",
             "two_refunds": "./react_graphs.py:build_two_refunds",
@@ -225,14 +230,19 @@ def tool_messages(state: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
-async def test_react_agent_tools_are_guarded(client, store, task_queue, react_worker, ledger: Path) -> None:
+@pytest.mark.parametrize("assistant", ["react_support", "react_prebuilt"])
+async def test_react_agent_tools_are_guarded(
+    assistant: str, client, store, task_queue, react_worker, ledger: Path
+) -> None:
+    """``react_support``: the hand-built loop (tools_condition, one ToolNode call for the whole step);
+    ``react_prebuilt``: ``create_react_agent`` (one ``Send`` task per tool call)."""
     from tools.registry import get_tool
 
     handle = await runs.start_run(
         client,
         store,
         task_queue,
-        "react_support",
+        assistant,
         {"messages": [{"role": "user", "content": "refund O-42"}]},
         REQUESTER,
     )
