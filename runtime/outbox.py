@@ -37,7 +37,7 @@ import httpx
 
 from runtime.settings import Settings
 from runtime.store import Store
-from tools.adapters import ActionOutcome, ActionRouting, AdapterName, Delivery, StagedAction
+from tools.adapters import ActionReport, ActionRouting, AdapterName, Delivery, StagedAction
 
 log = logging.getLogger("steward.outbox")
 
@@ -84,8 +84,8 @@ class OutboxAction:
         d["delivery"] = Delivery(d["delivery"])
         return cls(**d)
 
-    def outcome(self) -> ActionOutcome:
-        return ActionOutcome(
+    def report(self) -> ActionReport:
+        return ActionReport(
             tool=self.tool,
             adapter=self.adapter,
             delivery=self.delivery,
@@ -215,7 +215,7 @@ class Outbox:
         """Audit first (keyed, so a crash and resend writes it once), then the row, its event and the run's
         outcome in one transaction: nothing says "delivered" unless a 2xx for this key came back."""
         s = self.store
-        data = {**action.outcome().model_dump(mode="json"), "delivery": Delivery.DELIVERED.value}
+        data = {**action.report().model_dump(mode="json"), "delivery": Delivery.DELIVERED.value}
         data["status_code"] = status_code
         s.append_audit(
             action.tenant,
@@ -252,7 +252,7 @@ class Outbox:
         s = self.store
         attempts = action.attempts
         data = {
-            **action.outcome().model_dump(mode="json"),
+            **action.report().model_dump(mode="json"),
             "delivery": Delivery.FAILED.value,
             "attempts": attempts,
             "last_error": error,

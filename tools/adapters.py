@@ -1,7 +1,7 @@
 """The action adapter seam: how a side-effecting tool acts on the world, and what it may say about it.
 
 A tool that approves a loan, notifies a customer or pays a claim does not pretend: it hands its action to
-the adapter configured for it and returns the adapter's ``ActionOutcome`` in its result.
+the adapter configured for it and returns the adapter's ``ActionReport`` in its result.
 
 - ``simulated`` does nothing outside Steward and says so: ``adapter="simulated"``, ``delivery="simulated"``.
   It is the default, so an embedded install never claims to have touched a core system it does not know.
@@ -48,8 +48,9 @@ class Delivery(StrEnum):
     """The receiver refused it for good (a 4xx other than 408/425/429), or the retries were used up."""
 
 
-class ActionOutcome(BaseModel):
-    """One action of a run as the outcome, the audit and the console show it."""
+class ActionReport(BaseModel):
+    """The adapter's report on one action: a tool result's ``action`` (``guards.outcome.ActionOutcome`` reads
+    it into the run's outcome, beside the approval status and who decided)."""
 
     tool: str
     adapter: str = Field(description="simulated | webhook")
@@ -132,7 +133,7 @@ def action_scope(routing: ActionRouting) -> Iterator[ActionScope]:
 class ActionAdapter(Protocol):
     name: AdapterName
 
-    def submit(self, scope: ActionScope | None, action: StagedAction) -> ActionOutcome: ...
+    def submit(self, scope: ActionScope | None, action: StagedAction) -> ActionReport: ...
 
 
 class SimulatedAdapter:
@@ -140,8 +141,8 @@ class SimulatedAdapter:
 
     name = AdapterName.SIMULATED
 
-    def submit(self, scope: ActionScope | None, action: StagedAction) -> ActionOutcome:
-        return ActionOutcome(
+    def submit(self, scope: ActionScope | None, action: StagedAction) -> ActionReport:
+        return ActionReport(
             tool=action.tool,
             adapter=self.name.value,
             delivery=Delivery.SIMULATED,
@@ -159,13 +160,13 @@ class WebhookAdapter:
 
     name = AdapterName.WEBHOOK
 
-    def submit(self, scope: ActionScope | None, action: StagedAction) -> ActionOutcome:
+    def submit(self, scope: ActionScope | None, action: StagedAction) -> ActionReport:
         if scope is None:
             raise RuntimeError(
                 f"tool {action.tool!r}: the webhook adapter needs the runtime's outbox (run it through execute_tool)"
             )
         scope.staged.append(action)
-        return ActionOutcome(
+        return ActionReport(
             tool=action.tool, adapter=self.name.value, delivery=Delivery.QUEUED, idempotency_key=action.idempotency_key
         )
 
@@ -176,7 +177,7 @@ ADAPTERS: dict[AdapterName, ActionAdapter] = {
 }
 
 
-def submit_action(grant: ExecutionGrant, tool: str, payload: BaseModel | dict[str, Any]) -> ActionOutcome:
+def submit_action(grant: ExecutionGrant, tool: str, payload: BaseModel | dict[str, Any]) -> ActionReport:
     """Hand one action to the adapter configured for ``tool``; the tool returns the outcome in its result."""
     scope = _SCOPE.get()
     routing = scope.routing if scope is not None else ActionRouting()

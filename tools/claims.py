@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from tools._settings import DATA_DIR
-from tools.adapters import ActionOutcome, submit_action
+from tools.adapters import ActionReport, submit_action
 from tools.extraction import ShipmentFacts
 from tools.registry import ExecutionGrant, register_tool
 
@@ -129,7 +129,7 @@ class PayClaimResult(BaseModel):
     amount: float
     currency: str
     status: Literal["requested"] = Field(description="Payout requested; ``action.delivery`` says if it arrived.")
-    action: ActionOutcome
+    action: ActionReport
 
 
 @register_tool(
@@ -172,7 +172,7 @@ class ClaimDecisionResult(BaseModel):
     claim_id: str
     status: Literal["declined", "referred"]
     reference: str
-    action: ActionOutcome
+    action: ActionReport
 
 
 def _decide_claim(tool: str, status: str, args: ClaimDecisionArgs, grant: ExecutionGrant) -> ClaimDecisionResult:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from tools._settings import DATA_DIR
-from tools.adapters import ActionOutcome, submit_action
+from tools.adapters import ActionReport, submit_action
 from tools.registry import ExecutionGrant, register_tool
 from tools.rules import load_ruleset
 
@@ -272,7 +272,7 @@ class RequestDocumentsResult(BaseModel):
     case_id: str
     documents: list[str]
     status: Literal["requested"] = Field(description="Request made; ``action.delivery`` says if it left Steward.")
-    action: ActionOutcome
+    action: ActionReport
 
 
 @register_tool(
@@ -318,7 +318,7 @@ class EscalateCaseResult(BaseModel):
     team: str
     priority: str
     status: Literal["requested"] = Field(description="Escalation requested; ``action.delivery`` says if it arrived.")
-    action: ActionOutcome
+    action: ActionReport
 
 
 @register_tool(

@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from tools.adapters import ActionOutcome, submit_action
+from tools.adapters import ActionReport, submit_action
 from tools.registry import ExecutionGrant, register_tool
 from tools.rules import load_ruleset
 from tools.scoring import ModelScore, score_application
@@ -75,7 +75,7 @@ class LoanDecisionResult(BaseModel):
     status: Literal["approved", "declined", "referred"]
     amount: float
     reference: str
-    action: ActionOutcome = Field(description="Which adapter took the decision downstream, and its delivery state.")
+    action: ActionReport = Field(description="Which adapter took the decision downstream, and its delivery state.")
 
 
 def _decide(tool: str, status: str, args: LoanDecisionArgs, grant: ExecutionGrant) -> LoanDecisionResult:
@@ -136,7 +136,7 @@ class NotifyArgs(BaseModel):
 
 class NotifyResult(BaseModel):
     channel: str
-    action: ActionOutcome = Field(description="Simulated, queued for the webhook, or delivered: never assumed.")
+    action: ActionReport = Field(description="Simulated, queued for the webhook, or delivered: never assumed.")
 
 
 @register_tool(

@@ -91,6 +91,13 @@ async def _approved_run(client: Any, store: Store, task_queue: str) -> str:
     return handle.id
 
 
+def _outcome_deliveries(store: Store, run_id: str) -> dict[str, str]:
+    """The run outcome's actions, as the API and the console read them."""
+    run = store.get_run(run_id)
+    assert run is not None and run["output"] is not None
+    return {a["tool"]: a["delivery"] for a in run["output"]["actions"]}
+
+
 def _actions_of(store: Store, run_id: str) -> dict[str, dict[str, Any]]:
     return {t["tool"]: t["result"]["action"] for t in store.tool_executions(run_id) if t["tool"] in ACTING}
 
@@ -103,6 +110,7 @@ def _assert_queued_honestly(store: Store, run_id: str) -> None:
     executed = [r["data"] for r in store.audit_records(run_id) if r["action"] == "tool.executed"]
     audited = {d["tool"]: d["result"]["action"]["delivery"] for d in executed if d["tool"] in ACTING}
     assert audited == dict.fromkeys(ACTING, "queued"), audited
+    assert _outcome_deliveries(store, run_id) == dict.fromkeys(ACTING, "queued")
 
 
 def _assert_each_applied_once(store: Store, run_id: str, receiver: Receiver) -> Outbox:
@@ -117,6 +125,7 @@ def _assert_each_applied_once(store: Store, run_id: str, receiver: Receiver) -> 
     assert sorted(e["data"]["idempotency_key"] for e in delivered) == sorted(keys), "one event per action"
     audited = [r for r in store.audit_records(run_id) if r["action"] == "action.delivered"]
     assert sorted(r["data"]["idempotency_key"] for r in audited) == sorted(keys)
+    assert _outcome_deliveries(store, run_id) == dict.fromkeys(ACTING, "delivered"), "the outcome kept current"
     ok, message = store.verify_audit()
     assert ok, message
     return outbox
@@ -252,6 +261,5 @@ async def test_simulated_adapter_says_simulated_in_results_audit_and_outcome(cli
     assert run is not None
     text = json.dumps(run["output"])
     assert '"delivered"' not in text
-    outcome_actions = run["output"].get("actions")
-    if outcome_actions is not None:  # the typed outcome lists each action with its adapter and delivery
-        assert {a["delivery"] for a in outcome_actions} == {"simulated"}, outcome_actions
+    outcome = {a["tool"]: (a["adapter"], a["delivery"]) for a in run["output"]["actions"]}
+    assert outcome == dict.fromkeys(ACTING, ("simulated", "simulated")), outcome
