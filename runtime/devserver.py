@@ -61,6 +61,12 @@ def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
         return False
 
 
+def history_file(home: Path) -> Path:
+    """The dev server's SQLite file: every start under one home opens this same file, so a restart after a
+    crash (``steward up`` restarts it) finds every workflow's history, including runs waiting for approval."""
+    return home / "temporal.db"
+
+
 def _set_pdeathsig() -> None:
     """Children die with their parent, so a killed supervisor leaves no orphans (Linux only)."""
     try:
@@ -121,7 +127,7 @@ def start_dev_server(
     if port_open(host, port):
         return DevServer(address=address, ui_url=ui_url, process=None, log_path=None)
     home.mkdir(parents=True, exist_ok=True)
-    db = home / "temporal.db"
+    db = history_file(home)
     log_path = home / "temporal.log"
     cmd = [
         str(temporal_binary()),

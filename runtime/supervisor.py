@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from runtime.devserver import DevServer, _set_pdeathsig, port_open, start_dev_server
+from runtime.devserver import DevServer, _set_pdeathsig, history_file, port_open, start_dev_server
 from runtime.errors import UserError
 from runtime.settings import Settings
 
@@ -124,7 +124,7 @@ def supervise_once(children: list[Child], say: Callable[[str], None], now: float
         c.restarts += 1
         backoff = restart_backoff(c.restarts)
         c.restart_at = t + backoff
-        extra = f"; history kept in {c.home / 'temporal.db'}" if isinstance(c, TemporalChild) else ""
+        extra = f"; history kept in {history_file(c.home)}" if isinstance(c, TemporalChild) else ""
         say(f"{c.name} exited with {code}; restarting in {backoff:.1f}s (see {c.log_path}{extra})")
 
 
