@@ -238,15 +238,6 @@ class Store:
         )
         return [{"seq": r["seq"], "type": r["type"], "data": json.loads(r["data"]), "ts": r["ts"]} for r in rows]
 
-    def events_of_types(self, run_id: str, types: tuple[str, ...]) -> list[dict[str, Any]]:
-        """A run's events of the given types, in order (user interrupts and their answers, without tokens)."""
-        marks = ",".join("?" * len(types))
-        rows = self._query(
-            f"SELECT seq, type, data, ts FROM events WHERE run_id=? AND type IN ({marks}) ORDER BY seq",  # noqa: S608
-            (run_id, *types),
-        )
-        return [{"seq": r["seq"], "type": r["type"], "data": json.loads(r["data"]), "ts": r["ts"]} for r in rows]
-
     # -- approvals -------------------------------------------------------------------------------
     def upsert_approval(self, request: dict[str, Any], deadline_at: float | None) -> None:
         with self._tx() as c:
@@ -378,6 +369,8 @@ class Store:
                 "UPDATE tool_executions SET status=?, result=?, finished_at=? WHERE run_id=? AND tool_call_id=?",
                 (status, _dumps(result), time.time(), run_id, tool_call_id),
             )
+            if also is not None:
+                also(c)
 
     def tool_executions(self, run_id: str) -> list[dict[str, Any]]:
         rows = self._query("SELECT * FROM tool_executions WHERE run_id=? ORDER BY started_at", (run_id,))
