@@ -206,3 +206,24 @@ def _verify_env(home: Path, extra_env: dict[str, str]) -> tuple[int, str]:
         timeout=90,
     )
     return p.returncode, p.stdout + p.stderr
+
+
+def test_the_default_key_is_generated_outside_the_data_with_mode_0600_and_announced(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEWARD_AUDIT_KEY")}
+    env.update({"XDG_CONFIG_HOME": str(tmp_path / "config"), "STEWARD_HOME": str(tmp_path / "home")})
+    code = (
+        "import logging; logging.basicConfig();"
+        "from runtime.store import Store;"
+        f"Store({str(tmp_path / 'home' / 'steward.db')!r}).append_audit('t', 'alice', 'act', {{}})"
+    )
+    p = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=90)
+    assert p.returncode == 0, p.stderr
+    key = tmp_path / "config" / "steward" / "audit.key"
+    assert key.exists() and (key.stat().st_mode & 0o777) == 0o600
+    assert f"generated the audit MAC key at {key}" in p.stderr
+    rc, out = verify(tmp_path / "home")  # this test session's key is another key: the anchor does not verify
+    assert rc == 1 and "MAC is invalid" in out
+    rc, out = _verify_env(
+        tmp_path / "home", {"XDG_CONFIG_HOME": str(tmp_path / "config")} | {"STEWARD_AUDIT_KEY_FILE": str(key)}
+    )
+    assert rc == 0 and out.strip() == "1 audit records verified", out
