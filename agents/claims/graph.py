@@ -285,12 +285,14 @@ async def summarize(state: ClaimsState, runtime: Runtime[RunContext]) -> dict[st
     outcome = ClaimsOutcome(
         decision=decision,
         decided_by=decided_by,
-        basis=Basis(
-            rules=[assessment["ruleset"]] if assessment.get("ruleset") else [],
-            rules_fired=assessment.get("rules_fired", []),
-            citations=assessment.get("citations", []),
-            evidence=evidence.get("extracted_by"),
-            source=(evidence.get("provenance") or {}).get("method"),
+        basis=Basis.model_validate(  # evidence, source: where the facts came from, beside the common entries
+            {
+                "rules": [assessment["ruleset"]] if assessment.get("ruleset") else [],
+                "rules_fired": assessment.get("rules_fired", []),
+                "citations": assessment.get("citations", []),
+                "evidence": evidence.get("extracted_by"),
+                "source": (evidence.get("provenance") or {}).get("method"),
+            }
         ),
         actions=actions_of(done.values(), acts_on_world),
         texts=[AuthoredText(text=text, by=RULES, node="summarize")],
@@ -335,4 +337,3 @@ def build_graph() -> StateGraph[Any, Any, Any, Any]:
     g.add_edge("extract", "plan")
     g.add_edge("summarize", END)
     return g
-

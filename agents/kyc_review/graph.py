@@ -330,11 +330,13 @@ async def summarize(state: KycReviewState, runtime: Runtime[RunContext]) -> dict
     outcome = KycReviewOutcome(
         decision=decision,
         decided_by=decided_by,
-        basis=Basis(
-            rules=(review or {}).get("rulesets", []),
-            rules_fired=(review or {}).get("rules_fired", []),
-            citations=cites,
-            sanctions_list=(review or {}).get("sanctions_list"),
+        basis=Basis.model_validate(  # sanctions_list: an agent-specific entry beside the common ones
+            {
+                "rules": (review or {}).get("rulesets", []),
+                "rules_fired": (review or {}).get("rules_fired", []),
+                "citations": cites,
+                "sanctions_list": (review or {}).get("sanctions_list"),
+            }
         ),
         actions=actions_of(results.values(), acts_on_world),
         texts=[*texts, AuthoredText(text=text, by=RULES, node="summarize")],
@@ -377,4 +379,3 @@ def build_graph() -> StateGraph[Any, Any, Any, Any]:
     g.add_edge("explain", "summarize")
     g.add_edge("summarize", END)
     return g
-

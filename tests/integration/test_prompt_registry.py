@@ -56,7 +56,7 @@ class LoopbackModel:
                 words = ANSWER.split(" ")
                 for i, word in enumerate(words):
                     piece = word + (" " if i < len(words) - 1 else "")
-                    chunk = {"id": "c", "object": "chat.completion.chunk", "model": "loopback"}
+                    chunk: dict[str, Any] = {"id": "c", "object": "chat.completion.chunk", "model": "loopback"}
                     chunk["choices"] = [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]
                     self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                 done = {"id": "c", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
@@ -110,9 +110,9 @@ def promote_prompt(mlflow: Any, text: str) -> str:
 
 async def run_refer(client, store, task_queue) -> tuple[str, dict[str, Any]]:  # type: ignore[no-untyped-def]
     handle = await runs.start_run(client, store, task_queue, "loan_triage", REFER, REQUESTER)
-    result = await asyncio.wait_for(handle.result(), 60)
-    assert result.outcome["decision"] == "referred"
-    return handle.id, result.outcome
+    outcome = (await asyncio.wait_for(handle.result(), 60)).outcome
+    assert outcome is not None and outcome["decision"] == "referred"
+    return handle.id, outcome
 
 
 def audited_prompt_version(store, run_id: str) -> str | None:  # type: ignore[no-untyped-def]

@@ -68,7 +68,7 @@ def sink() -> Iterator[RecordingSink]:
 async def _run_loan_triage() -> dict[str, Any]:
     """intake -> assess -> (credit check) -> assess -> (approve) -> summarize, each node as an activity."""
     env = ActivityEnvironment()
-    rt = Runtime({"run_id": "r1", "assistant_id": "loan_triage", "thread_id": "t1", "tenant": "default"})
+    rt: Any = Runtime({"run_id": "r1", "assistant_id": "loan_triage", "thread_id": "t1", "tenant": "default"})
     state: dict[str, Any] = {"application": APPLICATION}
     state.update(await env.run(intake, state, rt))
     state.update(await env.run(assess, state, rt))
