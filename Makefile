@@ -47,11 +47,13 @@ bench: install
 		if [ -f $$b ]; then $(PY) $$b || exit 1; fi; done
 
 # The CI smoke eval: a fresh home (its own Temporal state and MLflow store), the shipped loan_triage through
-# the real runtime, then the release gate (no champion in a fresh store: thresholds only).
+# the real runtime with its model (the embedded model server, started and stopped by the eval: the model only
+# explains, so a slow CPU costs time, not results; hence the roomy case timeout), then the release gate (no
+# champion in a fresh store: thresholds only).
 eval-smoke: install
 	@home=$$(mktemp -d); \
 	STEWARD_HOME=$$home $(VENV)/bin/steward eval run evals/suites/smoke.jsonl --assistant loan_triage \
-		--eval-run-id ev-smoke-ci --no-traces && \
+		--eval-run-id ev-smoke-ci --no-traces --case-timeout 300 && \
 	STEWARD_HOME=$$home $(VENV)/bin/steward eval gate ev-smoke-ci --min pass_rate=1.0 --min outcome_accuracy=1.0; \
 	rc=$$?; rm -rf $$home; exit $$rc
 
