@@ -132,7 +132,7 @@ def observe(
         for key in ("cost", "cost_usd"):
             if isinstance(d.get(key), int | float):
                 cost = (cost or 0.0) + float(d[key])
-        if isinstance(d.get("model"), str) and t not in ("token",):
+        if isinstance(d.get("model"), str):  # model_fallback events, and tokens (only a model's are tokens)
             models.add(d["model"])
     for row in ledger:
         call = calls.get(str(row.get("tool_call_id")))

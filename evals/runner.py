@@ -353,4 +353,7 @@ async def run_eval(
         journal.save_meta(status="finished" if complete else "interrupted")
         if tracker is not None:
             tracker.finish(meta, suite, assistant, results, metrics, target.store, complete, traces=traces)
+            if meta.mlflow_run_id:  # what the runs actually sent (a registry champion may differ from the package)
+                sent = sorted({v for r in results for v in ((r.outcome or {}).get("prompt_versions") or [])})
+                tracker.client.log_param(meta.mlflow_run_id, "prompts_sent", ",".join(sent) or "none")
     return EvalReport(meta, results, metrics, complete, journal.root)

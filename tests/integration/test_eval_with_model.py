@@ -68,6 +68,10 @@ def test_eval_runs_the_agent_with_its_model_and_records_it(tmp_path: Path) -> No
         # The model was asked (its answer may still be replaced by the template if it was unusable).
         assert out["model"]["status"] in ("answered", "fallback") and out["model"]["model"] == s.llm_default_model
         assert out["prompt_versions"] == [out["model"]["prompt"]]
+    sent = {v for out in explained for v in out["prompt_versions"]}
+    assert params["prompts_sent"] == ",".join(sorted(sent)) and sent
+    answered = [r for r in results if (r["outcome"].get("model") or {}).get("status") == "answered"]
+    assert all(s.llm_default_model in r["models"] for r in answered)
     assert not (s.home / "model-server.log").read_text().count("Traceback")
 
 
@@ -75,6 +79,7 @@ def test_no_model_is_an_explicit_recorded_choice(tmp_path: Path) -> None:
     s = settings(tmp_path / "home")
     text, results, params, meta = run(run_args(no_model=True, eval_run_id="ev-rules"), s)
     assert params["model"] == NO_MODEL and meta["model"] == NO_MODEL and f"model {NO_MODEL}" in text
+    assert params["prompts_sent"] == "none"
     assert all(r["passed"] for r in results)
     for r in results:
         out = r["outcome"]
