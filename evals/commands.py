@@ -154,8 +154,9 @@ async def _run(args, settings, suite, assistant, journal, tracker, out, done, ju
     params: dict[str, object] = {}
     try:
         from guards.policy import load_policy_engine
+        from runtime.worker import project_policy
 
-        params["policy_version"] = load_policy_engine(settings.policy_file).version
+        params["policy_version"] = load_policy_engine(project_policy(settings)).version
     except Exception:  # noqa: BLE001 - the param is informative; the worker loads the policy for real
         pass
     with_model = not getattr(args, "no_model", False)

@@ -160,13 +160,13 @@ async def eval_environment(
         from evals.tracking import tracking_uri
         from evals.variants import worker_assistants
         from guards.policy import load_policy_engine
-        from runtime.worker import build_worker
+        from runtime.worker import build_worker, project_policy
 
         model, model_child = await asyncio.to_thread(_install_model, settings, with_model)
         configure_prompt_registry(tracking_uri(settings))
         queue = f"steward-evals-{uuid.uuid4().hex[:8]}"
         worker = build_worker(
-            client, queue, store, load_policy_engine(settings.policy_file), assistants=worker_assistants()
+            client, queue, store, load_policy_engine(project_policy(settings)), assistants=worker_assistants()
         )
         async with worker:
             yield EvalTarget(client, queue, store, f"in-process worker on {queue}, model {model}", model)

@@ -89,7 +89,9 @@ def register_variant(
 
 
 def _load_builtin_variants() -> None:
-    if not any(k[0] == "loan_triage" for k in _VARIANTS):
+    """The stand-in variants of loan_triage, when the served project has loan_triage (a user's may not)."""
+    served = {a.name for a in list_assistants()}
+    if "loan_triage" in served and not any(k[0] == "loan_triage" for k in _VARIANTS):
         importlib.import_module("evals.standins").register()
 
 

@@ -7,6 +7,7 @@ import logging
 import signal
 from collections.abc import Iterable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client
@@ -61,6 +62,12 @@ def _runner(assistants: Iterable[AssistantSpec] = ()) -> SandboxedWorkflowRunner
     )
 
 
+def project_policy(settings: Settings) -> Path | None:
+    """The policy file runs obey: an explicit ``STEWARD_POLICY_FILE`` wins over the served project's ``policy``
+    (None: the packaged default)."""
+    return settings.policy_file or current_project().policy
+
+
 def build_replayer(assistants: Iterable[AssistantSpec] | None = None) -> Any:
     """A replayer configured exactly like the worker: replaying histories proves the workflow deterministic."""
     from temporalio.contrib.pydantic import pydantic_data_converter
@@ -111,13 +118,13 @@ async def run_worker(settings: Settings | None = None) -> None:
     from runtime.client import connect
 
     s = settings or get_settings()
-    project = use_project(s.config) if s.config is not None else current_project()
+    if s.config is not None:
+        use_project(s.config)
     # Wait for Temporal as long as it takes (logged, with backoff): a worker that exits instead crash-loops
     # under its supervisor while the embedded dev server restarts, or while a cluster is briefly away.
     log.info("connecting to temporal at %s", s.resolved_temporal_address)
     client = await connect(s, retry_s=None)
-    # An explicit STEWARD_POLICY_FILE wins over the project's policy file.
-    policy = load_policy_engine(s.policy_file or project.policy)
+    policy = load_policy_engine(project_policy(s))
     worker = build_worker(
         client,
         s.task_queue,

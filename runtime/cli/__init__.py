@@ -42,4 +42,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
+    if os.environ.get("STEWARD_CONFIG"):
+        # Every command (run, eval, assistants, worker) serves the project STEWARD_CONFIG names, not the repo's.
+        from runtime.cli.project import apply_config
+
+        if (failed := apply_config()) is not None:
+            sys.exit(failed)
     sys.exit(args.fn(args))

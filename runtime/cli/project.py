@@ -182,6 +182,22 @@ def scaffold(name: str, parent: Path) -> Path:
     return root
 
 
+def apply_config() -> int | None:
+    """Load the project file the settings name (``STEWARD_CONFIG``); on a broken one, the exit code."""
+    from agents.project import ProjectError
+    from agents.registry import use_project
+    from runtime.settings import Settings
+
+    config = Settings().config  # read now: the environment is what this command was started with
+    if config is None:
+        return None
+    try:
+        use_project(config)
+    except ProjectError as exc:
+        return _fail(str(exc))
+    return None
+
+
 def cmd_new(args: argparse.Namespace) -> int:
     try:
         root = scaffold(args.name, Path(args.dir))

@@ -13,19 +13,18 @@ def cmd_up(args: argparse.Namespace) -> int:
     import os
     from pathlib import Path
 
-    from agents.project import ProjectError
-    from agents.registry import use_project
+    from runtime.cli.project import apply_config
+    from runtime.settings import get_settings
     from runtime.supervisor import up
 
     if args.config:
         # Children (worker, API) read it from the environment: STEWARD_CONFIG is a Settings field.
         os.environ["STEWARD_CONFIG"] = str(Path(args.config).resolve())
-    settings = _settings()
-    try:
-        use_project(settings.config)  # refuse a broken project file at start, naming file, key and why
-    except ProjectError as exc:
-        return _fail(str(exc))
-    return up(settings, with_api=not args.no_api)
+        get_settings.cache_clear()  # settings are cached per process; this one just changed
+        # Refuse a broken project file at start, naming file, key and why.
+        if (failed := apply_config()) is not None:
+            return failed
+    return up(_settings(), with_api=not args.no_api)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

@@ -22,11 +22,12 @@ from langgraph_sdk import get_client
 
 from guards.types import Principal
 from runtime import runs
-from tests.conftest import wait_for
+from tests.conftest import free_port, wait_for
 
 pytestmark = pytest.mark.timeout(180)
 
 REPO = Path(__file__).parents[2]
+STEWARD = [sys.executable, "-c", "from runtime.cli import main; main()"]
 REQUESTER = Principal(id="olivia", roles=["operator"], tenant="acme")
 
 GRAPHS = textwrap.dedent(
@@ -291,7 +292,7 @@ def _spawn_worker(home: Path, address: str, task_queue: str, config: Path) -> su
         "PYTHONPATH": str(REPO),
     }
     return subprocess.Popen(
-        [sys.executable, "-c", "from runtime.cli import main; main()", "worker"],
+        [*STEWARD, "worker"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -392,3 +393,26 @@ async def test_steward_new_scaffolds_a_project_that_loads_runs_and_tests(
     )
     assert test.returncode == 0, test.stdout + test.stderr
     assert "3 passed" in test.stdout
+    # `steward eval run` with STEWARD_CONFIG evaluates the scaffold through the real runtime (its own dev server
+    # and worker; the scaffold's graph needs no model).
+    env = {
+        **os.environ,
+        "STEWARD_CONFIG": str(root / "langgraph.json"),
+        "STEWARD_HOME": str(tmp_path / "eval-home"),
+        "STEWARD_LLM_EMBEDDED_SERVER": "false",
+        "STEWARD_SCORING_BOOTSTRAP": "false",
+        "STEWARD_TEMPORAL_DEV_PORT": str(free_port()),
+        "STEWARD_TEMPORAL_UI_PORT": str(free_port()),
+        "PYTHONPATH": str(REPO),
+    }
+    suite = root / "evals" / "demo.jsonl"
+    evaluated = subprocess.run(  # noqa: ASYNC221 - the CLI as a user runs it, once
+        [*STEWARD, "eval", "run", str(suite), "--assistant", "demo", "--no-mlflow", "--no-model"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert evaluated.returncode == 0, evaluated.stdout + evaluated.stderr
+    assert "pass_rate              1.0000" in evaluated.stdout, evaluated.stdout

@@ -202,3 +202,27 @@ def test_repo_project_declares_the_reference_agents() -> None:
     assert loan.prompts_module == "agents.loan_triage.prompts"
     assert loan.subscriptions == {"loan.application.received": "application"}
     assert "application" in loan.input_schema["properties"]
+
+
+def test_cli_serves_steward_config_and_refuses_a_broken_project_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from runtime.cli import main
+
+    good = _project(tmp_path, {"graphs": {"plain": "./my_graph.py:build"}})
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    broken = _project(bad, {"graphs": {"plain": "./my_graph.py:not_a_graph"}})
+    monkeypatch.setenv("STEWARD_CONFIG", str(good))
+    try:
+        with pytest.raises(SystemExit) as done:
+            main(["assistants"])
+        assert done.value.code == 0
+        assert "plain" in capsys.readouterr().out
+        with pytest.raises(SystemExit) as done:
+            main(["up", "--config", str(broken)])
+        assert done.value.code == 2
+        err = capsys.readouterr().err
+        assert str(broken) in err and "graphs.plain" in err and "not a graph" in err
+    finally:
+        use_project()
