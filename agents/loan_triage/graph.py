@@ -283,4 +283,3 @@ def build_graph() -> StateGraph[Any, Any, Any, Any]:
     g.add_edge(GUARDED_NODE, "assess")
     g.add_edge("summarize", END)
     return g
-
