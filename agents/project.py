@@ -64,6 +64,8 @@ class ToolDeclaration(BaseModel):
     side_effect: bool = False
     owner: str = "unknown"
     version: str = "0"
+    timeout_s: float | None = None
+    """Start-to-close timeout of the tool's activity (unset: the tool's own or 30 s)."""
 
 
 class AssistantDeclaration(BaseModel):

@@ -244,7 +244,7 @@ def prepare_graph(
     name: str, build: Callable[[], StateGraph[Any, Any, Any, Any]], section: StewardSection
 ) -> Callable[[], StateGraph[Any, Any, Any, Any]]:
     """The user's builder, then Steward's steps on each fresh graph: guard its ToolNodes, place its nodes."""
-    tools = {k: v.model_dump() for k, v in section.tools.items()}
+    tools = {k: v.model_dump(exclude_unset=True) for k, v in section.tools.items()}
 
     def build_prepared() -> StateGraph[Any, Any, Any, Any]:
         graph = build()
