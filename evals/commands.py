@@ -78,6 +78,7 @@ def _summary(report: object, out: TextIO) -> None:
 
 def eval_run(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
     """Validate everything (suite, assistant, tracking URI), then run the cases through the real runtime."""
+    from evals.environment import NO_MODEL
     from evals.suites import load_suite, validate_inputs
     from evals.variants import resolve_assistant
 
@@ -108,6 +109,12 @@ def eval_run(args: argparse.Namespace, settings: Settings, out: TextIO, err: Tex
             case_timeout_s=args.case_timeout or settings.eval_case_timeout_s,
             eval_run_id=args.eval_run_id,
         )
+        no_model = bool(getattr(args, "no_model", False))
+        if journal.meta.model is not None and (journal.meta.model == NO_MODEL) != no_model:
+            raise UserError(
+                f"eval run {journal.meta.eval_run_id!r} ran with model {journal.meta.model!r}: resume it "
+                + ("with --no-model" if journal.meta.model == NO_MODEL else "without --no-model")
+            )
         if tracker is not None and journal.meta.mlflow_run_id and journal.meta.tracking_uri not in (None, tracker.uri):
             raise UserError(
                 f"eval run {journal.meta.eval_run_id!r} logs to {journal.meta.tracking_uri}, not {tracker.uri}: "
@@ -132,7 +139,8 @@ def eval_run(args: argparse.Namespace, settings: Settings, out: TextIO, err: Tex
         kept = len(journal.finished())
         err.write(
             f"\ninterrupted: {kept}/{len(suite.cases)} finished cases kept in {journal.root}\n"
-            f"resume with: steward eval run {args.suite} --assistant {args.assistant} --resume {holder['id']}\n"
+            f"resume with: steward eval run {args.suite} --assistant {args.assistant}"
+            f"{' --no-model' if no_model else ''} --resume {holder['id']}\n"
         )
         return 130
     except (UserError, ModelUnavailable) as exc:
@@ -159,7 +167,7 @@ async def _run(args, settings, suite, assistant, journal, tracker, out, done, ju
         params["policy_version"] = load_policy_engine(project_policy(settings)).version
     except Exception:  # noqa: BLE001 - the param is informative; the worker loads the policy for real
         pass
-    with_model = not getattr(args, "no_model", False)
+    with_model = not getattr(args, "no_model", False)  # the agent as deployed, unless asked otherwise
     async with eval_environment(settings, store, task_queue=args.task_queue, with_model=with_model) as target:
         out.write(f"runtime: {target.description}\n")
         return await run_eval(

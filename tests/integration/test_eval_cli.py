@@ -93,7 +93,10 @@ def _env(home: Path) -> dict[str, str]:
 def test_ctrl_c_keeps_finished_cases_and_resume_finishes_the_rest(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = _env(home)
+    # The rules alone (--no-model): this is about Ctrl-C and --resume; tests/integration/test_eval_with_model.py
+    # covers evals with the model.
     cmd = [str(STEWARD), "eval", "run", str(SUITE), "--assistant", "loan_triage", "--concurrency", "1", "--no-mlflow"]
+    cmd.append("--no-model")
     proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
     try:
@@ -114,7 +117,7 @@ def test_ctrl_c_keeps_finished_cases_and_resume_finishes_the_rest(tmp_path: Path
     err = proc.stderr.read() if proc.stderr else ""
     assert rc == 130, "".join(lines) + err
     eval_run_id = next(iter((home / "evals").glob("ev-*"))).name
-    assert f"resume with: steward eval run {SUITE} --assistant loan_triage --resume {eval_run_id}" in err
+    assert f"resume with: steward eval run {SUITE} --assistant loan_triage --no-model --resume {eval_run_id}" in err
     results = home / "evals" / eval_run_id / "results.jsonl"
     kept = [json.loads(x) for x in results.read_text().splitlines()]
     assert 3 <= len(kept) < 20
