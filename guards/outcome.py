@@ -12,11 +12,26 @@ all use it. The outcome crosses Temporal and the app store as a dict (``Outcome.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Delivery = Literal["simulated", "queued", "delivered", "failed"]
+
+class Delivery(StrEnum):
+    """What happened to an action downstream, as far as Steward knows it (the one definition: the adapters in
+    ``tools.adapters``, the outbox and the outcome all use it)."""
+
+    SIMULATED = "simulated"
+    """Nothing left Steward: the simulated adapter."""
+    QUEUED = "queued"
+    """In the outbox, not yet acknowledged by the receiver (maybe sent, maybe retried)."""
+    DELIVERED = "delivered"
+    """The receiver answered 2xx to a send carrying the idempotency key."""
+    FAILED = "failed"
+    """The receiver refused it for good (a 4xx other than 408/425/429), or the retries were used up."""
+
+
 ActionStatus = Literal["approved", "executed", "edited", "rejected", "denied", "responded", "failed", "pending"]
 
 RULES = "rules"

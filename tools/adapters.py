@@ -27,25 +27,13 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, Field
 
+from guards.outcome import Delivery
 from tools.registry import ExecutionGrant
 
 
 class AdapterName(StrEnum):
     SIMULATED = "simulated"
     WEBHOOK = "webhook"
-
-
-class Delivery(StrEnum):
-    """What happened to an action downstream, as far as Steward knows it."""
-
-    SIMULATED = "simulated"
-    """Nothing left Steward: the simulated adapter."""
-    QUEUED = "queued"
-    """In the outbox, not yet acknowledged by the receiver (maybe sent, maybe retried)."""
-    DELIVERED = "delivered"
-    """The receiver answered 2xx to a send carrying the idempotency key."""
-    FAILED = "failed"
-    """The receiver refused it for good (a 4xx other than 408/425/429), or the retries were used up."""
 
 
 class ActionReport(BaseModel):
