@@ -34,6 +34,8 @@ run: install
 lint: install
 	$(VENV)/bin/ruff check runtime agents tools guards server evals tests bench
 	$(VENV)/bin/ruff format --check runtime agents tools guards server evals tests bench
+	$(PY) bench/readme_table.py --check
+	$(VENV)/bin/mypy runtime agents tools guards server evals bench
 
 test: install lint
 	$(PY) -m pytest -q -p no:cacheprovider tests

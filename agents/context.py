@@ -106,7 +106,12 @@ MODEL_NODE: dict[str, Any] = {
 """Metadata of a node that calls the model: longer timeout, heartbeats on streamed tokens, bad input not retried.
 Use ``dict(MODEL_NODE)`` (the Temporal plugin consumes the dict it is given)."""
 
-NodeFn = Callable[[Any, Runtime[RunContext]], Awaitable[dict[str, Any]]]
+
+class NodeFn(Protocol):
+    """An async node taking the state and LangGraph's ``runtime`` (a Protocol, not a ``Callable``, so the
+    parameter has the name LangGraph passes it by and ``StateGraph.add_node`` accepts the wrapped node)."""
+
+    def __call__(self, state: Any, runtime: Runtime[RunContext]) -> Awaitable[dict[str, Any]]: ...
 
 
 def _guard_llm_output(run_id: str, prefix: str, node: str, assistant_id: str, out: dict[str, Any]) -> dict[str, Any]:

@@ -183,8 +183,8 @@ async def main(events: int, live_s: float, approvals: int) -> dict[str, Any]:
             roundtrips = []
             async with httpx.AsyncClient(base_url=base, headers={"X-Api-Key": approver_key}, timeout=60) as ap:
                 for _ in range(approvals):
-                    r = await http.post("/runs", json={"assistant_id": "loan_triage", "input": GOOD_APPLICATION})
-                    run_id = r.json()["run_id"]
+                    resp = await http.post("/runs", json={"assistant_id": "loan_triage", "input": GOOD_APPLICATION})
+                    run_id = resp.json()["run_id"]
                     while len(rows := store.list_approvals(run_id=run_id, status="pending")) < 2:
                         await asyncio.sleep(0.01)
                     first, last = sorted(rows, key=lambda a: a["tool"])  # approve_loan, notify_customer

@@ -21,6 +21,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
 
 with workflow.unsafe.imports_passed_through():
+    from langchain_core.runnables import RunnableConfig
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.errors import GraphRecursionError
     from langgraph.types import Command
@@ -428,8 +429,8 @@ class AgentRunWorkflow:
             raise ApplicationError(str(exc), type="NotFound", non_retryable=True) from None
         saver = _load_checkpointer(inp.resume_checkpoint) if inp.resume_checkpoint else InMemorySaver()
         app = builder.compile(checkpointer=saver)
-        config: dict[str, Any] = {"configurable": {"thread_id": inp.run_id}, "recursion_limit": inp.recursion_limit}
-        ctx = {
+        config: RunnableConfig = {"configurable": {"thread_id": inp.run_id}, "recursion_limit": inp.recursion_limit}
+        ctx: dict[str, Any] = {
             "run_id": inp.run_id,
             "thread_id": inp.thread_id,
             "tenant": inp.tenant,

@@ -207,7 +207,7 @@ def create_app(
             if swagger
             else {}
         )
-        return get_swagger_ui_html(openapi_url="/openapi.json", title="Steward API", **assets)
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="Steward API", **assets)  # type: ignore[arg-type]
 
     @app.get("/", include_in_schema=False)
     async def root() -> RedirectResponse:

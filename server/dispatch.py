@@ -188,9 +188,9 @@ class RunDispatcher:
                 self.store.enqueue_run(run_id, thread_id, principal.model_dump())
             else:
                 await self._start(principal, body.assistant_id, data, thread_id, run_id)
-        run = self.store.get_run(run_id)
-        assert run is not None
-        return run
+        started = self.store.get_run(run_id)
+        assert started is not None
+        return started
 
     async def _start(
         self, principal: Principal, assistant_id: str, data: dict[str, Any], thread_id: str, run_id: str

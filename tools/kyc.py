@@ -8,6 +8,7 @@ rule that classified it. The classification is the rules engine's, not the match
 
 from __future__ import annotations
 
+import builtins
 import json
 import re
 import unicodedata
@@ -105,7 +106,7 @@ class SanctionsList(BaseModel):
     list: str
     version: str
     note: str = ""
-    entries: list[SanctionsEntry]
+    entries: builtins.list[SanctionsEntry]
 
 
 @lru_cache(maxsize=1)
@@ -139,6 +140,9 @@ class Party(BaseModel):
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
 
 
+Classification = Literal["confirmed", "possible", "cleared", "no_match"]
+
+
 class Match(BaseModel):
     entry_id: str
     listed_name: str
@@ -150,7 +154,7 @@ class Match(BaseModel):
     dob_status: Literal["match", "mismatch", "unknown"]
     country_status: Literal["match", "mismatch", "unknown"]
     type_status: Literal["match", "mismatch", "unknown"]
-    classification: Literal["confirmed", "possible", "cleared", "no_match"]
+    classification: Classification
     rule_id: str | None
     rule_reason: str | None
 
@@ -161,8 +165,8 @@ class ScreeningResult(BaseModel):
     list: str
     list_version: str
     ruleset_version: str
-    matches: list[Match]
-    classification: Literal["confirmed", "possible", "cleared", "no_match"]
+    matches: builtins.list[Match]
+    classification: Classification
     """The most severe classification among the matches (``no_match`` when there are none)."""
 
 
@@ -220,8 +224,8 @@ def screen(party: Party) -> ScreeningResult:
             )
         )
     matches.sort(key=lambda m: -m.score)
-    order = ["confirmed", "possible", "cleared", "no_match"]
-    overall = min((m.classification for m in matches), key=order.index, default="no_match")
+    order: list[Classification] = ["confirmed", "possible", "cleared", "no_match"]
+    overall: Classification = min((m.classification for m in matches), key=order.index, default="no_match")
     return ScreeningResult(
         party_id=party.party_id,
         name=party.name,
