@@ -6,6 +6,7 @@ covered (or listed in ``NOT_SUPPORTED`` with the reason)."""
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -31,10 +32,7 @@ CLIENTS: dict[str, type] = {
     "runs": RunsClient,
     "crons": CronClient,
 }
-NOT_SUPPORTED: dict[str, str] = {
-    "threads.stream": "LangGraph's v2 streaming protocol (POST /threads/{id}/commands, /stream/events) is not "
-    "served; runs.stream and threads.join_stream are",
-}
+NOT_SUPPORTED: dict[str, str] = {}
 
 
 def public_methods(name: str) -> set[str]:
@@ -92,6 +90,17 @@ async def refused(call: Any) -> httpx.Response:
 
 async def collect(stream: Any) -> list[Any]:
     return [part async for part in stream]
+
+
+async def until_run_ends(events: Any, ends: tuple[str, ...] = ("completed", "failed")) -> list[dict[str, Any]]:
+    """A v3 session's events up to the root lifecycle event in ``ends``: the stream itself stays open (it
+    follows the thread's later runs), as the SDK's long-lived shared stream expects."""
+    seen: list[dict[str, Any]] = []
+    async for event in events:
+        seen.append(event)
+        if event["method"] == "lifecycle" and event["params"]["data"]["event"] in ends:
+            return seen
+    raise AssertionError(f"stream ended before the run did: {[e['method'] for e in seen]}")
 
 
 def test_the_sdk_clients_have_the_methods_this_file_covers() -> None:
@@ -158,6 +167,21 @@ async def test_every_threads_method_with_defaults(server: Server) -> None:
     assert (await t.get_state(tid))["values"]["note"] == "called the applicant"
     node = await refused(t.update_state(tid, {"note": "x"}, as_node="assess"))
     assert node.status_code == 422 and "as_node" in node.json()["detail"]
+
+    # The v3 thread-centric session (POST /threads/{id}/commands, /stream/events) on a thread the SDK mints.
+    async with t.stream(assistant_id="loan_triage") as session:
+        started = await session.run.start(input=BAND_C)
+        events = await until_run_ends(session.events)
+        output = await session.output.with_timeout(60)
+    assert started["run_id"].startswith("run-")
+    lifecycle = [e["params"]["data"]["event"] for e in events if e["method"] == "lifecycle"]
+    assert lifecycle == ["running", "completed"]
+    values = [e["params"]["data"] for e in events if e["method"] == "values"]
+    assert values[0] == BAND_C and values[-1]["outcome"]["decision"] == "referred"
+    assert output["outcome"]["decision"] == "referred"  # the thread's state, read once the run completed
+    seqs = [e["seq"] for e in events]
+    assert seqs == sorted(seqs) and len({e["event_id"] for e in events}) == len(events)
+    assert (await t.get(session.thread_id))["status"] == "idle"
 
     copy = await t.copy(tid)
     assert copy["thread_id"] != tid and copy["values"]["note"] == "called the applicant"
@@ -256,6 +280,64 @@ async def test_interrupts_carry_the_human_interrupt_shape_and_resume_with_a_huma
     resumed = await collect(approver["runs"].stream(tid, "loan_triage", command={"resume": decisions}))
     outcome = [p.data for p in resumed if p.event == "values"][-1]["outcome"]
     assert outcome["decision"] == "approved" and outcome["tools"]["approve_loan"] == "executed"
+
+
+async def test_a_thread_stream_session_answers_approvals_with_input_respond(server: Server) -> None:
+    """``threads.stream``: the operator's session sees the two approvals as ``input.requested`` interrupts; an
+    approver's session on the same thread answers each by its id (``run.respond``) and sees the run complete."""
+    seen: set[str] = set()
+    operator, approver = server.sdk(seen), server.sdk(seen, server.approver)
+    async with operator["threads"].stream(assistant_id="loan_triage") as asking:
+        await asking.run.start(input=GOOD_APPLICATION)
+        await wait_for_interrupts(asking, 2)
+        tid, asked = asking.thread_id, list(asking.interrupts)
+        assert asking.interrupted
+        with pytest.raises(httpx.HTTPStatusError) as not_approver:  # an operator may not approve
+            await asking.run.respond("approve", interrupt_id=asked[0]["interrupt_id"])
+        assert not_approver.value.response.status_code == 403
+        assert not_approver.value.response.json()["error"] == "permission_denied"
+    assert {i["value"]["tool"] for i in asked} == {"approve_loan", "notify_customer"}
+    assert all(i["value"]["action_request"]["action"] == i["value"]["tool"] for i in asked)
+
+    async with approver["threads"].stream(tid, assistant_id="loan_triage") as answering:
+        await wait_for_interrupts(answering, 2)  # replayed from the run's start: it knows what is open
+        for interrupt in list(answering.interrupts):
+            await answering.run.respond({"type": "accept", "args": None}, interrupt_id=interrupt["interrupt_id"])
+        final = await answering.output.with_timeout(60)
+    assert final["outcome"]["decision"] == "approved"
+    assert final["outcome"]["tools"]["approve_loan"] == "executed"
+
+
+async def wait_for_interrupts(session: Any, n: int, timeout_s: float = 60.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while len(session.interrupts) < n:  # noqa: ASYNC110 - the SDK offers no event for its interrupt list
+            await asyncio.sleep(0.05)
+
+
+async def test_thread_stream_bad_input_is_a_4xx_naming_the_field(server: Server) -> None:
+    headers = {"X-Api-Key": server.operator}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers) as http:
+        tid = (await http.post("/threads", json={})).json()["thread_id"]
+        unknown = await http.post(f"/threads/{tid}/commands", json={"id": 1, "method": "state.fork", "params": {}})
+        assert unknown.status_code == 400 and unknown.json()["error"] == "not_supported"
+        assert "method" in unknown.json()["detail"] and unknown.json()["id"] == 1
+        no_assistant = await http.post(f"/threads/{tid}/commands", json={"id": 2, "method": "run.start", "params": {}})
+        assert no_assistant.status_code == 422 and "params.assistant_id" in no_assistant.json()["detail"]
+        bad_input = await http.post(
+            f"/threads/{tid}/commands",
+            json={"id": 3, "method": "run.start", "params": {"assistant_id": "loan_triage", "input": {"x": 1}}},
+        )
+        assert bad_input.status_code == 422 and bad_input.json()["type"] == "error"
+        no_id = await http.post(f"/threads/{tid}/commands", json={"method": "run.start"})
+        assert no_id.status_code == 422 and "id" in str(no_id.json()["detail"])
+        channel = await http.post(f"/threads/{tid}/stream/events", json={"channels": ["gossip"]})
+        assert channel.status_code == 422 and "channels" in str(channel.json()["detail"])
+        respond = await http.post(
+            f"/threads/{tid}/commands", json={"id": 4, "method": "input.respond", "params": {"response": 1}}
+        )
+        assert respond.status_code == 422 and "params.interrupt_id" in respond.json()["detail"]
+        elsewhere = await http.post("/threads/nope/stream/events", json={"channels": ["values"]})
+        assert elsewhere.status_code == 404
 
 
 def test_a_human_response_becomes_a_steward_decision() -> None:
