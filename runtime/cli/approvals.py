@@ -1,8 +1,9 @@
 """Run and decide: ``steward run``, ``approve``, ``approvals``.
 
-Decisions go through the HTTP API with an API key (``runtime.cli.auth``): the API authenticates the key and
-signs the decision, and the workflow accepts nothing without that proof. There is no ``--as``/``--role``:
-who decides is whoever the key belongs to.
+Runs and decisions go through the HTTP API with an API key (``runtime.cli.auth``). ``steward run`` starts the
+run as the key's principal, so the requester is who the API authenticated, never a name typed on the command
+line: separation of duties then holds (whoever started a run cannot approve it). Decisions are signed by the
+API, and the workflow accepts nothing without that proof. There is no ``--as``/``--role``.
 """
 
 from __future__ import annotations
@@ -11,12 +12,19 @@ import argparse
 import asyncio
 import json
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from runtime.cli._common import _fail, _principal, _settings
+from runtime.cli._common import _fail, _settings
 from runtime.cli.auth import NO_KEY_HINT, api_credentials
+
+START_KEY_HINT = (
+    "running needs an API key: the run is started through the API as the key's principal (who asked is "
+    "recorded, and cannot approve their own request); set STEWARD_API_KEY, or run `steward login` with a key "
+    "from `steward keys create --principal <you> --role operator` (ask an admin for one)"
+)
 
 _IN_TOKENS = [False]
 
@@ -107,66 +115,177 @@ async def post_decision(creds: Any, approval_id: str, body: dict[str, Any]) -> d
     return data
 
 
+class RunRefused(Exception):  # noqa: N818 - what happened, as the CLI says it
+    """The API did not start or stream the run (or could not be reached); the message says why."""
+
+
+async def _sse_frames(response: Any) -> AsyncIterator[tuple[str, str | None, Any]]:
+    """``(event, id, data)`` for each SSE frame of an httpx streaming response."""
+    event, frame_id, data_lines = "message", None, list[str]()
+    async for line in response.aiter_lines():
+        if line == "":
+            if data_lines:
+                raw = "\n".join(data_lines)
+                try:
+                    data: Any = json.loads(raw)
+                except ValueError:
+                    data = raw
+                yield event, frame_id, data
+            event, frame_id, data_lines = "message", None, []
+        elif line.startswith(":"):
+            continue  # keep-alive ping
+        else:
+            name, _, value = line.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "event":
+                event = value
+            elif name == "id":
+                frame_id = value
+            elif name == "data":
+                data_lines.append(value)
+
+
+async def _refusal(r: Any) -> RunRefused:
+    await r.aread()
+    try:
+        body = r.json()
+    except ValueError:
+        body = {"detail": r.text[:500]}
+    detail = body.get("detail") if isinstance(body, dict) else body
+    hint = f" ({START_KEY_HINT})" if r.status_code == 401 else ""
+    return RunRefused(f"HTTP {r.status_code}: {detail}{hint}")
+
+
+class _RunSession:
+    """One ``steward run``: start it through the API as the key's principal, follow its event log over SSE.
+
+    The run is started with ``POST /threads/{id}/runs/stream`` (or ``/runs/stream``) in ``custom`` mode, which
+    carries the whole event log; the API ends that stream when the run waits for people, and the CLI then
+    joins ``GET .../runs/{run_id}/stream?follow=true`` with ``Last-Event-ID``, so nothing is lost or printed
+    twice (also after a dropped connection).
+    """
+
+    def __init__(self, http: Any, args: argparse.Namespace, creds: Any, interactive: bool) -> None:
+        self.http, self.args, self.creds, self.interactive = http, args, creds, interactive
+        self.run_id: str | None = None
+        self.thread_id: str | None = args.thread
+        self.last_id: str | None = None
+        self.status: str | None = None
+        self.prompted: set[str] = set()
+
+    async def follow(self, payload: dict[str, Any]) -> int:
+        body: dict[str, Any] = {
+            "assistant_id": self.args.assistant,
+            "input": payload,
+            "stream_mode": ["custom"],
+            "on_disconnect": "continue",  # Ctrl-C detaches; the run goes on
+        }
+        if self.thread_id:
+            body["if_not_exists"] = "create"
+            path = f"/threads/{quote(self.thread_id, safe='')}/runs/stream"
+        else:
+            path = "/runs/stream"
+        ended = await self._consume("POST", path, json=body)
+        drops = 0
+        while self.status is None:
+            if ended == "interrupted" and not self.interactive and self.args.no_wait:
+                return 0
+            if self.run_id is None or self.thread_id is None:
+                raise RunRefused("the API's stream ended before it named the run")
+            headers = {"Last-Event-ID": self.last_id} if self.last_id else {}
+            try:
+                ended = await self._consume(
+                    "GET",
+                    f"/threads/{quote(self.thread_id, safe='')}/runs/{quote(self.run_id, safe='')}/stream",
+                    params={"stream_mode": "custom", "follow": "true"},
+                    headers=headers,
+                )
+                drops = 0
+            except RunRefused:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a dropped stream is rejoined, a few times
+                drops += 1
+                if drops > 5:
+                    raise RunRefused(f"lost the stream of {self.run_id} ({type(exc).__name__})") from None
+                await asyncio.sleep(min(2.0, 0.2 * 2**drops))
+        return 0 if self.status == "success" else 1
+
+    async def _consume(self, method: str, path: str, **kwargs: Any) -> str | None:
+        """Read one SSE response; returns how it ended (None when the connection closed without an end)."""
+        async with self.http.stream(method, path, **kwargs) as r:
+            if r.status_code >= 400:
+                raise await _refusal(r)
+            async for event, frame_id, data in _sse_frames(r):
+                if frame_id is not None:
+                    self.last_id = frame_id
+                if event == "metadata":
+                    self.run_id, self.thread_id = data["run_id"], data["thread_id"]
+                    print(f"run {self.run_id} (thread {self.thread_id})")
+                elif event == "custom":
+                    _print_event(data)
+                    if data.get("type") == "approval_requested":
+                        await self._ask(data.get("data") or {})
+                elif event == "error":
+                    print(f"error: {data.get('message') if isinstance(data, dict) else data}")
+                elif event == "end":
+                    if data.get("reason") == "finished":
+                        self.status = data.get("status") or "error"
+                    return str(data.get("reason"))
+        return None
+
+    async def _ask(self, approval: dict[str, Any]) -> None:
+        approval_id = approval.get("approval_id")
+        if not approval_id or approval_id in self.prompted:
+            return
+        self.prompted.add(approval_id)
+        if not self.interactive:
+            print(f"   decide with: steward approve {approval_id} --action approve|edit|reject|respond")
+            return
+        while True:
+            # Blocking on purpose: the API buffers the stream meanwhile, and Ctrl-C stays a plain interrupt.
+            body = _prompt_decision(approval)
+            if body is None:
+                print(f"   later: steward approve {approval_id}, or the console")
+                return
+            try:
+                print("  ", await post_decision(self.creds, approval_id, body))
+                return
+            except DecisionRefused as exc:
+                print(f"   refused: {exc}")
+                if "HTTP 403" in str(exc):
+                    return  # another principal decides (separation of duties, role): prompting again won't help
+
+
 async def _run(args: argparse.Namespace) -> int:
-    from runtime import runs
-    from runtime.client import connect
-    from runtime.errors import UserError
-    from runtime.store import TERMINAL_STATUSES, open_store
+    import httpx
 
     s = _settings()
+    creds = api_credentials(s)
+    if creds.key is None:
+        return _fail(START_KEY_HINT)
     try:
         payload = json.loads(Path(args.input).read_text()) if args.input != "-" else json.load(sys.stdin)
     except FileNotFoundError:
         return _fail(f"--input: file {args.input!r} does not exist")
     except json.JSONDecodeError as exc:
         return _fail(f"--input: not valid JSON: {exc}")
-    requester = _principal(args.as_user, args.role, args.tenant)
-    store = open_store(s.resolved_db_path)
+    interactive = sys.stdin.isatty() and args.input != "-" and not args.no_prompt
+    headers = {"Authorization": f"Bearer {creds.key}"}
+    timeout = httpx.Timeout(60, read=None)  # a run may wait for people for hours; pings keep the line alive
+    session: _RunSession | None = None
     try:
-        runs.validate_input(args.assistant, payload)
-        client = await connect(s)
-        handle = await runs.start_run(
-            client, store, s.task_queue, args.assistant, payload, requester, thread_id=args.thread
+        async with httpx.AsyncClient(base_url=creds.url, headers=headers, timeout=timeout) as http:
+            session = _RunSession(http, args, creds, interactive)
+            return await session.follow(payload)
+    except RunRefused as exc:
+        return _fail(str(exc), 3)
+    except httpx.HTTPError as exc:
+        where = f"; the run {session.run_id} goes on" if session and session.run_id else ""
+        return _fail(
+            f"cannot reach the API at {creds.url} ({type(exc).__name__}){where}; start it with `steward up` "
+            "or point STEWARD_API_URL at it",
+            3,
         )
-    except UserError as exc:
-        return _fail(str(exc))
-    print(f"run {handle.id}")
-    creds = api_credentials(s)
-    interactive = sys.stdin.isatty() and not args.no_prompt
-    if interactive and creds.key is None:
-        print(f"   not prompting for approvals: {NO_KEY_HINT}")
-        interactive = False
-    seq, prompted = 0, set()
-    while True:
-        for e in store.events_after(handle.id, seq):
-            seq = e["seq"]
-            _print_event(e)
-        run = store.get_run(handle.id)
-        if run and run["status"] in TERMINAL_STATUSES:
-            for e in store.events_after(handle.id, seq):
-                seq = e["seq"]
-                _print_event(e)
-            return 0 if run["status"] == "success" else 1
-        if run and run["status"] == "interrupted":
-            pending = [
-                a for a in store.list_approvals(run_id=handle.id, status="pending") if a["approval_id"] not in prompted
-            ]
-            for a in pending:
-                prompted.add(a["approval_id"])
-                if not interactive:
-                    print(f"   decide with: steward approve {a['approval_id']} --action approve|edit|reject|respond")
-                    continue
-                body = _prompt_decision(a)
-                if body is None:
-                    continue
-                try:
-                    print("  ", await post_decision(creds, a["approval_id"], body))
-                except DecisionRefused as exc:
-                    print(f"   refused: {exc}")
-                    prompted.discard(a["approval_id"])
-            if not interactive and args.no_wait:
-                return 0
-        await asyncio.sleep(0.1)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -217,9 +336,6 @@ def register(sub: Any) -> None:
     run.add_argument("assistant")
     run.add_argument("--input", required=True, help="JSON file with the run input ('-' for stdin)")
     run.add_argument("--thread", help="thread id: state carries over between runs of a thread")
-    run.add_argument("--as", dest="as_user", help="requester id (default: your login)")
-    run.add_argument("--role", action="append", help="requester role (repeatable)")
-    run.add_argument("--tenant")
     run.add_argument("--no-prompt", action="store_true", help="never prompt; print how to decide instead")
     run.add_argument("--no-wait", action="store_true", help="with --no-prompt: return once the run waits")
     run.set_defaults(fn=cmd_run)

@@ -27,7 +27,7 @@ from runtime import runs
 from runtime.errors import Forbidden
 from runtime.proofs import DecisionSigner
 from runtime.settings import get_settings
-from tests.conftest import make_worker, pending_approvals
+from tests.conftest import GOOD_APPLICATION, make_worker, pending_approvals, wait_for
 
 REQUESTER = Principal(id="alice", roles=["operator"])
 BOB = Principal(id="bob", roles=["approver"])
@@ -260,3 +260,97 @@ async def test_cli_decides_through_the_api_with_a_key(client, store, task_queue,
     by_app = {e["args"]["application_id"]: e for e in store.tool_executions(handle.id)}
     assert by_app[second["args"]["application_id"]]["args"]["amount"] == 80
     assert store.get_approval(second["approval_id"])["decided_by"] == "carol"
+
+
+# -- steward run: started through the API as the key's principal ---------------------------------------------
+async def test_cli_run_without_a_key_is_refused_and_takes_no_self_declared_requester(
+    client, store, task_queue, api, tmp_path
+) -> None:
+    app = tmp_path / "app.json"
+    app.write_text(json.dumps(GOOD_APPLICATION))
+    before = len(store.list_runs())
+    code, _, err = await steward(tmp_path, "run", "loan_triage", "--input", str(app), env={"STEWARD_API_URL": api})
+    assert code == 2
+    assert "STEWARD_API_KEY" in err and "steward login" in err and "steward keys create" in err
+    alice_key = store.create_api_key("alice", "default", ["operator"])[1]
+    for flag in ("--as", "--role"):
+        code, _, err = await steward(
+            tmp_path,
+            "run",
+            "loan_triage",
+            "--input",
+            str(app),
+            flag,
+            "bob",
+            env={"STEWARD_API_URL": api, "STEWARD_API_KEY": alice_key},
+        )
+        assert code == 2 and f"unrecognized arguments: {flag}" in err
+    code, _, err = await steward(
+        tmp_path, "run", "loan_triage", "--input", str(app), env={"STEWARD_API_URL": api, "STEWARD_API_KEY": "stw_no"}
+    )
+    assert code == 3 and "HTTP 401" in err
+    assert len(store.list_runs()) == before, "a refused `steward run` started a run anyway"
+
+
+async def test_cli_run_is_started_as_the_keys_principal_who_cannot_approve_it(
+    client, store, task_queue, api, tmp_path
+) -> None:
+    """The run's requester is whoever the key belongs to; that principal's decisions are refused (separation of
+    duties), another approver's complete the run, and the CLI streamed it all over the API's SSE."""
+    import httpx
+
+    app = tmp_path / "app.json"
+    app.write_text(json.dumps(GOOD_APPLICATION))
+    alice_key = store.create_api_key("alice", "default", ["operator", "approver"])[1]
+    bob_key = store.create_api_key("bob", "default", ["approver"])[1]
+    known = {r["run_id"] for r in store.list_runs()}
+    cli = asyncio.ensure_future(
+        steward(
+            tmp_path,
+            "run",
+            "loan_triage",
+            "--input",
+            str(app),
+            "--thread",
+            "t-cli-run",
+            "--no-prompt",
+            env={"STEWARD_API_URL": api, "STEWARD_API_KEY": alice_key},
+        )
+    )
+    run_id = await wait_for(
+        lambda: next((r["run_id"] for r in store.list_runs("t-cli-run") if r["run_id"] not in known), None),
+        timeout=60,
+    )
+    rows = await pending_approvals(store, run_id, 1, timeout=90)
+    run = store.get_run(run_id)
+    assert run["requester"] == "alice" and run["tenant"] == "default"
+    async with httpx.AsyncClient(base_url=api, timeout=60) as http:
+        for row in rows:
+            mine = await http.post(
+                f"/approvals/{row['approval_id']}/decision",
+                json={"action": "approve"},
+                headers={"Authorization": f"Bearer {alice_key}"},
+            )
+            assert mine.status_code == 403, mine.text
+        decided: set[str] = set()
+        while not cli.done():
+            for row in store.list_approvals(run_id=run_id, status="pending"):
+                if row["approval_id"] in decided:
+                    continue
+                r = await http.post(
+                    f"/approvals/{row['approval_id']}/decision",
+                    json={"action": "approve"},
+                    headers={"Authorization": f"Bearer {bob_key}"},
+                )
+                assert r.status_code == 200, r.text
+                decided.add(row["approval_id"])
+            await asyncio.sleep(0.2)
+    code, out, err = await cli
+    assert code == 0, err + out
+    assert f"run {run_id} (thread t-cli-run)" in out
+    for row in rows:
+        assert f"WAITING for approval {row['approval_id']}" in out
+        assert f"decide with: steward approve {row['approval_id']}" in out
+        assert f"{row['approval_id']}: approved by bob" in out
+    assert "run success" in out
+    assert out.count("<- intake") == 1, "an event was printed twice across the stream's rejoin"
