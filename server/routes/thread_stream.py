@@ -250,11 +250,12 @@ class ProtocolMapper:
             out.append(("lifecycle", {"event": "interrupted", "graph_name": self.run["assistant_id"]}))
         # values / updates: the same frames a run stream sends (StreamMapper), so the two never disagree.
         out += self.values.feed(e)
+        out.append(("custom", {"type": t, "seq": e["seq"], "ts": e["ts"], "data": e["data"]}))
         if t == "run_finished":
             for node in list(self.open_messages):
                 out += self._close_message(node)
+            # Last: a client that stops reading at the terminal lifecycle event has seen everything of the run.
             out.append(("lifecycle", self._terminal(d)))
-        out.append(("custom", {"type": t, "seq": e["seq"], "ts": e["ts"], "data": e["data"]}))
         return out
 
     def _token(self, node: str, text: str, seq: int) -> list[tuple[str, Any]]:
@@ -322,10 +323,11 @@ async def protocol_events(
     at_root = body.namespaces is None or any(ns == [] for ns in body.namespaces)
     mapper: ProtocolMapper | None = None
     folded = 0
+    runs_ = _thread_runs(store, thread_id)  # re-read only when waiting for a next run: it lists every run
     while True:
-        runs_ = _thread_runs(store, thread_id)
         if position > len(runs_):
             await asyncio.sleep(poll_s)
+            runs_ = _thread_runs(store, thread_id)
             continue
         run = runs_[position - 1]
         if mapper is None or mapper.run["run_id"] != run["run_id"]:
@@ -349,11 +351,11 @@ async def protocol_events(
         if batch:
             continue
         latest = store.get_run(run["run_id"])
-        if (
-            mapper.values.finished is not None or (latest is not None and latest["status"] in TERMINAL_STATUSES)
-        ) and position < len(_thread_runs(store, thread_id)):
-            position, after = position + 1, 0
-            continue
+        if mapper.values.finished is not None or latest is None or latest["status"] in TERMINAL_STATUSES:
+            runs_ = _thread_runs(store, thread_id)
+            if position < len(runs_):
+                position, after = position + 1, 0
+                continue
         await asyncio.sleep(poll_s)
 
 

@@ -314,6 +314,39 @@ async def wait_for_interrupts(session: Any, n: int, timeout_s: float = 60.0) -> 
             await asyncio.sleep(0.05)
 
 
+async def test_thread_stream_resumes_after_since_and_follows_the_threads_next_run(server: Server) -> None:
+    """``since`` is a thread-wide seq: a stream resumed after event k of run 1 gets the rest of run 1 (nothing
+    lost, nothing twice) and then run 2's events, whose seqs are higher still."""
+    from langgraph_sdk.stream.transport import ProtocolSseTransport
+
+    headers = {"X-Api-Key": server.operator}
+    async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as http:
+        tid = (await http.post("/threads", json={})).json()["thread_id"]
+        transport = ProtocolSseTransport(client=http, thread_id=tid)
+        first = await transport.send_command(
+            {"id": 1, "method": "run.start", "params": {"assistant_id": "loan_triage", "input": BAND_C}}
+        )
+        assert first is not None and first["type"] == "success"
+        everything = transport.open_event_stream({"channels": ["values", "lifecycle", "custom"]})
+        run1 = await until_run_ends(everything.events)
+        await everything.close()
+        middle = run1[len(run1) // 2]["seq"]
+        resumed = transport.open_event_stream({"channels": ["values", "lifecycle", "custom"], "since": middle})
+        rest = await until_run_ends(resumed.events)
+        assert rest == [e for e in run1 if e["seq"] > middle]
+
+        second = await transport.send_command(
+            {"id": 2, "method": "run.start", "params": {"assistant_id": "loan_triage", "input": BAND_C}}
+        )
+        assert second is not None and second["result"]["run_id"] != first["result"]["run_id"]
+        run2 = await until_run_ends(resumed.events)  # the same stream, still open, follows the next run
+        await resumed.close()
+        await transport.close()
+    assert run2[0]["seq"] > run1[-1]["seq"] and run2[0]["params"]["data"]["event"] == "running"
+    custom = [e["params"]["data"]["type"] for e in run2 if e["method"] == "custom"]
+    assert custom[0] == "run_started" and custom[-1] == "run_finished"
+
+
 async def test_thread_stream_bad_input_is_a_4xx_naming_the_field(server: Server) -> None:
     headers = {"X-Api-Key": server.operator}
     async with httpx.AsyncClient(base_url=server.url, headers=headers) as http:
