@@ -311,6 +311,33 @@ async def join_run_stream(
     )
 
 
+@stateless.get("/{run_id}/stream", response_class=EventSourceResponse, responses=_SSE)
+async def join_run_stream_by_id(
+    run_id: str,
+    principal: PrincipalDep,
+    store: StoreDep,
+    dispatcher: DispatcherDep,
+    request: Request,
+    stream_mode: Annotated[list[str] | None, Query()] = None,
+    cancel_on_disconnect: bool = False,
+    last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
+) -> EventSourceResponse:
+    """Join a run's stream by its id alone: the JavaScript SDK's ``runs.joinStream(null, runId)``."""
+    run = load_run(store, principal, run_id)
+    return await join_run_stream(
+        run["thread_id"],
+        run_id,
+        principal,
+        store,
+        dispatcher,
+        request,
+        stream_mode,
+        follow=False,
+        cancel_on_disconnect=cancel_on_disconnect,
+        last_event_id=last_event_id,
+    )
+
+
 @router.delete("/{thread_id}/runs/{run_id}", status_code=204)
 async def delete_run(thread_id: str, run_id: str, principal: OperatorDep, store: StoreDep) -> None:
     """Refused with 409: a run is part of the audit trail (its events, decisions and audit records point at

@@ -13,6 +13,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response
+from pydantic import BaseModel, ConfigDict
 
 from runtime.errors import Conflict, NotFound, UserError
 from runtime.store import TERMINAL_STATUSES, Store
@@ -231,6 +232,24 @@ async def update_thread_state(
         {"thread_id": thread_id, "keys": sorted({k for u in updates for k in u}), "checkpoint_id": checkpoint_id},
     )
     return ThreadStateUpdated(checkpoint=Checkpoint(thread_id=thread_id, checkpoint_id=checkpoint_id))
+
+
+class ThreadStatePatch(BaseModel):
+    """``PATCH /threads/{id}/state``: the JavaScript SDK's ``threads.patchState(threadId, metadata)``."""
+
+    model_config = ConfigDict(extra="forbid")
+    metadata: dict[str, Any]
+
+
+@router.patch("/{thread_id}/state", status_code=204)
+async def patch_thread_state(
+    thread_id: str, body: ThreadStatePatch, principal: OperatorDep, store: StoreDep
+) -> Response:
+    """Merge metadata into the thread's latest checkpoint's. Steward keeps one checkpoint per thread (see the
+    module docstring), so that metadata is the thread's own: ``GET /threads/{id}`` shows the patch."""
+    load_thread(store, principal, thread_id)
+    store.update_thread_metadata(thread_id, body.metadata)
+    return Response(status_code=204)
 
 
 @router.post("/{thread_id}/state/checkpoint", response_model=ThreadStatePublic)

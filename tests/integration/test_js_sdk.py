@@ -68,12 +68,14 @@ async def test_js_sdk_drives_a_chat_turn_and_resumes_the_interrupts(api: tuple[s
     assert [r["run_id"] for r in report["runs"]] == [report["run_id"]]
     assert report["rejoined_events"][0] == "metadata" and report["rejoined_events"][-1] == "end"
     assert "values" in report["rejoined_events"]
+    assert report["rejoined_by_run_id_events"] == report["rejoined_events"]  # GET /runs/{run_id}/stream
 
     assert report["resumed_events"][-1] == "end"
     assert report["final_values"]["outcome"]["decision"] == "approved"
     assert report["final_state"]["values"]["outcome"]["decided_by"] == "arthur"
     assert report["final_state"]["interrupts"] == []
     assert report["final_history"][0]["checkpoint"]["checkpoint_id"] == report["run_id"]
+    assert report["patched"] is None and report["patched_thread"]["metadata"]["reviewed"] == "yes"  # patchState
 
 
 CHAT_GRAPH = """

@@ -371,6 +371,11 @@ async def test_thread_stream_bad_input_is_a_4xx_naming_the_field(server: Server)
         assert respond.status_code == 422 and "params.interrupt_id" in respond.json()["detail"]
         elsewhere = await http.post("/threads/nope/stream/events", json={"channels": ["values"]})
         assert elsewhere.status_code == 404
+        # The JS SDK's threads.patchState and thread-less runs.joinStream (served for it) refuse bad input too.
+        no_metadata = await http.patch(f"/threads/{tid}/state", json={})
+        assert no_metadata.status_code == 422 and "metadata" in str(no_metadata.json()["detail"])
+        assert (await http.patch("/threads/nope/state", json={"metadata": {}})).status_code == 404
+        assert (await http.get("/runs/run-nope/stream")).status_code == 404
 
 
 def test_a_human_response_becomes_a_steward_decision() -> None:

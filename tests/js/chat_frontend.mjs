@@ -40,6 +40,13 @@ for await (const part of operator.runs.joinStream(thread.thread_id, report.run_i
 }
 report.rejoined_events = rejoined;
 
+// The same run joined by its id alone (GET /runs/{run_id}/stream), as a page that kept only the run id does.
+const byRunId = [];
+for await (const part of operator.runs.joinStream(null, report.run_id)) {
+  byRunId.push(part.event);
+}
+report.rejoined_by_run_id_events = byRunId;
+
 // Resume every interrupt with Agent Inbox's HumanResponse, keyed by interrupt id.
 const resume = Object.fromEntries(report.state.interrupts.map((i) => [i.id, { type: "accept", args: null }]));
 const resumed = [];
@@ -50,5 +57,9 @@ report.resumed_events = resumed.map((p) => p.event);
 report.final_values = resumed.filter((p) => p.event === "values").at(-1)?.data ?? null;
 report.final_state = await operator.threads.getState(thread.thread_id);
 report.final_history = await operator.threads.getHistory(thread.thread_id);
+
+// Patch the latest checkpoint's metadata (PATCH /threads/{id}/state): Steward's one checkpoint is the thread's.
+report.patched = (await operator.threads.patchState(thread.thread_id, { reviewed: "yes" })) ?? null;
+report.patched_thread = await operator.threads.get(thread.thread_id);
 
 process.stdout.write(JSON.stringify(report));
