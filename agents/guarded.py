@@ -51,6 +51,9 @@ class ToolResult(TypedDict, total=False):
     reason: str
     approval_id: str | None
     decided_by: str | None
+    policy_rule: str
+    """The policy rule that decided this call's gate (allow, deny or require approval): the outcome's basis."""
+    policy_version: str
 
 
 @dataclass
@@ -210,6 +213,16 @@ async def run_guarded_call(ctx: RunContext, call: ToolCall, offered: list[str] |
     same steps. ``offered``: the tools the calling node offers; a call to any other tool is denied naming them.
     """
     verdict = await _evaluate(ctx, call, dict(call.get("args") or {}), "proposed", offered)
+    result = await _gated_call(ctx, call, verdict, offered)
+    # Every result names the rule that gated the proposed call, so an outcome can say which policy decided.
+    result["policy_rule"], result["policy_version"] = verdict.rule_id, verdict.policy_version
+    return result
+
+
+async def _gated_call(
+    ctx: RunContext, call: ToolCall, verdict: ToolCallVerdict, offered: list[str] | None
+) -> ToolResult:
+    """The steps after the policy's verdict: deny, or wait for a decision, then execute."""
     if verdict.effect == "deny":
         return _result(ctx, call, "denied", args=call.get("args") or {}, reason=verdict.reason)
     args = verdict.args

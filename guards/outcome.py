@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterable
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class Delivery(StrEnum):
@@ -73,6 +73,8 @@ class ActionOutcome(BaseModel):
     last_error: str | None = None
     decided_by: str | None = None
     approval_id: str | None = None
+    policy_rule: str | None = Field(default=None, description="The policy rule that gated the call.")
+    policy_version: str | None = None
 
     @classmethod
     def from_tool_result(cls, result: dict[str, Any]) -> ActionOutcome:
@@ -88,6 +90,8 @@ class ActionOutcome(BaseModel):
             status=status,
             decided_by=result.get("decided_by"),
             approval_id=result.get("approval_id"),
+            policy_rule=result.get("policy_rule") or None,
+            policy_version=result.get("policy_version") or None,
             **reported,
         )
 
@@ -116,6 +120,15 @@ class Outcome(BaseModel):
         default_factory=list, description="name@version of every prompt sent to a model in this run."
     )
     extra: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _policy_rules_from_actions(self) -> Outcome:
+        """``basis.policy_rules`` names every rule that gated an action: derived here, once, from the actions'
+        own results, so no agent can leave it empty while its actions were gated by policy."""
+        for action in self.actions:
+            if action.policy_rule and action.policy_rule not in self.basis.policy_rules:
+                self.basis.policy_rules.append(action.policy_rule)
+        return self
 
     def public(self) -> dict[str, Any]:
         """The JSON-ready dict that the run result, the app store and the audit carry."""
