@@ -79,6 +79,9 @@ class AssistantDeclaration(BaseModel):
     derived from the graph's input schema (shown to clients, not enforced)."""
     card: str | None = None
     """Model card file (relative to the project file)."""
+    guard_profile: str | None = None
+    """This assistant's guard profile (a YAML file relative to the project file, or a built-in name in
+    ``guards/profiles/``); unset: the project's ``guard_profile``, else the built-in choice."""
     prompts: str | None = None
     """Module holding the assistant's prompts (upper-case string constants; ``*_VERSION`` is their version)."""
     subscriptions: dict[str, str] = Field(default_factory=dict)
@@ -194,7 +197,10 @@ def load_project(path: Path | str, check: Callable[[str, Any, StewardSection], N
     _check_tools(steward_file, section.tools, assistants)
     policy = _relative_file(steward_file, root, "steward.policy", section.policy) if section.policy else None
     if section.guard_profile is not None:
-        _check_guard_profile(steward_file, root, section.guard_profile)
+        _check_guard_profile(steward_file, root, section.guard_profile, "steward.guard_profile")
+    for name, decl in section.assistants.items():
+        if decl.guard_profile is not None:
+            _check_guard_profile(steward_file, root, decl.guard_profile, f"steward.assistants.{name}.guard_profile")
     return Project(file, assistants, dict(section.tools), policy, section.guard_profile, env, deps, section)
 
 
@@ -275,15 +281,37 @@ def _relative_file(file: Path, root: Path, key: str, value: str) -> Path:
     return p
 
 
-def _check_guard_profile(file: Path, root: Path, value: str) -> None:
-    from guards.points import PROFILES_DIR
+def _check_guard_profile(file: Path, root: Path, value: str, key: str) -> None:
+    from guards.points import ACTIONS, POINTS, PROFILES_DIR, GuardProfile, profile_file
 
-    if (root / value).is_file() or (PROFILES_DIR / f"{value}.yaml").is_file():
-        return
-    known = sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
-    raise ProjectError(
-        file, "steward.guard_profile", f"no profile file {value!r} and no built-in profile; known: {known}"
-    )
+    path = profile_file(value, root)
+    if path is None:
+        known = sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+        raise ProjectError(file, key, f"no profile file {value!r} and no built-in profile; known: {known}")
+    try:
+        profile = GuardProfile.model_validate(_read_yaml(path) or {})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        raise ProjectError(file, key, f"{path.name}: {'.'.join(str(p) for p in err['loc'])}: {err['msg']}") from None
+    for point in POINTS:
+        for cfg in getattr(profile, point):
+            if cfg.on_fail not in ACTIONS:
+                why = f"{path.name}: {point}.{cfg.validator}: on_fail {cfg.on_fail!r}; known: {list(ACTIONS)}"
+                raise ProjectError(file, key, why)
+
+
+def guard_profiles(project: Project) -> dict[str, Path]:
+    """Assistant -> the profile file it runs with, for those whose project declares one (its own first)."""
+    from guards.points import profile_file
+
+    root = project.path.parent
+    out: dict[str, Path] = {}
+    for name in project.assistants:
+        declared = project.assistants[name].declaration.guard_profile or project.guard_profile
+        path = profile_file(declared, root) if declared else None
+        if path is not None:
+            out[name] = path
+    return out
 
 
 # -- graphs ------------------------------------------------------------------------------------------------

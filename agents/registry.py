@@ -21,7 +21,8 @@ from langgraph.graph import StateGraph
 from pydantic import BaseModel
 
 from agents.guarded import GUARDED_NODE, is_guarded_node
-from agents.project import REPO_PROJECT, LoadedAssistant, Project, StewardSection, load_project
+from agents.project import REPO_PROJECT, LoadedAssistant, Project, StewardSection, guard_profiles, load_project
+from guards.points import use_profiles
 
 
 @dataclass(frozen=True)
@@ -301,6 +302,7 @@ def use_project(path: Path | str | None = None) -> Project:
     global _PROJECT, _ASSISTANTS
     with _LOCK:
         _PROJECT, _ASSISTANTS = project, specs
+        use_profiles(guard_profiles(project))  # every process that serves the project guards with its profiles
     return project
 
 

@@ -89,9 +89,30 @@ class GuardError(ValueError):
         super().__init__(f"{verdict.point} guard {verdict.validator!r}{where}: {verdict.message}")
 
 
+_PROJECT_PROFILES: dict[str, Path] = {}
+"""Assistant -> profile file its project declares (``use_profiles``); guards import nothing of ours, so the
+project's choice is handed in by whoever loads the project (``agents.registry.use_project``)."""
+
+
+def use_profiles(files: dict[str, Path]) -> None:
+    """Serve these assistants with these profile files from now on (the project's ``guard_profile``)."""
+    _PROJECT_PROFILES.clear()
+    _PROJECT_PROFILES.update(files)
+    load_profile.cache_clear()
+
+
+def profile_file(value: str, root: Path | None = None) -> Path | None:
+    """A declared profile: a YAML file relative to ``root`` (the project's folder), else a built-in name."""
+    if root is not None and (root / value).is_file():
+        return (root / value).resolve()
+    builtin = PROFILES_DIR / f"{value}.yaml"
+    return builtin if builtin.is_file() else None
+
+
 @functools.cache
 def load_profile(assistant_id: str) -> GuardProfile:
-    path = PROFILES_DIR / f"{assistant_id}.yaml"
+    """The profile the assistant's project declares, else ``profiles/<assistant>.yaml``, else the default."""
+    path = _PROJECT_PROFILES.get(assistant_id) or PROFILES_DIR / f"{assistant_id}.yaml"
     if not path.exists():
         path = PROFILES_DIR / "default.yaml"
     profile = GuardProfile.model_validate(yaml.safe_load(path.read_text()) or {})
