@@ -4,7 +4,7 @@
 
 const $ = (sel) => document.querySelector(sel);
 const KEY = "steward.apiKey";
-const state = { assistant: null, thread: null, run: null, stream: null, info: null, schemas: {} };
+const state = { assistant: null, thread: null, run: null, stream: null, info: null, schemas: {}, actions: new Map() };
 
 function key() { return localStorage.getItem(KEY) || ""; }
 
@@ -150,6 +150,8 @@ async function openThread(threadId) {
 function clearRun() {
   state.stream?.abort();
   state.run = null;
+  state.actions = new Map();
+  $("#run-actions").replaceChildren();
   $("#timeline").replaceChildren();
   $("#run-status").textContent = "";
   $("#run-links").replaceChildren();
@@ -172,7 +174,7 @@ const DESCRIBE = {
   approval_escalated: (d) => ["appr", `escalated ${d.approval_id} to ${d.required_role}`],
   approval_decided: (d) => ["appr", `${d.approval_id}: ${d.status} by ${d.decided_by}${d.comment ? ` “${d.comment}”` : ""}`],
   tool_started: (d) => ["tool", `runs ${d.tool}${d.attempt > 1 ? ` (attempt ${d.attempt})` : ""}`],
-  tool_finished: (d) => ["tool", `${d.tool} → ${JSON.stringify(d.result)} (${d.ms} ms)`],
+  tool_finished: (d) => ["tool", `${d.tool} → ${JSON.stringify(d.result)} (${d.ms} ms)${deliveryNote(d.result?.action)}`],
   tool_failed: (d) => ["fail", `${d.tool} failed: ${d.error}`],
   run_finished: (d) => [d.status === "success" ? "" : "fail", `run ${d.status}: ${JSON.stringify(d.outcome ?? d.error)}`],
 };
@@ -207,9 +209,64 @@ function watchRun(run) {
     if (data.type === "approval_requested") { setStatus("interrupted"); refreshInbox(); loadThreads(); }
     if (data.type === "approval_decided") { setStatus("running"); refreshInbox(); loadThreads(); }
     if (data.type === "run_finished") setStatus(d.status === "cancelled" ? "interrupted" : d.status);
+    if (data.type === "tool_finished" && d.result?.action) {
+      state.actions.set(d.tool_call_id, { tool: d.tool, ...d.result.action });
+      renderRunActions();
+      if (d.result.action.adapter !== "simulated") refreshRunActions();
+    }
     const [cls, text] = (DESCRIBE[data.type] || (() => ["", `${data.type} ${JSON.stringify(d)}`]))(d);
     $("#timeline").append(el("li", { class: cls }, el("span", { class: "seq", text: `#${data.seq}` }), document.createTextNode(text)));
   }, controller.signal);
+}
+
+// ---- actions: adapter and delivery, in the run view and in the outbox -------------------------------
+function deliveryNote(action) {
+  if (!action) return "";
+  return action.adapter === "simulated" ? " [simulated]" : ` [${action.adapter}: ${action.delivery}]`;
+}
+
+function deliveryBadge(delivery) {
+  return el("span", { class: `badge ${delivery}`, text: delivery });
+}
+
+function renderRunActions() {
+  $("#run-actions").replaceChildren(...[...state.actions.values()].map((a) => {
+    const li = el("li", {}, el("strong", { text: a.tool }), document.createTextNode(` · ${a.adapter} `),
+      deliveryBadge(a.adapter === "simulated" ? "simulated" : a.delivery));
+    if (a.adapter !== "simulated" && a.attempts) li.append(document.createTextNode(` · ${a.attempts} attempts`));
+    if (a.last_error) li.append(el("span", { class: "error-text", text: ` · ${a.last_error}` }));
+    return li;
+  }));
+}
+
+// The run's webhook actions as the outbox sees them now (a queued action may be delivered after the run ended).
+async function refreshRunActions() {
+  const run = state.run;
+  if (!run || ![...state.actions.values()].some((a) => a.adapter !== "simulated")) return;
+  let rows;
+  try { rows = await api("GET", `/outbox?run_id=${encodeURIComponent(run.run_id)}`); } catch { return; }
+  if (state.run !== run) return;
+  for (const r of rows) {
+    const known = state.actions.get(r.tool_call_id) || {};
+    state.actions.set(r.tool_call_id, { ...known, tool: r.tool, adapter: r.adapter, delivery: r.delivery,
+      attempts: r.attempts, last_error: r.last_error });
+  }
+  renderRunActions();
+}
+
+async function refreshOutbox() {
+  if (!key()) return;
+  const delivery = $("#outbox-filter").value;
+  let rows;
+  try { rows = await api("GET", `/outbox?limit=200${delivery ? `&delivery=${delivery}` : ""}`); } catch { return; }
+  $("#outbox-count").textContent = String(rows.length);
+  const cell = (text) => el("td", { text: text ?? "-" });
+  $("#outbox-rows").replaceChildren(...rows.map((r) => {
+    const tr = el("tr", { "data-key": r.idempotency_key, title: `${r.target} · ${r.idempotency_key}` },
+      cell(r.tool), cell(r.run_id), cell(r.adapter), el("td", {}, deliveryBadge(r.delivery)),
+      cell(String(r.attempts)), cell(r.last_error), cell(r.next_attempt_at));
+    return tr;
+  }));
 }
 
 async function send(event) {
@@ -300,6 +357,7 @@ async function start() {
   await loadAssistants();
   await loadThreads();
   await refreshInbox();
+  await refreshOutbox();
 }
 
 $("#key-form").onsubmit = (e) => { e.preventDefault(); localStorage.setItem(KEY, $("#key").value.trim()); start(); };
@@ -311,5 +369,7 @@ $("#new-thread").onclick = async () => {
     await openThread(t.thread_id);
   } catch (err) { $("#send-status").textContent = err.message; }
 };
+$("#outbox-filter").onchange = refreshOutbox;
 setInterval(refreshInbox, 3000);
+setInterval(() => { refreshOutbox(); refreshRunActions(); }, 3000);
 start();
