@@ -15,30 +15,40 @@ from typing import Any
 
 from runtime.cli._common import _fail
 
-_GRAPH = '''"""{name}: START -> intake -> classify -> respond -> END. Plain LangGraph: no Steward import.
+_GRAPH = '''"""{name}: START -> intake -> classify -> tools -> respond -> END. Plain LangGraph: no Steward import.
 
-Every node here may do I/O; Steward runs each as a Temporal activity (retried, never re-run once finished).
+``classify`` picks a team by keyword and asks for the order it is about with a tool call it builds itself (no
+model needed); ``tools`` is LangGraph's ``ToolNode``, which Steward runs with every call going through its guards
+and policy (``lookup_order`` is low risk and read-only, so the policy lets it run). Every node here may do I/O;
+Steward runs each as a Temporal activity (retried, never re-run once finished).
 """
 
 from __future__ import annotations
 
-from typing import TypedDict
+import json
+import re
+from typing import Annotated, TypedDict
 
+from langchain_core.messages import AIMessage, AnyMessage, ToolMessage
 from langchain_core.tools import tool
 from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.prebuilt import ToolNode
 
 
 class State(TypedDict, total=False):
     request: str
     text: str
     category: str
+    order: dict
     reply: str
     outcome: dict
+    messages: Annotated[list[AnyMessage], add_messages]
 
 
 @tool
 def lookup_order(order_id: str) -> dict:
-    """Look up an order's status by id (read-only)."""
+    """Look up an order's status by id ("latest": the customer's most recent order). Read-only."""
     return {{"order_id": order_id, "status": "shipped"}}
 
 
@@ -46,6 +56,7 @@ def lookup_order(order_id: str) -> dict:
 lookup_order.metadata = {{"risk": "low", "side_effect": False, "owner": "{name}", "version": "1"}}
 
 KEYWORDS = {{"refund": "billing", "invoice": "billing", "broken": "support", "order": "orders"}}
+ORDER_ID = re.compile(r"\\b(?:order|#)\\s*#?(\\d+)")
 
 
 async def intake(state: State) -> dict:
@@ -55,23 +66,32 @@ async def intake(state: State) -> dict:
 async def classify(state: State) -> dict:
     text = state.get("text", "")
     category = next((c for word, c in KEYWORDS.items() if word in text), "general")
-    return {{"category": category}}
+    found = ORDER_ID.search(text)
+    call = {{"name": "lookup_order", "args": {{"order_id": found.group(1) if found else "latest"}}, "id": "lookup-1"}}
+    return {{"category": category, "messages": [AIMessage(content="", tool_calls=[call])]}}
 
 
 async def respond(state: State) -> dict:
     category = state.get("category", "general")
+    results = [m for m in state.get("messages", []) if isinstance(m, ToolMessage) and m.name == "lookup_order"]
+    try:
+        order = json.loads(results[-1].content) if results else {{}}
+    except (TypeError, ValueError):
+        order = {{"raw": str(results[-1].content)}}
     reply = f"Routed to {{category}}."
-    return {{"reply": reply, "outcome": {{"category": category, "reply": reply}}}}
+    return {{"order": order, "reply": reply, "outcome": {{"category": category, "reply": reply}}}}
 
 
 def build_graph() -> StateGraph:
     g = StateGraph(State)
     g.add_node("intake", intake)
     g.add_node("classify", classify)
+    g.add_node("tools", ToolNode([lookup_order]))
     g.add_node("respond", respond)
     g.add_edge(START, "intake")
     g.add_edge("intake", "classify")
-    g.add_edge("classify", "respond")
+    g.add_edge("classify", "tools")
+    g.add_edge("tools", "respond")
     g.add_edge("respond", END)
     return g
 
@@ -125,6 +145,7 @@ CASES = [json.loads(line) for line in (HERE / "evals" / "{name}.jsonl").read_tex
 def test_case_routes_as_expected(case: dict) -> None:
     result = asyncio.run(graph.ainvoke(case["input"]))
     assert result["outcome"]["category"] == case["expected"]["outcome"]["category"]
+    assert result["order"]["status"] == "shipped"  # the tool ran through the graph's ToolNode
 '''
 
 
