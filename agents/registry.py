@@ -23,6 +23,7 @@ from pydantic import BaseModel
 from agents.guarded import GUARDED_NODE, is_guarded_node
 from agents.project import REPO_PROJECT, LoadedAssistant, Project, StewardSection, guard_profiles, load_project
 from guards.points import use_profiles
+from tools.registry import project_tools
 
 
 @dataclass(frozen=True)
@@ -297,7 +298,8 @@ def use_project(path: Path | str | None = None) -> Project:
     def check(name: str, graph: Any, section: StewardSection) -> None:
         prepare_graph(name, lambda: graph, section)()
 
-    project = load_project(path or REPO_PROJECT, check=check)
+    with project_tools():
+        project = load_project(path or REPO_PROJECT, check=check)
     specs = {n: _spec(a, project.section) for n, a in project.assistants.items()}
     global _PROJECT, _ASSISTANTS
     with _LOCK:

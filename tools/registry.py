@@ -6,7 +6,8 @@ import contextvars
 import functools
 import inspect
 import json
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
@@ -161,6 +162,26 @@ def get_tool(name: str) -> ToolSpec:
         return _REGISTRY[name]
     except KeyError:
         raise KeyError(f"tool {name!r} not found; known: {sorted(_REGISTRY)}") from None
+
+
+@contextmanager
+def project_tools() -> Iterator[None]:
+    """Scope the langchain tools a project registers to that project.
+
+    Loading a project first forgets the tools the previous project registered (a reloaded or different
+    project may bring another tool under the same name, which is not a conflict), and gives them back if the
+    load fails, so a broken reload leaves the last good project's tools in force. Steward's own tools stay.
+    """
+    previous = {name: spec for name, spec in _REGISTRY.items() if spec.source is not None}
+    for name in previous:
+        del _REGISTRY[name]
+    try:
+        yield
+    except BaseException:
+        for name in [n for n, spec in _REGISTRY.items() if spec.source is not None]:
+            del _REGISTRY[name]
+        _REGISTRY.update(previous)
+        raise
 
 
 def list_tools() -> list[ToolSpec]:

@@ -117,6 +117,29 @@ def test_a_name_taken_by_a_steward_tool_is_refused() -> None:
     assert get_tool("credit_check").source is None
 
 
+def test_a_new_project_may_reuse_a_tool_name_and_a_failed_load_keeps_the_last_good_tools(names: list[str]) -> None:
+    first = make_tool(names, {"risk": "low"})
+
+    def other(customer_id: str) -> str:
+        """Another project's tool under the same name."""
+        return customer_id
+
+    second = StructuredTool.from_function(other, name=first.name, metadata={"risk": "high"})
+    with registry.project_tools():
+        register_langchain_tool(first)
+    with registry.project_tools():  # the next project brings its own tool of that name: no conflict
+        register_langchain_tool(second)
+    assert get_tool(first.name).risk == "high"
+    with pytest.raises(RuntimeError), registry.project_tools():  # a broken reload...
+        assert first.name not in {t.name for t in registry.list_tools()}
+        raise RuntimeError("graph failed to import")
+    assert get_tool(first.name).source is second  # ...leaves the last good project's tool in force
+    import tools.lending  # noqa: F401 - Steward's own tools are never forgotten
+
+    with registry.project_tools():
+        assert get_tool("credit_check").source is None
+
+
 def test_a_registered_tool_refuses_to_run_directly(names: list[str]) -> None:
     t = make_tool(names, {"risk": "low"})
     assert t.invoke({"customer_id": "C1"}) == {"customer_id": "C1", "limit": 3}  # before: a plain tool
