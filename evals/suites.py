@@ -153,6 +153,39 @@ class Suite(BaseModel):
     def tags(self) -> list[str]:
         return sorted({t for c in self.cases for t in c.tags})
 
+    def masked_text(self) -> str:
+        """The suite file as it may be kept beside results (the MLflow run's ``eval/suite.jsonl``): card numbers
+        truncated and codes removed, other personal data (IBAN, national id, phone, e-mail) replaced by its kind,
+        in every string of every line. A suite may plant such data on purpose (red-team and leak cases); the
+        runtime masks it at intake, and a copy of the file must not bring it back."""
+        return "\n".join(_masked_line(line) for line in self.path.read_text(encoding="utf-8").splitlines()) + "\n"
+
+
+def _masked_line(line: str) -> str:
+    from guards.detectors import mask_cardholder_value
+
+    try:
+        value = json.loads(line)
+    except ValueError:
+        return _mask_pii(mask_cardholder_value(line))  # a comment line
+    return json.dumps(_mask_leaves(mask_cardholder_value(value)), ensure_ascii=False)
+
+
+def _mask_leaves(value: Any) -> Any:
+    if isinstance(value, str):
+        return _mask_pii(value)
+    if isinstance(value, dict):
+        return {_mask_pii(k): _mask_leaves(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mask_leaves(v) for v in value]
+    return value
+
+
+def _mask_pii(text: str) -> str:
+    from guards.detectors import find_pii, redact
+
+    return redact(text, find_pii(text, ("iban", "national_id", "phone", "email")))
+
 
 def _loc(err: Any) -> str:
     return ".".join(str(p) for p in err["loc"]) or "(line)"

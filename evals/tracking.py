@@ -259,7 +259,7 @@ class Tracker:
                 json.dumps({"prompt_version": assistant.prompt_version, "prompts": assistant.prompts}, indent=1)
             )
             if suite.path.is_file():
-                (d / "suite.jsonl").write_text(suite.path.read_text(encoding="utf-8"))
+                (d / "suite.jsonl").write_text(suite.masked_text())
             self.client.log_artifacts(rid, str(d), artifact_path="eval")
         self.client.set_terminated(rid, status="FINISHED" if complete else "KILLED")
 
@@ -279,7 +279,10 @@ class Tracker:
                 if r.run_id is None:
                     continue
                 events = store.events_after(r.run_id, 0, limit=1_000_000)
-                tid = log_case_trace(mlflow, r, suite.case(r.case_id).input, events)
+                # The input the run received (masked at intake), not the suite's raw case input.
+                row = store.get_run(r.run_id)
+                received = row["input"] if row is not None else {"masked": "run not found in the store"}
+                tid = log_case_trace(mlflow, r, received, events)
                 if tid:
                     out[r.case_id] = tid
             mlflow.flush_trace_async_logging()

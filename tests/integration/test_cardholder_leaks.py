@@ -17,8 +17,11 @@ SSN with and without dashes) in:
 * the Temporal workflow history of every run, fetched with the client, with every payload decoded (base64
   inside JSON inside base64 too).
 
-No eval runs here, so no MLflow run exists to search. The count comes from this literal search, not from the
-guards or detectors under test.
+A third test runs ``steward eval run`` (the real CLI, ``--no-model``) on a suite written here whose cases carry
+the planted values in their free-text input fields, into a temporary MLflow store, and searches every file
+under the MLflow artifact root, every row and the raw bytes of the MLflow SQLite database, the eval journal
+and the command's output the same way. The count comes from this literal search, not from the guards or
+detectors under test.
 """
 
 from __future__ import annotations
@@ -142,11 +145,12 @@ def set_path(value: Any, path: tuple[Any, ...], text: str) -> bool:
     return True
 
 
-def planted_input(assistant_id: str, schema: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+def planted_input(assistant_id: str, schema: dict[str, Any], offset: int = 0) -> tuple[dict[str, Any], list[str]]:
+    """The assistant's example input with every free-text field planted (``offset`` shifts the card variants)."""
     data = copy.deepcopy(EXAMPLES[assistant_id])
     fields = []
     for i, (path, max_length) in enumerate(free_text_fields(schema)):
-        if set_path(data, path, plant(i, max_length)):
+        if set_path(data, path, plant(i + offset, max_length)):
             fields.append(".".join(str(p) for p in path))
     return data, fields
 
@@ -374,3 +378,76 @@ async def test_a_workflow_started_around_the_api_still_stores_no_card_number(cli
         if label in ("PAN 5555-5555-5555-4444", "PAN 5555555555554444", "code 2931") and pattern.search(text)
     ]
     assert leaks == []
+
+
+def _tree_texts(root: Path) -> dict[str, str]:
+    """Every file under ``root``, as bytes decoded 1:1 (latin-1), plus its decoded JSON strings where it is JSON."""
+    out = {}
+    for f in sorted(p for p in root.rglob("*") if p.is_file()):
+        raw = f.read_bytes()
+        text = raw.decode("latin-1")
+        with contextlib.suppress(ValueError):
+            text += "\n" + "\n".join(expand(json.loads(raw.decode("utf-8"))))
+        out[f"file {f.relative_to(root)}"] = text
+    return out
+
+
+def test_an_eval_run_keeps_no_card_data_in_mlflow(tmp_path: Path) -> None:
+    """``steward eval run`` on cases whose free-text input holds cardholder data: the MLflow run (params, metrics,
+    tags, per-case table, traces, artifacts) and the eval journal hold none of it."""
+    import os
+    import subprocess
+    import sys
+
+    from agents.registry import get_assistant
+    from runtime.devserver import free_port
+
+    spec = get_assistant("loan_triage")
+    cases, planted = [], []
+    for k in range(2):  # two cases: all four card separator variants between them
+        data, fields = planted_input("loan_triage", spec.input_schema, offset=2 * k)
+        planted += fields
+        cases.append(
+            {
+                "id": f"leak-{k}",
+                "input": data,
+                "decisions": {"approve_loan": "approve", "notify_customer": "approve"},
+                "default_decision": {"action": "approve"},
+                "expected": {"status": "success"},
+            }
+        )
+    assert planted, "no free-text field found to plant in"
+    suite = tmp_path / "leaks.jsonl"
+    suite.write_text("\n".join(json.dumps(c) for c in cases) + "\n")
+    home, mlflow_db, artifacts = tmp_path / "home", tmp_path / "mlflow" / "mlflow.db", tmp_path / "mlflow" / "artifacts"
+    mlflow_db.parent.mkdir()
+    env = {
+        **os.environ,
+        "STEWARD_HOME": str(home),
+        "STEWARD_TEMPORAL_DEV_PORT": str(free_port()),
+        "STEWARD_TEMPORAL_UI_PORT": str(free_port()),
+        "STEWARD_MLFLOW_TRACKING_URI": f"sqlite:///{mlflow_db}",
+        "STEWARD_MLFLOW_ARTIFACT_ROOT": str(artifacts),
+        "PYTHONUNBUFFERED": "1",
+    }
+    cmd = [sys.executable, "-c", "from runtime.cli import main; main()", "eval", "run", str(suite)]
+    cmd += ["--assistant", "loan_triage", "--no-model", "--concurrency", "1"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode in (0, 1), done.stdout + done.stderr  # 1: a case scored below its expectation
+
+    surfaces: dict[str, str] = {"eval stdout/stderr": done.stdout + done.stderr}
+    surfaces.update({f"mlflow db {k}": v for k, v in _sqlite_texts(mlflow_db).items()})
+    surfaces.update({f"mlflow artifacts {k}": v for k, v in _tree_texts(artifacts).items()})
+    surfaces.update({f"eval journal {k}": v for k, v in _tree_texts(home / "evals").items()})
+    leaks = [
+        f"{label} in {surface}"
+        for surface, text in surfaces.items()
+        for label, pattern in forbidden()
+        if pattern.search(text)
+    ]
+    assert leaks == [], f"{len(leaks)} leaks (planted in {planted}):\n" + "\n".join(leaks)
+    # The search can see: the MLflow run exists with artifacts, and the masked card number reached it.
+    assert any(k.startswith("mlflow artifacts") for k in surfaces), "the eval logged no artifact to search"
+    assert any("411111******1111" in text for k, text in surfaces.items() if k.startswith("mlflow")), (
+        "the planted values never reached MLflow (masked): the search proves nothing"
+    )
