@@ -29,6 +29,7 @@ async def test_a_run_whose_approval_a_rule_demanded_names_that_rule_in_its_outco
             client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve", principal=APPROVER)
         )
     out = (await asyncio.wait_for(handle.result(), 60)).outcome
+    assert out is not None
     actions = {a["tool"]: a for a in out["actions"]}
     for tool, rule_id in demanded.items():
         assert actions[tool]["policy_rule"] == rule_id
