@@ -46,7 +46,7 @@ class _Request(BaseModel):
 
 
 # -- assistants ----------------------------------------------------------------------------------
-class AssistantPublic(BaseModel):
+class AssistantVersionPublic(BaseModel):
     assistant_id: str
     graph_id: str
     name: str
@@ -56,6 +56,11 @@ class AssistantPublic(BaseModel):
     context: dict[str, Any] = Field(default_factory=dict)
     metadata: dict[str, Any] = Field(default_factory=dict)
     created_at: datetime
+
+
+class AssistantPublic(AssistantVersionPublic):
+    """An assistant as served: its one version, plus when it was last updated."""
+
     updated_at: datetime
 
 
@@ -107,18 +112,6 @@ class AssistantVersionsSearch(_Request):
 
 class AssistantLatest(_Request):
     version: int = Field(ge=1)
-
-
-class AssistantVersionPublic(BaseModel):
-    assistant_id: str
-    graph_id: str
-    name: str
-    description: str | None
-    version: int
-    config: dict[str, Any] = Field(default_factory=dict)
-    context: dict[str, Any] = Field(default_factory=dict)
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    created_at: datetime
 
 
 class GraphSchemaPublic(BaseModel):
