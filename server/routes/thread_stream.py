@@ -270,27 +270,26 @@ class ProtocolMapper:
                         "event": "message-start",
                         "role": "ai",
                         "id": msg_id,
-                        "metadata": {"run_id": self.run["run_id"], "node": node},
+                        "metadata": {"run_id": self.run["run_id"], "langgraph_node": node},
                     },
                 )
             )
-            out.append(
-                ("messages", {"event": "content-block-start", "index": 0, "content": {"type": "text", "text": ""}})
-            )
+            out.append(("messages", {"event": "content-block-start", "id": msg_id, "index": 0, "content": _text("")}))
         msg_id, so_far = self.open_messages[node]
         self.open_messages[node] = (msg_id, so_far + text)
-        out.append(
-            ("messages", {"event": "content-block-delta", "index": 0, "delta": {"type": "text-delta", "text": text}})
-        )
+        # Each event names its message (``id``): the SDK routes events to a message's stream by it.
+        delta = {"type": "text-delta", "text": text}
+        out.append(("messages", {"event": "content-block-delta", "id": msg_id, "index": 0, "delta": delta}))
         return out
 
     def _close_message(self, node: str) -> list[tuple[str, Any]]:
         opened = self.open_messages.pop(node, None)
         if opened is None:
             return []
+        msg_id, text = opened
         return [
-            ("messages", {"event": "content-block-finish", "index": 0, "content": {"type": "text", "text": opened[1]}}),
-            ("messages", {"event": "message-finish"}),
+            ("messages", {"event": "content-block-finish", "id": msg_id, "index": 0, "content": _text(text)}),
+            ("messages", {"event": "message-finish", "id": msg_id}),
         ]
 
     def _terminal(self, d: dict[str, Any]) -> dict[str, Any]:
@@ -298,6 +297,10 @@ class ProtocolMapper:
         if status == "success":
             return {"event": "completed", "graph_name": self.run["assistant_id"]}
         return {"event": "failed", "graph_name": self.run["assistant_id"], "error": d.get("error") or f"run {status}"}
+
+
+def _text(text: str) -> dict[str, Any]:
+    return {"type": "text", "text": text}
 
 
 def _wanted(method: str, channels: list[str]) -> bool:
