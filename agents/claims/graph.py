@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal, TypedDict
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from agents._llm import acts_on_world, say
 from agents._llm import extract as model_extract
@@ -31,11 +31,15 @@ _DATE = r"^\d{4}-\d{2}-\d{2}$"
 
 
 class Shipment(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field is a 422 naming it, never dropped
+
     carrier: str = Field(min_length=2, max_length=40)
     tracking_number: str = Field(pattern=r"^[A-Za-z0-9-]{4,40}$")
 
 
 class Claim(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     claim_id: str = Field(min_length=1, max_length=64)
     policy_id: str = Field(pattern=r"^[A-Z]{2}-\d{3,8}$")
     claimant_id: str = Field(min_length=1, max_length=64)
@@ -50,6 +54,8 @@ class Claim(BaseModel):
 
 
 class ClaimsInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     claim: Claim
 
 

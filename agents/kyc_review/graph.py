@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from agents._llm import acts_on_world, say
 from agents._llm import explain as model_explain
@@ -37,6 +37,8 @@ _ORDER = ["confirmed", "possible", "cleared", "no_match"]
 
 
 class Customer(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field is a 422 naming it, never dropped
+
     customer_id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=2, max_length=200)
     type: Literal["person", "organisation"]
@@ -46,6 +48,8 @@ class Customer(BaseModel):
 
 
 class RelatedParty(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     party_id: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=2, max_length=200)
     type: Literal["person", "organisation"] = "person"
@@ -55,6 +59,8 @@ class RelatedParty(BaseModel):
 
 
 class KycCase(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     case_id: str = Field(min_length=1, max_length=64)
     customer: Customer
     related_parties: list[RelatedParty] = Field(default_factory=list, max_length=20)
@@ -62,6 +68,8 @@ class KycCase(BaseModel):
 
 
 class KycReviewInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     case: KycCase
 
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from agents._llm import ModelUse, acts_on_world, say
 from agents._llm import explain as model_explain
@@ -29,6 +29,8 @@ REQUIRED_FIELDS = ("annual_income", "credit_score", "purpose")
 
 
 class LoanApplication(BaseModel):
+    model_config = ConfigDict(extra="forbid")  # an unknown field is a 422 naming it, never dropped
+
     application_id: str = Field(min_length=1, max_length=64)
     applicant_id: str = Field(min_length=1, max_length=64)
     amount: float = Field(gt=0, le=10_000_000)
@@ -38,6 +40,8 @@ class LoanApplication(BaseModel):
 
 
 class LoanTriageInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     application: LoanApplication
     consent: dict[str, bool] | None = Field(
         default=None, description="Consent by purpose (credit_assessment, customer_communication, ...)."
