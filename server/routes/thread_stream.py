@@ -187,6 +187,14 @@ def _thread_runs(store: Store, thread_id: str) -> list[dict[str, Any]]:
     return list(reversed(store.list_runs(thread_id, limit=100_000)))
 
 
+def _newer_runs(store: Store, thread_id: str, known: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``known``, or the full list again once a newer run exists: a waiting stream polls one row, not all."""
+    newest = store.list_runs(thread_id, limit=1)
+    if newest and (not known or newest[0]["run_id"] != known[-1]["run_id"]):
+        return _thread_runs(store, thread_id)
+    return known
+
+
 def _thread_seq(store: Store, run: dict[str, Any], n: int) -> int:
     ids = [r["run_id"] for r in _thread_runs(store, run["thread_id"])]
     return (ids.index(run["run_id"]) + 1) * RUN_SPAN + n
@@ -326,11 +334,11 @@ async def protocol_events(
     at_root = body.namespaces is None or any(ns == [] for ns in body.namespaces)
     mapper: ProtocolMapper | None = None
     folded = 0
-    runs_ = _thread_runs(store, thread_id)  # re-read only when waiting for a next run: it lists every run
+    runs_ = _thread_runs(store, thread_id)
     while True:
         if position > len(runs_):
             await asyncio.sleep(poll_s)
-            runs_ = _thread_runs(store, thread_id)
+            runs_ = _newer_runs(store, thread_id, runs_)
             continue
         run = runs_[position - 1]
         if mapper is None or mapper.run["run_id"] != run["run_id"]:
@@ -355,7 +363,7 @@ async def protocol_events(
             continue
         latest = store.get_run(run["run_id"])
         if mapper.values.finished is not None or latest is None or latest["status"] in TERMINAL_STATUSES:
-            runs_ = _thread_runs(store, thread_id)
+            runs_ = _newer_runs(store, thread_id, runs_)
             if position < len(runs_):
                 position, after = position + 1, 0
                 continue
