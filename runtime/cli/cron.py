@@ -1,20 +1,18 @@
-"""Scheduled runs: ``steward cron list | create | delete`` (each cron is a Temporal Schedule, ``runtime.crons``)."""
+"""Scheduled runs: ``steward cron list | create | delete`` (each cron is a Temporal Schedule, ``runtime.crons``).
+
+Like ``steward run``, these go through the HTTP API with the caller's key: the scheduled runs are requested by
+the key's principal in its tenant, never by a name typed on the command line (no ``--as``/``--role``)."""
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from runtime.cli._common import _fail, _principal, _settings
-
-
-def _when(epoch: float | None) -> str:
-    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%d %H:%M:%SZ") if epoch else "-"
+from runtime.cli._common import _fail, _settings
 
 
 def _read_input(path: str | None) -> dict[str, Any]:
@@ -27,75 +25,98 @@ def _read_input(path: str | None) -> dict[str, Any]:
     return data
 
 
-async def _with_client(work: Any) -> int:
-    from runtime.client import connect
-    from runtime.errors import UserError
+CRON_KEY_HINT = (
+    "crons are managed through the API as the key's principal (the scheduled runs are requested by them, "
+    "tenant-scoped); set STEWARD_API_KEY, or run `steward login` with a key from "
+    "`steward keys create --principal <you> --role operator`"
+)
 
+
+def _api(method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
+    """One call to the API with the CLI's key: (status, JSON body). Raises ``_Refused`` with a message."""
+    import httpx
+
+    from runtime.cli.auth import api_credentials
+
+    creds = api_credentials(_settings())
+    if creds.key is None:
+        raise _Refused(CRON_KEY_HINT, 2)
     try:
-        client = await connect(_settings())
-        return int(await work(client))
-    except UserError as exc:
-        return _fail(str(exc))
+        r = httpx.request(
+            method, creds.url + path, json=body, headers={"Authorization": f"Bearer {creds.key}"}, timeout=60
+        )
+    except httpx.HTTPError as exc:
+        msg = f"the API at {creds.url} is not reachable ({type(exc).__name__}): is `steward up` running?"
+        raise _Refused(msg, 3) from None
+    data: Any = None
+    if r.content:
+        try:
+            data = r.json()
+        except ValueError:
+            data = r.text
+    if r.status_code >= 400:
+        detail = data.get("detail") if isinstance(data, dict) else data
+        raise _Refused(f"HTTP {r.status_code}: {detail}", 3)
+    return r.status_code, data
+
+
+class _Refused(Exception):
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def cmd_cron_list(args: argparse.Namespace) -> int:
-    from runtime import crons
-
-    async def work(client: Any) -> int:
-        found = await crons.list_crons(client, args.tenant or "default")
-        if args.json:
-            print(json.dumps([c.__dict__ for c in found], indent=2, default=str))
-            return 0
-        if not found:
-            print("no crons")
-        for c in found:
-            state = "enabled" if c.enabled else "paused"
-            print(
-                f"{c.cron_id}  {c.assistant_id:<14} '{c.schedule}' {c.timezone or 'UTC'}  {state}  "
-                f"overlap {c.overlap}  next {_when(c.next_run_at)}  thread {c.thread_id or '(new per run)'}"
-            )
+    try:
+        _, found = _api("POST", "/runs/crons/search", {"limit": 1000})
+    except _Refused as exc:
+        return _fail(str(exc), exc.code)
+    if args.json:
+        print(json.dumps(found, indent=2))
         return 0
-
-    return asyncio.run(_with_client(work))
+    if not found:
+        print("no crons")
+    for c in found:
+        state = "enabled" if c.get("enabled") else "paused"
+        print(
+            f"{c['cron_id']}  {c['assistant_id']:<14} '{c['schedule']}' {c.get('timezone') or 'UTC'}  {state}  "
+            f"overlap {c.get('overlap_policy')}  next {c.get('next_run_date') or '-'}  "
+            f"thread {c.get('thread_id') or '(new per run)'}"
+        )
+    return 0
 
 
 def cmd_cron_create(args: argparse.Namespace) -> int:
-    from runtime import crons
-
     try:
         payload = _read_input(args.input)
     except (OSError, ValueError) as exc:
         return _fail(str(exc))
-    principal = _principal(args.as_user, args.role, args.tenant)
-
-    async def work(client: Any) -> int:
-        c = await crons.create_cron(
-            client,
-            _settings().task_queue,
-            principal,
-            args.assistant,
-            args.schedule,
-            input=payload,
-            thread_id=args.thread,
-            multitask_strategy=args.multitask_strategy,
-            timezone=args.timezone,
-            enabled=not args.paused,
-        )
-        print(f"created {c.cron_id}: {c.assistant_id} '{c.schedule}', overlap {c.overlap}, next {_when(c.next_run_at)}")
-        return 0
-
-    return asyncio.run(_with_client(work))
+    body: dict[str, Any] = {"assistant_id": args.assistant, "schedule": args.schedule, "input": payload}
+    if args.multitask_strategy:
+        body["multitask_strategy"] = args.multitask_strategy
+    if args.timezone:
+        body["timezone"] = args.timezone
+    if args.paused:
+        body["enabled"] = False
+    path = f"/threads/{quote(args.thread, safe='')}/runs/crons" if args.thread else "/runs/crons"
+    try:
+        _, c = _api("POST", path, body)
+    except _Refused as exc:
+        return _fail(str(exc), exc.code)
+    print(
+        f"created {c['cron_id']}: {c['assistant_id']} '{c['schedule']}', overlap {c.get('overlap_policy')}, "
+        f"next {c.get('next_run_date') or '-'}"
+    )
+    return 0
 
 
 def cmd_cron_delete(args: argparse.Namespace) -> int:
-    from runtime import crons
-
-    async def work(client: Any) -> int:
-        await crons.delete_cron(client, args.cron_id, args.tenant or "default")
-        print(f"deleted {args.cron_id}")
-        return 0
-
-    return asyncio.run(_with_client(work))
+    try:
+        _api("DELETE", f"/runs/crons/{quote(args.cron_id, safe='')}")
+    except _Refused as exc:
+        return _fail(str(exc), exc.code)
+    print(f"deleted {args.cron_id}")
+    return 0
 
 
 def register(sub: Any) -> None:
@@ -103,7 +124,6 @@ def register(sub: Any) -> None:
     cron_sub = cron.add_subparsers(dest="cron_command", required=True)
 
     ls = cron_sub.add_parser("list", help="this tenant's crons, with their next firing")
-    ls.add_argument("--tenant")
     ls.add_argument("--json", action="store_true")
     ls.set_defaults(fn=cmd_cron_list)
 
@@ -119,12 +139,8 @@ def register(sub: Any) -> None:
     )
     cr.add_argument("--timezone", help="IANA time zone of the schedule (default UTC)")
     cr.add_argument("--paused", action="store_true", help="create it paused")
-    cr.add_argument("--as", dest="as_user", help="requester id (default: your login)")
-    cr.add_argument("--role", action="append", help="requester role (repeatable; default operator)")
-    cr.add_argument("--tenant")
     cr.set_defaults(fn=cmd_cron_create)
 
     rm = cron_sub.add_parser("delete", help="delete a cron (runs it started carry on)")
     rm.add_argument("cron_id")
-    rm.add_argument("--tenant")
     rm.set_defaults(fn=cmd_cron_delete)
