@@ -111,7 +111,7 @@ async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):  #
     raise AssertionError(f"condition not met within {timeout}s")
 
 
-async def pending_approvals(store, run_id: str, n: int, timeout: float = 30.0):  # type: ignore[no-untyped-def]
+async def pending_approvals(store, run_id: str, n: int, timeout: float = 90.0):  # type: ignore[no-untyped-def]
     return await wait_for(
         lambda: rows if len(rows := store.list_approvals(run_id=run_id, status="pending")) >= n else None,
         timeout=timeout,
