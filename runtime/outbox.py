@@ -214,29 +214,16 @@ class Outbox:
     def mark_delivered(self, action: OutboxAction, status_code: int) -> None:
         """Audit first (keyed, so a crash and resend writes it once), then the row, its event and the run's
         outcome in one transaction: nothing says "delivered" unless a 2xx for this key came back."""
-        s = self.store
         data = {**action.report().model_dump(mode="json"), "delivery": Delivery.DELIVERED.value}
         data["status_code"] = status_code
-        s.append_audit(
-            action.tenant,
-            "steward:outbox",
-            "action.delivered",
-            {**data, "target": action.target, "tool_call_id": action.tool_call_id},
-            run_id=action.run_id,
-            key=f"{action.run_id}:{action.idempotency_key}:delivered",
+        self._settle(
+            action,
+            Delivery.DELIVERED,
+            data,
+            "UPDATE outbox SET delivery=?, delivered_at=?, last_error=NULL, lease_owner=NULL, lease_until=NULL"
+            " WHERE idempotency_key=?",
+            (Delivery.DELIVERED.value, time.time(), action.idempotency_key),
         )
-        with s._tx() as c:  # noqa: SLF001
-            c.execute(
-                "UPDATE outbox SET delivery=?, delivered_at=?, last_error=NULL, lease_owner=NULL, lease_until=NULL"
-                " WHERE idempotency_key=?",
-                (Delivery.DELIVERED.value, time.time(), action.idempotency_key),
-            )
-            s._append_events(  # noqa: SLF001
-                c,
-                action.run_id,
-                [(f"outbox:{action.idempotency_key}:delivered", "action_delivered", data)],
-            )
-            _update_run_outcome(c, action.run_id, action.idempotency_key, Delivery.DELIVERED, data["attempts"], None)
 
     def mark_retry(self, action: OutboxAction, owner: str, error: str, delay_s: float) -> None:
         """Back in the queue after ``delay_s``; the row keeps its key and stays visible as queued."""
@@ -249,32 +236,48 @@ class Outbox:
 
     def mark_failed(self, action: OutboxAction, owner: str, error: str) -> None:
         """Given up (refused by the receiver, or attempts used up): said so in the row, the events and the audit."""
-        s = self.store
-        attempts = action.attempts
         data = {
             **action.report().model_dump(mode="json"),
             "delivery": Delivery.FAILED.value,
-            "attempts": attempts,
+            "attempts": action.attempts,
             "last_error": error,
         }
-        s.append_audit(
+        self._settle(
+            action,
+            Delivery.FAILED,
+            data,
+            "UPDATE outbox SET delivery=?, last_error=?, lease_owner=NULL, lease_until=NULL"
+            " WHERE idempotency_key=? AND lease_owner=?",
+            (Delivery.FAILED.value, error, action.idempotency_key, owner),
+            error,
+        )
+
+    def _settle(
+        self,
+        action: OutboxAction,
+        delivery: Delivery,
+        data: dict[str, Any],
+        update: str,
+        params: tuple[Any, ...],
+        error: str | None = None,
+    ) -> None:
+        """A final state, said everywhere: the audit record first (keyed, so a crash and resend writes it once),
+        then the row, the run's event and the run's outcome in one transaction."""
+        word = delivery.value
+        self.store.append_audit(
             action.tenant,
             "steward:outbox",
-            "action.failed",
+            f"action.{word}",
             {**data, "target": action.target, "tool_call_id": action.tool_call_id},
             run_id=action.run_id,
-            key=f"{action.run_id}:{action.idempotency_key}:failed",
+            key=f"{action.run_id}:{action.idempotency_key}:{word}",
         )
-        with s._tx() as c:  # noqa: SLF001
-            c.execute(
-                "UPDATE outbox SET delivery=?, last_error=?, lease_owner=NULL, lease_until=NULL"
-                " WHERE idempotency_key=? AND lease_owner=?",
-                (Delivery.FAILED.value, error, action.idempotency_key, owner),
+        with self.store._tx() as c:  # noqa: SLF001
+            c.execute(update, params)
+            self.store._append_events(  # noqa: SLF001
+                c, action.run_id, [(f"outbox:{action.idempotency_key}:{word}", f"action_{word}", data)]
             )
-            s._append_events(  # noqa: SLF001
-                c, action.run_id, [(f"outbox:{action.idempotency_key}:failed", "action_failed", data)]
-            )
-            _update_run_outcome(c, action.run_id, action.idempotency_key, Delivery.FAILED, attempts, error)
+            _update_run_outcome(c, action.run_id, action.idempotency_key, delivery, data["attempts"], error)
 
 
 def _update_run_outcome(
