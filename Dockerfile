@@ -18,7 +18,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     STEWARD_API_HOST=0.0.0.0
 
 RUN apt-get update \
- && apt-get install -y --no-install-recommends build-essential cmake make git \
+ && apt-get install -y --no-install-recommends build-essential cmake make git pkg-config libicu-dev \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --create-home --uid 10001 steward \
  && mkdir -p /data /app && chown steward:steward /data /app
