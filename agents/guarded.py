@@ -8,6 +8,17 @@ the tool, so a graph that calls the activity directly still cannot skip an appro
 
 Tool calls of one step fan out with ``Send`` (see ``route_tool_calls``), so several calls can wait for
 approval at the same time, each with its own approval id.
+
+An action that presupposes a decision (``ToolSpec.depends_on``: a customer notice presupposes
+``approve_loan`` or ``decline_loan``) never waits beside that decision: the router chains it behind the
+decision in the decision's own task, and it is proposed only once the decision executed as proposed. When the
+decision was rejected, denied, answered instead, edited or never taken, the action is dropped, and the drop
+(``tool_call_dropped`` event, a ``dropped`` result with the reason) is on the record. Why in one task rather
+than in a later step: a later step would need a channel in every agent's state and would run beside the
+agent's next node; in one task the graph's topology is unchanged and the decision's result, which the check
+needs, is at hand. On resume LangGraph re-runs the task from its start, which is safe: the policy check is
+repeated (it decides the same) and the ``execute_tool`` ledger returns the recorded result of a call that
+already ran instead of running it twice.
 """
 
 from __future__ import annotations
@@ -16,7 +27,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, TypedDict
+from typing import Any, Required, TypedDict
 
 from langgraph.runtime import Runtime
 from langgraph.types import Send, interrupt
@@ -25,10 +36,13 @@ from temporalio.common import RetryPolicy
 
 from agents.context import RunContext
 from guards.types import ApprovalRequest, Principal, has_role
+from tools.registry import dependencies_of
 
 GUARDED_NODE = "tools"
 EVALUATE_ACTIVITY = "steward.evaluate_tool_call"
 EXECUTE_ACTIVITY = "steward.execute_tool"
+APPEND_EVENTS_ACTIVITY = "steward.append_events"
+DROPPED_EVENT = "tool_call_dropped"
 
 
 class ToolCall(TypedDict):
@@ -37,15 +51,21 @@ class ToolCall(TypedDict):
     args: dict[str, Any]
 
 
-class ToolCallTask(TypedDict):
-    call: ToolCall
+class ToolCallTask(TypedDict, total=False):
+    call: Required[ToolCall]
+    then: list[ToolCall]
+    """Calls that presuppose ``call``'s decision (or a decision chained before them), in order: each runs
+    after it only if that decision executed as proposed."""
+    prior: list[dict[str, Any]]
+    """Earlier results (from the graph state, of any run of the thread) of the tools these calls depend on;
+    filtered to this run here, since the router does not know the run id."""
 
 
 class ToolResult(TypedDict, total=False):
     run_id: str
     tool_call_id: str
     tool: str
-    status: str  # executed | denied | rejected | responded | failed
+    status: str  # executed | denied | rejected | responded | failed | dropped
     args: dict[str, Any]
     output: Any
     reason: str
@@ -54,6 +74,10 @@ class ToolResult(TypedDict, total=False):
     policy_rule: str
     """The policy rule that decided this call's gate (allow, deny or require approval): the outcome's basis."""
     policy_version: str
+    edited: bool
+    """A person edited the arguments before execution (``args`` are the edited ones)."""
+    depends_on: str
+    """For a dropped call: the decision tool it presupposed."""
 
 
 @dataclass
@@ -228,14 +252,17 @@ async def _gated_call(
     args = verdict.args
     approval_id: str | None = None
     decided_by: str | None = None
+    edited = False
     if verdict.effect == "require_approval":
         request = _approval_request(ctx, call, verdict)
         approval_id = request.approval_id
         decision: dict[str, Any] = interrupt(request.model_dump())
         decided_by = decision.get("decided_by")
+        proposed = args
         args, final = await _apply_decision(ctx, call, args, {"approval_id": approval_id, **decision}, offered)
         if final is not None:
             return final
+        edited = decision.get("action") == "edit" and args != proposed
     out = await workflow.execute_activity(
         EXECUTE_ACTIVITY,
         ExecuteToolInput(
@@ -258,12 +285,82 @@ async def _gated_call(
             non_retryable_error_types=["ToolArgumentsInvalid", "PermissionError", "ValidationError", "GuardBlocked"],
         ),
     )
-    return _result(ctx, call, "executed", args=args, output=out, approval_id=approval_id, decided_by=decided_by)
+    done = _result(ctx, call, "executed", args=args, output=out, approval_id=approval_id, decided_by=decided_by)
+    if edited:
+        done["edited"] = True
+    return done
+
+
+# -- dependent actions -------------------------------------------------------------------------------------------
+def unmet_dependency(
+    tool: str, chained: list[ToolResult] | list[dict[str, Any]], earlier: list[ToolResult] | list[dict[str, Any]]
+) -> tuple[str, str] | None:
+    """Why ``tool`` must not run, and the decision tool it presupposed; None when it may run (or depends on
+    nothing).
+
+    ``chained``: results of this step's calls that ran before it in its task (a decision proposed in the same
+    step); such a decision must have executed exactly as proposed, since the action was written for it (an
+    edited amount makes the notice wrong). ``earlier``: this run's results from earlier steps; an action
+    proposed after its decision was taken saw the decision as it executed, edits included.
+    """
+    deps = dependencies_of(tool)
+    if not deps:
+        return None
+    named = " or ".join(deps)
+    same_step = [r for r in chained if r.get("tool") in deps]
+    before = [r for r in earlier if r.get("tool") in deps]
+    if not same_step and not before:
+        return f"{tool} presupposes a decision by {named}, which this run has not taken", deps[0]
+    r = (same_step or before)[-1]
+    who = f" by {r['decided_by']}" if r.get("decided_by") else ""
+    if r.get("status") != "executed":
+        why = f": {r['reason']}" if r.get("reason") else ""
+        return f"{tool} presupposes {r.get('tool')}, which was {r.get('status')}{who}{why}", str(r.get("tool"))
+    if same_step and r.get("edited"):
+        return (
+            f"{tool} presupposes {r.get('tool')} as proposed, which was edited{who}; "
+            "it must be proposed again from the decision as taken",
+            str(r.get("tool")),
+        )
+    return None
+
+
+async def _drop(ctx: RunContext, call: ToolCall, reason: str, depends_on: str) -> ToolResult:
+    """Record a dependent call that will not run: one ``tool_call_dropped`` event, and its result."""
+    args = call.get("args") or {}
+    data = {"tool_call_id": call["id"], "tool": call["name"], "args": args, "reason": reason, "depends_on": depends_on}
+    # A plain dict (the activity's AppendEventsInput shape): agents must not import the runtime package.
+    event = {"key": f"{call['id']}:dropped", "type": DROPPED_EVENT, "data": data}
+    events = {"run_id": ctx["run_id"], "events": [event]}
+    await workflow.execute_local_activity(
+        APPEND_EVENTS_ACTIVITY,
+        events,
+        start_to_close_timeout=timedelta(seconds=30),
+        retry_policy=RetryPolicy(maximum_attempts=5),
+    )
+    return _result(ctx, call, "dropped", args=args, reason=reason, depends_on=depends_on)
+
+
+async def run_call_chain(
+    ctx: RunContext, calls: list[ToolCall], earlier: list[dict[str, Any]], offered: list[str] | None = None
+) -> list[ToolResult]:
+    """A decision and the calls chained behind it, in order; a dependent whose decision did not execute as
+    proposed is dropped instead of run. Workflow code."""
+    mine = [r for r in earlier if r.get("run_id") == ctx["run_id"]]
+    results: list[ToolResult] = []
+    for call in calls:
+        unmet = unmet_dependency(call["name"], results, mine)
+        if unmet is not None:
+            results.append(await _drop(ctx, call, *unmet))
+        else:
+            results.append(await run_guarded_call(ctx, call, offered))
+    return results
 
 
 async def guarded_tool_node(state: ToolCallTask, runtime: Runtime[RunContext]) -> dict[str, Any]:
     """Runs in the workflow: policy and approval gates are workflow logic; the tool runs in an activity."""
-    return {"tool_results": [await run_guarded_call(runtime.context, state["call"])]}
+    calls = [state["call"], *(state.get("then") or [])]
+    return {"tool_results": await run_call_chain(runtime.context, calls, list(state.get("prior") or []))}
 
 
 def is_guarded_node(fn: Any) -> bool:
@@ -281,9 +378,54 @@ def tool_router(next_node: str) -> Callable[[dict[str, Any]], Awaitable[list[Sen
         calls = state.get("pending_tool_calls") or []
         if not calls:
             return next_node
-        return [Send(GUARDED_NODE, {"call": c}) for c in calls]
+        return [Send(GUARDED_NODE, task) for task in plan_tool_calls(calls, state.get("tool_results") or [])]
 
     return route_tool_calls
+
+
+_CHECKED = ("run_id", "tool", "status", "reason", "decided_by", "edited")
+
+
+def plan_tool_calls(calls: list[ToolCall], results: list[dict[str, Any]]) -> list[ToolCallTask]:
+    """One task per independent call, each carrying the calls that depend on it (``ToolSpec.depends_on``).
+
+    A call whose decision is proposed in the same step is chained behind that decision (behind the first such
+    call), so it is never put to an approver beside a decision that may still be rejected; calls of a chain are
+    ordered so each follows what it depends on. Every other call gets its own task, so independent calls still
+    wait for approval in parallel. A circular declaration puts each call of the cycle in a task of its own,
+    where the check drops it: a cycle can never be satisfied.
+    """
+    parent: dict[int, int | None] = {}
+    for i, call in enumerate(calls):
+        deps = dependencies_of(call["name"])
+        parent[i] = next((j for j, other in enumerate(calls) if j != i and other["name"] in deps), None)
+
+    def root_and_depth(i: int) -> tuple[int, int]:
+        seen = {i}
+        node, depth = i, 0
+        while (up := parent[node]) is not None:
+            if up in seen:
+                return i, 0  # a cycle: on its own
+            seen.add(up)
+            node, depth = up, depth + 1
+        return node, depth
+
+    placed = {i: root_and_depth(i) for i in range(len(calls))}
+    tasks: list[ToolCallTask] = []
+    for r in range(len(calls)):
+        if placed[r] != (r, 0):
+            continue
+        chain = sorted((k for k in placed if placed[k][0] == r and k != r), key=lambda k: (placed[k][1], k))
+        members = [calls[r], *(calls[k] for k in chain)]
+        needed = {d for c in members for d in dependencies_of(c["name"])}
+        task: ToolCallTask = {"call": calls[r]}
+        if chain:
+            task["then"] = [calls[k] for k in chain]
+        if needed:
+            # Only what the check reads: outputs can be large and every Send payload is in the history.
+            task["prior"] = [{k: res[k] for k in _CHECKED if k in res} for res in results if res.get("tool") in needed]
+        tasks.append(task)
+    return tasks
 
 
 GUARDED_NODE_METADATA = {"execute_in": "workflow"}

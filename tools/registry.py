@@ -56,6 +56,11 @@ class ToolSpec:
     risk_from: str = "code"
     """Where ``risk`` was declared: ``code`` (register_tool), ``project`` (the project file), ``metadata``
     (the tool's own ``metadata``) or ``default`` (declared nowhere, so treated as high)."""
+    depends_on: tuple[str, ...] = ()
+    """The decision tools this action presupposes (a customer notice presupposes ``approve_loan`` or
+    ``decline_loan``). The guarded tool node never runs it beside one of them in the same step, runs it after
+    one executed as proposed, and drops it, with the reason recorded, when that decision was rejected, denied,
+    answered instead, edited or never taken (``agents.guarded.unmet_dependency``)."""
 
     def validate_args(self, args: Any) -> dict[str, Any]:
         """Validate and normalise arguments; the error names every bad field."""
@@ -113,6 +118,7 @@ class ToolSpec:
             "side_effect": self.side_effect,
             "timeout_s": self.timeout_s,
             "risk_from": self.risk_from,
+            "depends_on": list(self.depends_on),
             "args_schema": self.args_schema.model_json_schema(),
             "result_schema": self.result_schema.model_json_schema(),
         }
@@ -134,8 +140,14 @@ def register_tool(
     owner: str = "platform",
     timeout_s: float = 30.0,
     description: str = "",
+    depends_on: tuple[str, ...] | list[str] = (),
 ) -> Callable[[ToolFn], ToolFn]:
-    """Register a tool; the decorated function receives (parsed_args, grant) and returns the result."""
+    """Register a tool; the decorated function receives (parsed_args, grant) and returns the result.
+
+    ``depends_on``: the decision tools this action presupposes (see ``ToolSpec.depends_on``).
+    """
+    if name in depends_on:
+        raise ValueError(f"tool {name!r} cannot depend on itself")
 
     def deco(fn: ToolFn) -> ToolFn:
         if name in _REGISTRY and _REGISTRY[name]._fn is not fn:
@@ -151,6 +163,7 @@ def register_tool(
             owner=owner,
             timeout_s=timeout_s,
             _fn=fn,
+            depends_on=tuple(depends_on),
         )
         return fn
 
@@ -182,6 +195,13 @@ def project_tools() -> Iterator[None]:
             del _REGISTRY[name]
         _REGISTRY.update(previous)
         raise
+
+
+def dependencies_of(name: str) -> tuple[str, ...]:
+    """The decision tools a registered tool presupposes (``ToolSpec.depends_on``); none for an unknown tool,
+    which the policy denies anyway."""
+    spec = _REGISTRY.get(name)
+    return spec.depends_on if spec is not None else ()
 
 
 def list_tools() -> list[ToolSpec]:
