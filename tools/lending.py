@@ -9,13 +9,13 @@ result's ``action`` says which adapter took it and whether it was delivered, que
 from __future__ import annotations
 
 import asyncio
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from tools.adapters import ActionReport, submit_action
 from tools.registry import ExecutionGrant, register_tool
-from tools.rules import load_ruleset
+from tools.rules import RulesResult, load_ruleset
 from tools.scoring import ModelScore, score_application
 
 
@@ -47,8 +47,8 @@ class CreditCheckResult(BaseModel):
     description="Band the applicant's credit (bureau score, loan-to-income) and score the probability of default.",
 )
 async def credit_check(args: CreditCheckArgs, grant: ExecutionGrant) -> CreditCheckResult:
-    ratio = args.amount / args.annual_income if args.annual_income else None
-    bands = load_ruleset("credit_band").evaluate({"credit_score": args.credit_score, "loan_to_income": ratio})
+    ratio = loan_to_income(args.amount, args.annual_income)
+    bands = band_application(args.credit_score, ratio)
     # Loading a model from the registry blocks for a moment on first use: keep the event loop free.
     scored = await asyncio.to_thread(
         score_application,
@@ -64,10 +64,38 @@ async def credit_check(args: CreditCheckArgs, grant: ExecutionGrant) -> CreditCh
     )
 
 
+def loan_to_income(amount: float, annual_income: float | None) -> float | None:
+    """Requested amount over gross annual income (LP-3.1); None without an income, never a guess."""
+    return amount / annual_income if annual_income else None
+
+
+def band_application(credit_score: float, ratio: float | None) -> RulesResult:
+    """The bureau band from the ``credit_band`` ruleset (LP-3.1): the same call the credit check makes."""
+    return load_ruleset("credit_band").evaluate({"credit_score": credit_score, "loan_to_income": ratio})
+
+
+class LoanEvidence(BaseModel):
+    """What the lending rules found, carried in a decision's arguments so that the policy's straight-through
+    rules (``stp-loan-*``) read validated facts, never free text (lending policy LP-5.4)."""
+
+    rules_outcome: Literal["approve", "decline", "refer", "incomplete"]
+    band: Literal["A", "B", "C", "D"] | None = None
+    pd: float | None = Field(default=None, ge=0, le=1, description="The champion's PD; None when not scored.")
+    model_available: bool = False
+    dsti: float | None = Field(default=None, ge=0, description="Debt service to gross monthly income.")
+    loan_to_income: float | None = Field(default=None, ge=0)
+    stp_eligible: bool = Field(default=False, description="LEND-STP-ELIGIBLE fired and the rules approve.")
+    rules_fired: list[str] = Field(default_factory=list, max_length=40)
+    ruleset: str = Field(default="", max_length=80)
+
+
 class LoanDecisionArgs(BaseModel):
     application_id: str = Field(min_length=1, max_length=64)
     amount: float = Field(gt=0, le=10_000_000)
     reason: str = Field(min_length=1, max_length=1000)
+    evidence: LoanEvidence | None = Field(
+        default=None, description="The lending rules' findings; absent evidence is never straight-through."
+    )
 
 
 class LoanDecisionResult(BaseModel):
@@ -132,6 +160,12 @@ class NotifyArgs(BaseModel):
     applicant_id: str = Field(min_length=1, max_length=64)
     channel: Literal["email", "letter", "sms"] = "email"
     message: str = Field(min_length=1, max_length=2000)
+    decision: Literal["approved", "declined", "referred"] | None = Field(
+        default=None, description="The decision this notice reports: one that was actually taken (LP-6.1)."
+    )
+    decision_reference: str | None = Field(
+        default=None, max_length=200, description="The executed decision's reference (its idempotency key)."
+    )
 
 
 class NotifyResult(BaseModel):
@@ -151,3 +185,107 @@ class NotifyResult(BaseModel):
 def notify_customer(args: NotifyArgs, grant: ExecutionGrant) -> NotifyResult:
     message = {"applicant_id": args.applicant_id, "channel": args.channel, "message": args.message}
     return NotifyResult(channel=args.channel, action=submit_action(grant, "notify_customer", message))
+
+
+# -- the lending assessment: application + credit check -> the lending ruleset's verdict ----------------------
+
+STP_RULE = "LEND-STP-ELIGIBLE"
+"""The informational rule that marks an approval as straight-through eligible (LP-5.4); it never decides."""
+
+
+def monthly_instalment(amount: float, annual_rate: float, term_months: int) -> float:
+    """The annuity instalment (equal monthly payments, nominal annual rate compounded monthly), as the
+    standard European Information Sheet of CCD2 (EU) 2023/2225 quotes it."""
+    rate = annual_rate / 12
+    if rate == 0:
+        return amount / term_months
+    return amount * rate / (1 - (1 + rate) ** -term_months)
+
+
+def debt_service_to_income(app: dict[str, Any]) -> float | None:
+    """(new instalment + declared monthly obligations) / gross monthly income (LP-3.6); None when a needed
+    figure is missing or the income is zero, so no rule reads a guess."""
+    term, rate, obligations = app.get("term_months"), app.get("annual_rate"), app.get("monthly_obligations")
+    income = app.get("annual_income")
+    if term is None or rate is None or obligations is None or not income:
+        return None
+    instalment = monthly_instalment(float(app["amount"]), float(rate), int(term))
+    return round((instalment + float(obligations)) / (float(income) / 12), 4)
+
+
+class LoanAssessment(BaseModel):
+    """The lending rules' verdict on one application, with everything the decision record needs (LP-7)."""
+
+    outcome: Literal["approve", "decline", "refer", "incomplete"]
+    band: str | None
+    rules_fired: list[str]
+    reasons: list[str]
+    citations: list[str]
+    rulesets: list[str]
+    evidence: LoanEvidence
+    score: dict[str, Any] | None = None
+    shadow: dict[str, Any] | None = None
+
+
+def lending_facts(app: dict[str, Any], credit: dict[str, Any] | None, complete: bool = True) -> dict[str, Any]:
+    """The ``lending`` ruleset's facts for an application and (when it ran) its credit check."""
+    model = (credit or {}).get("model") or {}
+    pd = model.get("pd") if model.get("status") == "scored" else None
+    income = app.get("annual_income")
+    return {
+        "complete": complete,
+        "band": (credit or {}).get("score_band"),
+        "pd": pd,
+        "model_available": pd is not None if credit is not None else None,
+        "amount": app["amount"],
+        "loan_to_income": loan_to_income(app["amount"], income),
+        "annual_income": income,
+        "monthly_income": app.get("monthly_income"),
+        "term_months": app.get("term_months"),
+        "annual_rate": app.get("annual_rate"),
+        "monthly_obligations": app.get("monthly_obligations"),
+        "dsti": debt_service_to_income(app),
+        "employment_status": app.get("employment_status"),
+        "age": app.get("age"),
+        "purpose": app.get("purpose"),
+        "currency": app.get("currency") or "EUR",
+    }
+
+
+def assess_application(app: dict[str, Any], credit: dict[str, Any] | None) -> LoanAssessment:
+    """Apply the ``lending`` ruleset. ``credit`` is the credit check's result (a dict), or None for the
+    pre-screen that runs before any bureau call (then only the application's own facts can fire)."""
+    facts = lending_facts(app, credit)
+    verdict = load_ruleset("lending").evaluate(facts)
+    stp = verdict.outcome == "approve" and STP_RULE in verdict.fired_ids
+    fired = [r for r in verdict.fired if r.id != STP_RULE or stp]  # an STP mark on a referral would mislead
+    band_rules = list((credit or {}).get("rules_fired") or [])
+    model = (credit or {}).get("model") or {}
+    rulesets = [f"lending@{verdict.version}"]
+    if credit is not None:
+        rulesets.insert(0, f"credit_band@{credit.get('ruleset_version')}")
+    citations: dict[str, None] = dict.fromkeys(["lending-policy#LP-3.1"] if credit is not None else [])
+    for rule in fired:
+        citations.update(dict.fromkeys(rule.cites))
+    evidence = LoanEvidence(
+        rules_outcome=verdict.outcome,  # type: ignore[arg-type]
+        band=facts["band"],
+        pd=facts["pd"],
+        model_available=bool(facts["model_available"]),
+        dsti=facts["dsti"],
+        loan_to_income=None if facts["loan_to_income"] is None else round(facts["loan_to_income"], 4),
+        stp_eligible=stp,
+        rules_fired=band_rules + [r.id for r in fired],
+        ruleset=f"lending@{verdict.version}",
+    )
+    return LoanAssessment(
+        outcome=verdict.outcome,  # type: ignore[arg-type]
+        band=facts["band"],
+        rules_fired=evidence.rules_fired,
+        reasons=[f"{r.id}: {r.reason}" for r in fired] + [f"ruleset error: {e}" for e in verdict.errors],
+        citations=list(citations),
+        rulesets=rulesets,
+        evidence=evidence,
+        score={k: model.get(k) for k in ("status", "pd", "model", "alias", "version", "reason")} if model else None,
+        shadow=(credit or {}).get("shadow"),
+    )

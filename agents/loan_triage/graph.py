@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import operator
 from datetime import timedelta
-from typing import Annotated, Any, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
@@ -24,8 +24,13 @@ from agents.guarded import GUARDED_NODE, GUARDED_NODE_METADATA, guarded_tool_nod
 from agents.loan_triage.prompts import EXPLAIN
 from guards.outcome import RULES, AuthoredText, Basis, Outcome, actions_of, template
 
-AUTO_APPROVE_LIMIT = 50_000.0
+if TYPE_CHECKING:
+    from tools.lending import LoanAssessment
+
 REQUIRED_FIELDS = ("annual_income", "credit_score", "purpose")
+"""LP-2.1: without these nothing is assessed (incomplete). The affordability and plausibility fields below are
+optional in the schema so that a gap is a referral naming the field (LP-2.3), never a 422 or a default."""
+DECISIONS = {"approve_loan": "approved", "decline_loan": "declined", "refer_to_underwriter": "referred"}
 
 
 class LoanApplication(BaseModel):
@@ -34,9 +39,20 @@ class LoanApplication(BaseModel):
     application_id: str = Field(min_length=1, max_length=64)
     applicant_id: str = Field(min_length=1, max_length=64)
     amount: float = Field(gt=0, le=10_000_000)
-    annual_income: float | None = Field(default=None, ge=0)
+    currency: str = Field(
+        default="EUR", pattern=r"^[A-Z]{3}$", description="ISO 4217; the product lends in EUR only (LP-1.1)."
+    )
+    annual_income: float | None = Field(default=None, ge=0, description="Gross annual income.")
+    monthly_income: float | None = Field(default=None, ge=0, description="Gross monthly pay, as declared.")
     credit_score: int | None = Field(default=None, ge=300, le=850)
     purpose: str | None = Field(default=None, max_length=500)
+    term_months: int | None = Field(default=None, ge=6, le=120, description="Repayment term (LP-3.6).")
+    annual_rate: float | None = Field(default=None, ge=0, le=0.5, description="Nominal annual rate, e.g. 0.069.")
+    monthly_obligations: float | None = Field(
+        default=None, ge=0, description="Declared existing monthly debt payments; 0 must be stated, not assumed."
+    )
+    employment_status: Literal["employed", "self_employed", "retired", "student", "unemployed"] | None = None
+    age: int | None = Field(default=None, ge=0, le=120)
 
 
 class LoanTriageInput(BaseModel):
@@ -60,6 +76,12 @@ class LoanTriageOutcome(Outcome):
     explanation: str | None = None
     explanation_by: str | None = Field(default=None, description="'model' or 'template' (texts has the detail).")
     model: dict[str, Any] | None = Field(default=None, description="What the model did for the explanation.")
+    overridden: dict[str, Any] | None = Field(
+        default=None, description="The proposed decision a person rejected (then referred), and who."
+    )
+    straight_through: bool = Field(
+        default=False, description="Approved or declined with no person asked (policy stp-loan-*, LP-5.4)."
+    )
 
 
 class LoanTriageState(TypedDict, total=False):
@@ -91,107 +113,144 @@ async def intake(state: LoanTriageState, runtime: Runtime[RunContext]) -> dict[s
     }
 
 
-def _apply_lending_rules(app: dict[str, Any], credit: dict[str, Any], run_id: str) -> dict[str, Any]:
-    """The credit check's band and score through the ``lending`` ruleset: the decision, and why."""
-    from tools.rules import load_ruleset
-
-    model = credit.get("model") or {}
-    pd = model.get("pd") if model.get("status") == "scored" else None
-    income = app.get("annual_income") or 0
-    verdict = load_ruleset("lending").evaluate(
-        {
-            "complete": True,
-            "band": credit["score_band"],
-            "pd": pd,
-            "amount": app["amount"],
-            "loan_to_income": app["amount"] / income if income else None,
-            "model_available": pd is not None,
-        }
-    )
+def _decision_call(rnd: int, tool: str, app: dict[str, Any], assessment: LoanAssessment, why: str) -> dict[str, Any]:
     return {
-        "run_id": run_id,
-        "outcome": verdict.outcome,
-        "band": credit["score_band"],
-        "rules_fired": list(credit.get("rules_fired") or []) + verdict.fired_ids,
-        "reasons": verdict.reasons(),
-        "citations": ["lending-policy#LP-3.1", *verdict.citations],
-        "rulesets": [f"credit_band@{credit.get('ruleset_version')}", f"lending@{verdict.version}"],
-        "score": {k: model.get(k) for k in ("status", "pd", "model", "alias", "version", "reason")} if model else None,
-        "shadow": credit.get("shadow"),
+        "id": f"r{rnd}-{tool}",
+        "name": tool,
+        "args": {
+            "application_id": app["application_id"],
+            "amount": app["amount"],
+            "reason": why[:1000],
+            "evidence": assessment.evidence.model_dump(),
+        },
     }
+
+
+def _propose_decision(rnd: int, app: dict[str, Any], assessment: LoanAssessment) -> tuple[dict[str, Any], str]:
+    """The one decision call the rules support (approve, decline or refer) and the rules' message."""
+    band, fired = assessment.band or "-", ", ".join(assessment.rules_fired)
+    if assessment.outcome == "approve":
+        gate = (
+            "it may run straight through (LP-5.4)" if assessment.evidence.stp_eligible else "an approver must confirm"
+        )
+        return (
+            _decision_call(rnd, "approve_loan", app, assessment, f"credit band {band}; lending rules {fired}"),
+            f"Credit band {band}: the rules support approval; {gate}.",
+        )
+    if assessment.outcome == "decline":
+        return (
+            _decision_call(rnd, "decline_loan", app, assessment, f"credit band {band}; lending rules {fired}"),
+            f"Credit band {band}: the rules support a decline; an approver must confirm.",
+        )
+    why = "; ".join(assessment.reasons) or "manual underwriting"
+    if app.get("purpose") and "LEND-COMMERCIAL-PURPOSE" in assessment.rules_fired:
+        why = f"purpose {app['purpose']!r}: {why}"
+    return (
+        _decision_call(rnd, "refer_to_underwriter", app, assessment, f"credit band {band}; {why}"),
+        f"Credit band {band}: the rules refer this application to an underwriter ({fired}).",
+    )
+
+
+def _notice(rnd: int, app: dict[str, Any], result: dict[str, Any], assessment: dict[str, Any]) -> dict[str, Any]:
+    """The customer notice of a decision that actually ran, with what actually ran: the executed amount (an
+    approver may have edited it), the principal reasons of a decline (LP-6.2), the referral (LP-6.1)."""
+    output = result.get("output") or {}
+    decision = DECISIONS[result["tool"]]
+    amount = output.get("amount", (result.get("args") or {}).get("amount"))
+    app_id = app["application_id"]
+    if decision == "approved":
+        message = f"Your application {app_id} has been approved for {amount:,.2f} {app.get('currency') or 'EUR'}."
+    elif decision == "declined":
+        principal = [r.split(": ", 1)[-1] for r in assessment.get("reasons") or [] if "LEND-PD" not in r]
+        message = f"Your application {app_id} has been declined. Principal reasons: {'; '.join(principal)}."
+    else:
+        message = f"Your application {app_id} has been passed to an underwriter, who will contact you."
+    return {
+        "id": f"r{rnd}-notify_customer",
+        "name": "notify_customer",
+        "args": {
+            "applicant_id": app["applicant_id"],
+            "channel": "email",
+            "message": message[:2000],
+            "decision": decision,
+            "decision_reference": str(output.get("reference") or result.get("tool_call_id")),
+        },
+    }
+
+
+def _next_step(
+    rnd: int, app: dict[str, Any], done: dict[str, dict[str, Any]], assessment: dict[str, Any]
+) -> tuple[list[dict[str, Any]], str]:
+    """After the decision call came back: notify with what ran, refer what a person rejected, or stop.
+
+    The notice is proposed only here, one step after the decision executed, so it can never run beside (or
+    after the rejection of) the decision it reports (issue 16)."""
+    executed = [t for t in DECISIONS if done.get(t, {}).get("status") == "executed"]
+    if "notify_customer" in done:
+        return [], "All proposed actions have been handled."
+    if executed:
+        # A referral after a rejection is the decision that stands: notify that one.
+        tool = "refer_to_underwriter" if "refer_to_underwriter" in executed else executed[0]
+        return [
+            _notice(rnd, app, done[tool], assessment)
+        ], f"The decision ran ({DECISIONS[tool]}): notify the applicant."
+    overturned = [t for t in ("approve_loan", "decline_loan") if t in done]
+    if overturned and "refer_to_underwriter" not in done:
+        r = done[overturned[0]]
+        who = r.get("decided_by") or "the policy"
+        why = f"proposed {DECISIONS[overturned[0]]} was {r['status']} by {who}: {r.get('reason') or '-'}"
+        call = {
+            "id": f"r{rnd}-refer_to_underwriter",
+            "name": "refer_to_underwriter",
+            "args": {"application_id": app["application_id"], "amount": app["amount"], "reason": why[:1000]},
+        }
+        return [call], f"The {DECISIONS[overturned[0]]} did not run ({r['status']}): refer to an underwriter."
+    return [], "No decision ran; nothing is sent to the applicant."
 
 
 @activity_node("assess")
 async def assess(state: LoanTriageState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    from tools.lending import assess_application
+
     ctx = runtime.context
     app = state["application"]
     rnd = int(state.get("round") or 0) + 1
     done = _run_results(dict(state), ctx["run_id"])
     calls: list[dict[str, Any]] = []
     update: dict[str, Any] = {}
+    decided = set(DECISIONS) & set(done)
     if not state["completeness"]["complete"]:
         text = "The application is incomplete, so no checks can run; the applicant must supply the missing fields."
+    elif decided:
+        calls, text = _next_step(rnd, app, done, state.get("assessment") or {})
     elif "credit_check" not in done:
-        calls.append(
-            {
-                "id": f"r{rnd}-credit_check",
-                "name": "credit_check",
-                "args": {
-                    "applicant_id": app["applicant_id"],
-                    "credit_score": app["credit_score"],
-                    "annual_income": app["annual_income"],
-                    "amount": app["amount"],
-                },
-            }
-        )
-        text = "A credit check is needed before any decision."
-    elif done["credit_check"]["status"] == "executed" and not (
-        {"approve_loan", "decline_loan", "refer_to_underwriter"} & set(done)
-    ):
-        assessment = _apply_lending_rules(app, done["credit_check"]["output"], ctx["run_id"])
-        update["assessment"] = assessment
-        band, fired = assessment["band"], ", ".join(assessment["rules_fired"])
-        base = {"application_id": app["application_id"], "amount": app["amount"]}
-        if assessment["outcome"] == "approve":
-            calls.append(
-                {
-                    "id": f"r{rnd}-approve_loan",
-                    "name": "approve_loan",
-                    "args": {**base, "reason": f"credit band {band}; lending rules {fired}"},
-                }
-            )
-            calls.append(
-                {
-                    "id": f"r{rnd}-notify_customer",
-                    "name": "notify_customer",
-                    "args": {
-                        "applicant_id": app["applicant_id"],
-                        "channel": "email",
-                        "message": f"Your application {app['application_id']} has been approved.",
-                    },
-                }
-            )
-            text = f"Credit band {band}: the rules support approval; an approver must confirm."
-        elif assessment["outcome"] == "decline":
-            calls.append(
-                {
-                    "id": f"r{rnd}-decline_loan",
-                    "name": "decline_loan",
-                    "args": {**base, "reason": f"credit band {band}; lending rules {fired}"},
-                }
-            )
-            text = f"Credit band {band}: the rules support a decline; an approver must confirm."
+        # Above the mandate the policy does not apply at all (LP-4.4): refer before any bureau call.
+        screen = assess_application(app, None)
+        if "LEND-MANDATE" in screen.rules_fired:
+            update["assessment"] = {"run_id": ctx["run_id"], **screen.model_dump(), "outcome": "refer"}
+            call, text = _propose_decision(rnd, app, screen.model_copy(update={"outcome": "refer"}))
+            calls.append(call)
         else:
             calls.append(
                 {
-                    "id": f"r{rnd}-refer_to_underwriter",
-                    "name": "refer_to_underwriter",
-                    "args": {**base, "reason": f"credit band {band}; manual underwriting; lending rules {fired}"},
+                    "id": f"r{rnd}-credit_check",
+                    "name": "credit_check",
+                    "args": {
+                        "applicant_id": app["applicant_id"],
+                        "credit_score": app["credit_score"],
+                        "annual_income": app["annual_income"],
+                        "amount": app["amount"],
+                    },
                 }
             )
-            text = f"Credit band {band}: the rules refer this application to an underwriter ({fired})."
+            text = "A credit check is needed before any decision."
+    elif done["credit_check"]["status"] == "executed":
+        assessment = assess_application(app, done["credit_check"]["output"])
+        update["assessment"] = {"run_id": ctx["run_id"], **assessment.model_dump()}
+        call, text = _propose_decision(rnd, app, assessment)
+        calls.append(call)
     else:
-        text = "All proposed actions have been handled."
+        text = "The credit check did not run, so nothing is decided."
     await say(text, RULES)  # the rules wrote it: one message, never streamed as if a model were typing
     return {
         **update,
@@ -199,6 +258,29 @@ async def assess(state: LoanTriageState, runtime: Runtime[RunContext]) -> dict[s
         "pending_tool_calls": calls,
         "messages": [{"role": "assistant", "node": "assess", "content": text, "by": RULES}],
     }
+
+
+def _decision_of(done: dict[str, dict[str, Any]], complete: bool) -> tuple[str, str, dict[str, Any] | None]:
+    """(decision, decided_by, overridden): the decision that ran; a referral that followed a person's rejection
+    is the decision, decided by that person, and ``overridden`` says what they rejected."""
+    overturned = next((done[t] for t in ("approve_loan", "decline_loan") if t in done), None)
+    for tool, label in DECISIONS.items():
+        r = done.get(tool)
+        if r is not None and r["status"] == "executed":
+            if tool == "refer_to_underwriter" and overturned is not None and overturned["status"] != "executed":
+                who = overturned.get("decided_by") or "rules"
+                note = {
+                    "tool": overturned["tool"],
+                    "status": overturned["status"],
+                    "by": who,
+                    "reason": overturned.get("reason"),
+                }
+                return label, who, note
+            return label, r.get("decided_by") or "rules", None
+    for tool, label in DECISIONS.items():
+        if tool in done:
+            return f"{label}-{done[tool]['status']}", done[tool].get("decided_by") or "rules", None
+    return ("no-decision" if complete else "incomplete"), "rules", None
 
 
 @activity_node("summarize")
@@ -210,20 +292,7 @@ async def summarize(state: LoanTriageState, runtime: Runtime[RunContext]) -> dic
     assessment = state.get("assessment") or {}
     if assessment.get("run_id") != ctx["run_id"]:
         assessment = {}
-    decision, decided_by = "incomplete", "rules"
-    for tool, label in (
-        ("approve_loan", "approved"),
-        ("decline_loan", "declined"),
-        ("refer_to_underwriter", "referred"),
-    ):
-        if tool in done:
-            r = done[tool]
-            decision = label if r["status"] == "executed" else f"{label}-{r['status']}"
-            decided_by = r.get("decided_by") or "rules"
-            break
-    else:
-        if state.get("completeness", {}).get("complete"):
-            decision = "no-decision"
+    decision, decided_by, overridden = _decision_of(done, bool(state.get("completeness", {}).get("complete")))
     missing = state.get("completeness", {}).get("missing", [])
     explanation, use = await _explain(state["application"], decision, assessment, missing)
     text = f"Application {state['application']['application_id']}: {decision} (decided by {decided_by})."
@@ -248,6 +317,9 @@ async def summarize(state: LoanTriageState, runtime: Runtime[RunContext]) -> dic
         explanation=explanation.text,
         explanation_by="model" if explanation.by == "model" else "template",
         model=use.public() if use is not None else None,
+        overridden=overridden,
+        straight_through=decision in ("approved", "declined")
+        and not any(r.get("approval_id") for r in done.values() if r["tool"] != "credit_check"),
     )
     return {
         "outcome": outcome.public(),
