@@ -20,7 +20,7 @@ class ObservedCall(BaseModel):
     args: dict[str, Any]
     step: int
     status: str = "pending"
-    """executed | denied | rejected | responded | failed | pending (never finished)."""
+    """executed | denied | rejected | responded | failed | dropped | pending (never finished)."""
     final_args: dict[str, Any] | None = None
     """The arguments the tool ran with (after an approver's edit), from the tool ledger."""
     deny_reason: str | None = None
@@ -87,6 +87,13 @@ def observe(
             calls.setdefault(
                 cid, ObservedCall(tool_call_id=cid, tool=str(d.get("tool")), args=dict(d.get("args") or {}), step=step)
             )
+        elif t == "tool_call_dropped":
+            # A dependent action whose decision was rejected, edited or never taken (agents.guarded): proposed,
+            # never put to anyone, never run.
+            cid = str(d.get("tool_call_id"))
+            calls.setdefault(
+                cid, ObservedCall(tool_call_id=cid, tool=str(d.get("tool")), args=dict(d.get("args") or {}), step=step)
+            ).status = "dropped"
         elif t == "policy_decision" and d.get("effect") == "deny":
             call = calls.get(str(d.get("tool_call_id")))
             if call is not None:

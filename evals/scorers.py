@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from evals.automation import RiskyAction, automation_metrics
 from evals.observation import Observation, ObservedApproval, ObservedCall, observe
 from evals.suites import EvalCase, ExpectedCall
 
@@ -285,6 +286,11 @@ METRIC_DIRECTIONS: dict[str, int] = {
     "cost_total": -1,
     "errors": -1,
     "judge.explanation_consistency": 1,
+    "straight_through_rate": 1,
+    "automated_correct_rate": 1,
+    "risky_routed_rate": 1,
+    "decision_p50_s": -1,
+    "decision_p95_s": -1,
 }
 """+1: higher is better, -1: lower is better. The gate checks regressions in this direction."""
 
@@ -295,6 +301,8 @@ QUALITY_METRICS = (
     "trajectory_accuracy",
     "approvals_accuracy",
     "guard_accuracy",
+    "automated_correct_rate",
+    "risky_routed_rate",
 )
 """Deterministic scores: the same versions give the same values (latency and tokens may vary)."""
 
@@ -335,8 +343,11 @@ def _business_metrics(results: Sequence[dict[str, Any]], metrics: dict[str, floa
         metrics["time_to_decision_p95_s"] = percentile(times, 95)
 
 
-def aggregate(results: Sequence[dict[str, Any]]) -> dict[str, float]:
-    """Aggregate per-case results (``CaseResult.model_dump()``) into the metrics logged for an eval run."""
+def aggregate(results: Sequence[dict[str, Any]], risky: Sequence[RiskyAction] | None = None) -> dict[str, float]:
+    """Aggregate per-case results (``CaseResult.model_dump()``) into the metrics logged for an eval run.
+
+    ``risky``: the actions that must go to a person (default: the handbooks' ``risky_actions``, see
+    ``evals.automation``)."""
     metrics: dict[str, float] = {"cases": float(len(results))}
     if not results:
         return metrics
@@ -371,6 +382,7 @@ def aggregate(results: Sequence[dict[str, Any]]) -> dict[str, float]:
         metrics["judge.explanation_consistency"] = sum(1 for j in judged if j["consistent"]) / len(judged)
         metrics["judge.cases"] = float(len(judged))
     _business_metrics(results, metrics)
+    metrics.update(automation_metrics(results, risky))
     for tag in sorted({t for r in results for t in r.get("tags", [])}):
         tagged = [r for r in results if tag in r.get("tags", [])]
         metrics[f"pass_rate.tag.{tag}"] = sum(1 for r in tagged if r["passed"]) / len(tagged)
