@@ -500,3 +500,51 @@ def escalate_case(args: EscalateCaseArgs, grant: ExecutionGrant) -> EscalateCase
         status="requested",
         action=submit_action(grant, "escalate_case", escalation),
     )
+
+
+class ApproveOnboardingArgs(BaseModel):
+    """The onboarding decision and the evidence it rests on, computed by the rules, never by the model.
+
+    The policy's straight-through rule (``stp-kyc-*``) reads these fields to decide whether the clearance may
+    run without an analyst (KYC procedure KYC-7); a person confirms every other clearance."""
+
+    case_id: str = Field(min_length=1, max_length=64)
+    customer_id: str = Field(min_length=1, max_length=64)
+    customer_type: Literal["person", "organisation", "sole_proprietor"]
+    parties_screened: int = Field(ge=1, le=40)
+    potential_matches: int = Field(ge=0, description="Every list candidate at or above the reporting score.")
+    pep_parties: int = Field(ge=0)
+    high_risk_parties: int = Field(ge=0)
+    unsupported_script_parties: int = Field(ge=0)
+    documents_verified: bool = Field(
+        description="Every required document present with the dates its freshness needs, and fresh (KYC-2.5)."
+    )
+    sanctions_list: str = Field(min_length=1, max_length=200)
+    rule_ids: list[str] = Field(default_factory=list, max_length=40)
+
+
+class ApproveOnboardingResult(BaseModel):
+    onboarding_id: str
+    case_id: str
+    status: Literal["approved"] = Field(description="Recorded; ``action.delivery`` says if it left Steward.")
+    action: ActionReport
+
+
+@register_tool(
+    name="approve_onboarding",
+    args_schema=ApproveOnboardingArgs,
+    result_schema=ApproveOnboardingResult,
+    risk="high",
+    side_effect=True,
+    owner="kyc-operations",
+    version="1.0.0",
+    description="Record the KYC clearance and open the customer relationship (the onboarding decision).",
+)
+def approve_onboarding(args: ApproveOnboardingArgs, grant: ExecutionGrant) -> ApproveOnboardingResult:
+    onboarding_id = f"onb:{grant.idempotency_key}"
+    return ApproveOnboardingResult(
+        onboarding_id=onboarding_id,
+        case_id=args.case_id,
+        status="approved",
+        action=submit_action(grant, "approve_onboarding", {"onboarding_id": onboarding_id, **args.model_dump()}),
+    )

@@ -1,27 +1,32 @@
 """KYC review: START -> intake -> plan -> (tools -> plan)* -> explain -> summarize -> END
 
-``intake`` checks the case can be screened; ``plan`` first screens every party (one ``screen_sanctions`` call
-each, in parallel), then applies the ``kyc_case`` rules to the classified matches and the documents on file
-and proposes the actions they call for: ``escalate_case`` (medium risk: an analyst confirms) for confirmed or
-unresolved matches, ``request_documents`` (medium risk) for what is missing, and ``search_policy`` for the
-passages the explanation relies on. ``explain`` has the model explain the matches (or a template when no
+``intake`` checks the case can be screened and names every missing field a rule needs (an organisation's
+directors and beneficial owners included); ``plan`` first screens every party (one ``screen_sanctions`` call
+each, in parallel: the customer, a sole proprietor as the natural person, a trading name, each director,
+beneficial owner and signatory), then applies the ``kyc_case`` rules (``agents.kyc_review.decide``) and
+proposes the actions they call for: ``escalate_case`` (medium risk: an analyst confirms) for matches, PEPs,
+high-risk jurisdictions and untransliterable names, ``request_documents`` (medium risk) for what is missing or
+stale, ``approve_onboarding`` (high risk; the policy's ``stp-kyc-*`` tier lets a low-risk natural person with
+no hit and fresh documents through, KYC-7) when the rules clear, and ``search_policy`` for the passages the
+explanation relies on. ``explain`` has the model explain the matches (or a template when no
 model answers); ``summarize`` states the outcome, which rules decided it and who confirmed it.
 """
 
 from __future__ import annotations
 
 import operator
+from datetime import date
 from typing import Annotated, Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from agents._llm import acts_on_world, say
 from agents._llm import explain as model_explain
 from agents.context import ACTIVITY_NODE, MODEL_NODE, RunContext, activity_node
 from agents.guarded import GUARDED_NODE, GUARDED_NODE_METADATA, guarded_tool_node, tool_router
-from agents.kyc_review import prompts
+from agents.kyc_review import decide, prompts
 from guards.outcome import RULES, AuthoredText, Basis, Outcome, actions_of, template
 
 DocumentName = Literal[
@@ -36,15 +41,27 @@ DocumentName = Literal[
 _ORDER = ["confirmed", "possible", "cleared", "no_match"]
 
 
+def _real_date(value: str | None) -> str | None:
+    """A date that passes the pattern but does not exist (2026-02-30) is a 422 naming the field."""
+    if value is not None:
+        date.fromisoformat(value)
+    return value
+
+
 class Customer(BaseModel):
     model_config = ConfigDict(extra="forbid")  # an unknown field is a 422 naming it, never dropped
 
     customer_id: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=2, max_length=200)
-    type: Literal["person", "organisation"]
+    name: str = Field(min_length=2, max_length=200, description="As on the identity document, in any script.")
+    type: Literal["person", "organisation", "sole_proprietor"] = Field(
+        description="A sole proprietor is a natural person trading in their own name (screened as a person)."
+    )
+    trading_name: str | None = Field(default=None, min_length=2, max_length=200)
     dob: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="Residence or incorporation.")
     pep: bool = False
+
+    _dob = field_validator("dob")(_real_date)
 
 
 class RelatedParty(BaseModel):
@@ -56,6 +73,21 @@ class RelatedParty(BaseModel):
     role: Literal["director", "beneficial_owner", "signatory"]
     dob: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$")
+    pep: bool = Field(default=False, description="Politically exposed (AMLD art. 3(9), 20; KYC-4.2).")
+
+    _dob = field_validator("dob")(_real_date)
+
+
+class DocumentRecord(BaseModel):
+    """A document on file with the dates its freshness rule needs (KYC-2.5)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    type: DocumentName
+    issued_on: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    expires_on: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+
+    _dates = field_validator("issued_on", "expires_on")(_real_date)
 
 
 class KycCase(BaseModel):
@@ -65,6 +97,12 @@ class KycCase(BaseModel):
     customer: Customer
     related_parties: list[RelatedParty] = Field(default_factory=list, max_length=20)
     documents_provided: list[DocumentName] = Field(default_factory=list)
+    documents: list[DocumentRecord] = Field(default_factory=list, max_length=20)
+    review_date: str | None = Field(
+        default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="Documents' ages are measured at it; default today."
+    )
+
+    _review_date = field_validator("review_date")(_real_date)
 
 
 class KycReviewInput(BaseModel):
@@ -105,20 +143,16 @@ def _this_run(state: dict[str, Any], run_id: str) -> list[dict[str, Any]]:
 
 
 def _parties(case: dict[str, Any]) -> list[dict[str, Any]]:
-    c = case["customer"]
-    first = {"party_id": c["customer_id"], "name": c["name"], "type": c["type"], "role": "customer"}
-    first.update({k: c[k] for k in ("dob", "country") if c.get(k)})
-    others = [{k: v for k, v in p.items() if v is not None} for p in case.get("related_parties") or []]
-    return [first, *others]
+    return decide.parties(case)
 
 
 @activity_node("intake")
 async def intake(state: KycReviewState, runtime: Runtime[RunContext]) -> dict[str, Any]:
     case = KycCase.model_validate(state.get("case") or {}).model_dump()
-    c = case["customer"]
-    missing = [f"customer.{f}" for f in ("country",) if not c.get(f)]
-    if c["type"] == "person" and not c.get("dob"):
-        missing.append("customer.dob")
+    if not case.get("review_date"):
+        case["review_date"] = date.today().isoformat()  # fixed once here, so replays and retries agree
+    check = decide.completeness(case)
+    missing = check["missing"]
     note = "Case complete." if not missing else f"Missing: {', '.join(missing)}."
     return {
         "case": case,
@@ -130,111 +164,18 @@ async def intake(state: KycReviewState, runtime: Runtime[RunContext]) -> dict[st
 
 
 def _review(state: dict[str, Any], run_id: str) -> dict[str, Any]:
-    """Classified matches + documents -> the kyc_case rules' outcome and the actions it calls for."""
-    from tools.kyc import required_documents
-    from tools.rules import load_ruleset
-
+    """Screenings of this run + documents -> the kyc_case rules' outcome (``decide.review``)."""
     case = state["case"]
-    c = case["customer"]
-    screenings = [r for r in _this_run(state, run_id) if r["tool"] == "screen_sanctions"]
-    matches: list[dict[str, Any]] = []
-    unscreened: list[str] = []
-    versions: set[str] = set()
-    list_version: str | None = None
-    for r in screenings:
-        if r["status"] != "executed":
-            unscreened.append(r["args"].get("party_id", "?"))
-            continue
-        out = r["output"]
-        versions.add(f"kyc_match@{out['ruleset_version']}")
-        list_version = f"{out['list']}@{out['list_version']}"
-        for m in out["matches"]:
-            matches.append({"party_id": out["party_id"], "party": out["name"], **m})
-    confirmed = [m for m in matches if m["classification"] == "confirmed"]
-    possible = [m for m in matches if m["classification"] == "possible"]
-    required = required_documents(c["type"], c.get("country"), bool(c.get("pep")))
-    missing_docs = [d for d in required if d not in (case.get("documents_provided") or [])]
-    rules = load_ruleset("kyc_case")
-    verdict = rules.evaluate(
-        {
-            "complete": True,
-            "confirmed_matches": len(confirmed),
-            # A party whose screening did not complete counts as unresolved: a person looks at it.
-            "possible_matches": len(possible) + len(unscreened),
-            "missing_documents": missing_docs,
-            "high_risk_jurisdiction": bool(c.get("country")) and "source_of_funds" in required,
-            "pep": bool(c.get("pep")),
-        }
-    )
-    match_rules = sorted({m["rule_id"] for m in matches if m.get("rule_id")})
-    match_cites = sorted({cite for r in load_ruleset("kyc_match").doc.rules if r.id in match_rules for cite in r.cites})
-    return {
-        "run_id": run_id,
-        "outcome": verdict.outcome,
-        "rules_fired": verdict.fired_ids + match_rules,
-        "reasons": verdict.reasons(),
-        "citations": verdict.citations + [c for c in match_cites if c not in verdict.citations],
-        "rulesets": sorted(versions | {f"kyc_case@{verdict.version}"}),
-        "sanctions_list": list_version,
-        "matches": matches,
-        "unscreened": unscreened,
-        "missing_documents": missing_docs,
-        "errors": verdict.errors,
-    }
+    by_id: dict[str, dict[str, Any] | None] = {}
+    for r in _this_run(state, run_id):
+        if r["tool"] == "screen_sanctions":
+            by_id[r["args"].get("party_id", "?")] = r["output"] if r["status"] == "executed" else None
+    screenings = [by_id.get(p["party_id"]) for p in decide.parties(case)]
+    return {"run_id": run_id, **decide.review(case, screenings, case["review_date"])}
 
 
 def _actions(case: dict[str, Any], review: dict[str, Any], rnd: int) -> list[dict[str, Any]]:
-    calls: list[dict[str, Any]] = []
-    flagged = [m for m in review["matches"] if m["classification"] in ("confirmed", "possible")]
-    if review["outcome"] in ("escalate", "review"):
-        confirmed = review["outcome"] == "escalate"
-        lines = [
-            f"{m['party']} ~ {m['listed_name']} ({m['program']}): score {m['score']}, {m['classification']} "
-            f"by {m['rule_id']}"
-            for m in flagged
-        ] or ["a politically exposed person or an unscreened party needs review"]
-        calls.append(
-            {
-                "id": f"r{rnd}-escalate_case",
-                "name": "escalate_case",
-                "args": {
-                    "case_id": case["case_id"],
-                    "team": "financial_crime_compliance" if confirmed else "senior_kyc_analysts",
-                    "priority": "high" if confirmed else "normal",
-                    "summary": f"KYC case {case['case_id']}: " + "; ".join(lines),
-                    "rule_ids": review["rules_fired"],
-                },
-            }
-        )
-    if review["missing_documents"]:
-        calls.append(
-            {
-                "id": f"r{rnd}-request_documents",
-                "name": "request_documents",
-                "args": {
-                    "case_id": case["case_id"],
-                    "customer_id": case["customer"]["customer_id"],
-                    "documents": review["missing_documents"],
-                    "message": prompts.DOCUMENT_REQUEST.format(
-                        documents=", ".join(d.replace("_", " ") for d in review["missing_documents"])
-                    ),
-                    "channel": "portal",
-                },
-            }
-        )
-    if review["matches"]:
-        calls.append(
-            {
-                "id": f"r{rnd}-search_policy",
-                "name": "search_policy",
-                "args": {
-                    "query": "sanctions name match secondary identifiers date of birth clearing and escalation",
-                    "doc_ids": ["kyc-procedure"],
-                    "k": 2,
-                },
-            }
-        )
-    return calls
+    return decide.proposals(case, review, rnd)
 
 
 @activity_node("plan")
@@ -302,11 +243,7 @@ async def explain(state: KycReviewState, runtime: Runtime[RunContext]) -> dict[s
     }
 
 
-_DECISIONS = {
-    "escalate": ("escalate_case", "escalated"),
-    "review": ("escalate_case", "review"),
-    "request_documents": ("request_documents", "documents_requested"),
-}
+_DECISIONS = decide.DECISIONS
 
 
 @activity_node("summarize")
@@ -321,8 +258,6 @@ async def summarize(state: KycReviewState, runtime: Runtime[RunContext]) -> dict
     decided_by = "rules"
     if review is None:
         decision = "incomplete"
-    elif review["outcome"] == "clear":
-        decision = "cleared"
     elif review["outcome"] in _DECISIONS:
         tool, label = _DECISIONS[review["outcome"]]
         r = results.get(tool)
