@@ -35,7 +35,7 @@ CLAIM = {
     [
         ("loan_triage", GOOD_APPLICATION, ("application",), "employer"),
         ("loan_triage", GOOD_APPLICATION, (), "applicant"),
-        ("kyc_review", KYC_CASE, ("case", "related_parties", 0), "pep"),
+        ("kyc_review", KYC_CASE, ("case", "related_parties", 0), "pep_status"),  # pep is a known field (issue 16)
         ("kyc_review", KYC_CASE, ("case", "customer"), "sole_proprietor"),
         ("claims", CLAIM, ("claim", "shipment"), "status"),
     ],
