@@ -181,6 +181,8 @@ class NotifyResult(BaseModel):
     side_effect=True,
     owner="customer-comms",
     description="Send a message to the customer.",
+    # A notice reports a decision that was taken (LP-6.1): the guarded node drops it otherwise.
+    depends_on=("approve_loan", "decline_loan", "refer_to_underwriter"),
 )
 def notify_customer(args: NotifyArgs, grant: ExecutionGrant) -> NotifyResult:
     message = {"applicant_id": args.applicant_id, "channel": args.channel, "message": args.message}

@@ -3,22 +3,27 @@ served by registry alias (``champion`` decides, ``challenger`` is scored in shad
 watched for input drift (PSI per feature against the training data).
 
 Training is a deployment step (``ensure_models()``), never part of a tool call: a cold registration costs
-seconds of CPU and a request should not pay them. Until a champion exists the model is reported unavailable
-and the lending rules decide on the bureau band alone (lending policy LP-3.4).
+seconds of CPU and a request should not pay them. It is idempotent through the MLflow registry itself: a worker
+that finds ``champion`` and ``challenger`` registered reuses them (no retraining, no alias moved), so the
+registry is the one source of truth and no local record or lock file can disagree with it. Until a champion
+exists the model is reported unavailable and the lending rules refer every application they would otherwise
+approve (lending policy LP-3.4: fail safe, never approve more without the model).
+
+Where the models live: ``STEWARD_CREDIT_MODEL_URI`` (an MLflow tracking/registry URI), default the Steward
+MLflow store. A bank usually keeps its credit models in a model registry of their own, apart from the
+experiment tracking of agent evals; the tests use it to share one trained registry across every test home.
 
 Heavy libraries (mlflow, sklearn, numpy, pandas) are imported inside functions: importing ``tools`` stays light.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
 import os
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,13 +49,18 @@ def _scoring_dir() -> Path:
     return path
 
 
+def credit_model_uri() -> str:
+    """``STEWARD_CREDIT_MODEL_URI``, else the Steward MLflow store: the registry the credit model is served from."""
+    return os.environ.get("STEWARD_CREDIT_MODEL_URI") or mlflow_tracking_uri()
+
+
 def _mlflow() -> Any:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import mlflow
 
-    mlflow.set_tracking_uri(mlflow_tracking_uri())
-    mlflow.set_registry_uri(mlflow_tracking_uri())
+    mlflow.set_tracking_uri(credit_model_uri())
+    mlflow.set_registry_uri(credit_model_uri())
     return mlflow
 
 
@@ -129,7 +139,7 @@ def _model_card(kind: str, metrics: dict[str, float], data_digest: str, n: int) 
 def train_and_register(seed: int = SEED, n: int = N_TRAIN) -> dict[str, Any]:
     """Train champion (logistic scorecard) and challenger (gradient boosting), register both, set aliases.
 
-    Returns the registry record also written to ``<home>/scoring/registry.json``.
+    Returns the registry's record of both (``registered_record``), read back from MLflow.
     """
     import numpy as np
     import sklearn
@@ -167,7 +177,6 @@ def train_and_register(seed: int = SEED, n: int = N_TRAIN) -> dict[str, Any]:
     reference = {f: {"edges": _quantile_edges(x_train[f].to_numpy())} for f in FEATURES}
     for f in FEATURES:
         reference[f]["expected"] = _bin_shares(x_train[f].to_numpy(), reference[f]["edges"])
-    record: dict[str, Any] = {"model_name": MODEL_NAME, "tracking_uri": mlflow_tracking_uri(), "aliases": {}}
     for alias, (kind, model, trusted) in candidates.items():
         model.fit(x_train, y_train)
         proba = model.predict_proba(x_test)[:, 1]
@@ -177,7 +186,7 @@ def train_and_register(seed: int = SEED, n: int = N_TRAIN) -> dict[str, Any]:
             "default_rate": float(np.mean(y_test)),
         }
         card = _model_card(kind, metrics, digest, n)
-        with mlflow.start_run(experiment_id=experiment_id, run_name=f"{alias}-{kind}") as run:
+        with mlflow.start_run(experiment_id=experiment_id, run_name=f"{alias}-{kind}"):
             mlflow.log_params({"algorithm": kind, "seed": seed, "n": n, "features": ",".join(FEATURES)})
             mlflow.log_metrics(metrics)
             mlflow.set_tags({"data_sha256": digest, "role": alias})
@@ -195,40 +204,55 @@ def train_and_register(seed: int = SEED, n: int = N_TRAIN) -> dict[str, Any]:
         client.update_model_version(MODEL_NAME, version, description=card)
         client.set_model_version_tag(MODEL_NAME, version, "algorithm", kind)
         client.set_registered_model_alias(MODEL_NAME, alias, version)
-        record["aliases"][alias] = {"version": version, "run_id": run.info.run_id, "algorithm": kind, **metrics}
     client.update_registered_model(MODEL_NAME, description="12-month PD for consumer loans (lending policy LP-3.3).")
-    record["reference"] = reference
-    record["data_sha256"] = digest
-    (_scoring_dir() / "registry.json").write_text(json.dumps(record, indent=2))
     _LOADED.clear()
+    record = registered_record()
+    if record is None:
+        raise ModelUnavailableError(f"{MODEL_NAME}: registered, but the aliases cannot be read back")
     return record
 
 
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """Across processes: two workers starting on a fresh home must not both register models."""
-    import fcntl
+def _registry_exists() -> bool:
+    """Cheap (no mlflow import): false only when the registry is the embedded SQLite file and it is absent."""
+    uri = credit_model_uri()
+    return not uri.startswith("sqlite:///") or Path(uri.removeprefix("sqlite:///")).exists()
 
-    with open(path, "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
+
+def registered_record() -> dict[str, Any] | None:
+    """Champion and challenger as the MLflow registry has them (versions, runs, holdout metrics, the PSI
+    reference logged with the champion); None when either alias is not registered."""
+    if not _registry_exists():
+        return None
+    mlflow = _mlflow()
+    client = mlflow.MlflowClient()
+    aliases: dict[str, Any] = {}
+    for alias in ("champion", "challenger"):
         try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-def registry_record() -> dict[str, Any] | None:
-    path = steward_home() / "scoring" / "registry.json"
-    return json.loads(path.read_text()) if path.exists() else None
+            mv = client.get_model_version_by_alias(MODEL_NAME, alias)
+        except mlflow.exceptions.MlflowException:
+            return None
+        run = client.get_run(mv.run_id)
+        algorithm = run.data.params.get("algorithm")
+        aliases[alias] = {"version": str(mv.version), "run_id": mv.run_id, "algorithm": algorithm, **run.data.metrics}
+    champion_run = client.get_run(aliases["champion"]["run_id"])
+    reference = mlflow.artifacts.load_dict(f"{champion_run.info.artifact_uri}/psi_reference.json")
+    return {
+        "model_name": MODEL_NAME,
+        "tracking_uri": credit_model_uri(),
+        "aliases": aliases,
+        "reference": reference,
+        "data_sha256": champion_run.data.tags.get("data_sha256"),
+    }
 
 
 def ensure_models() -> dict[str, Any]:
-    """Register champion and challenger unless this home already has them (idempotent, process-safe)."""
-    with _file_lock(_scoring_dir() / ".lock"):
-        record = registry_record()
-        if record is not None and record.get("tracking_uri") == mlflow_tracking_uri():
-            return record
-        return train_and_register()
+    """Register champion and challenger unless the registry already has them (idempotent through MLflow:
+    a second worker, or a restart, reuses the registered versions and moves no alias).
+
+    Two workers that start at the same moment on an empty registry may both train; the aliases then end on
+    one of the two registrations, and every later start reuses them."""
+    record = registered_record()
+    return record if record is not None else train_and_register()
 
 
 # -- serving ----------------------------------------------------------------------------------------------
@@ -242,13 +266,13 @@ class ModelUnavailableError(RuntimeError):
 
 
 def model_available() -> bool:
-    """Cheap: true when a tracking server is configured or this home has registered models (no mlflow import)."""
-    return bool(os.environ.get("STEWARD_MLFLOW_TRACKING_URI")) or registry_record() is not None
+    """Cheap (no mlflow import): false when the credit registry is an embedded file that does not exist yet."""
+    return _registry_exists()
 
 
 def load_alias(alias: str) -> tuple[str, Any]:
     """(version, model) for a registry alias, cached for a short while so promotions show up quickly."""
-    key = (mlflow_tracking_uri(), alias)
+    key = (credit_model_uri(), alias)
     now = time.monotonic()
     with _LOAD_LOCK:
         hit = _LOADED.get(key)
@@ -367,7 +391,7 @@ def drift_report(rows: list[dict[str, float]] | None = None, threshold: float = 
     """PSI per feature of ``rows`` (default: the last scored inputs) against the training reference."""
     import numpy as np
 
-    record = registry_record()
+    record = registered_record()
     if record is None:
         raise ModelUnavailableError("no credit risk model is registered in this Steward home")
     rows = scored_inputs() if rows is None else rows

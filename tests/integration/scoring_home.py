@@ -18,13 +18,15 @@ def trained_home() -> tuple[Path, dict[str, Any]]:
     from tools import scoring
 
     home = Path(tempfile.mkdtemp(prefix="steward-scoring-"))
-    previous = os.environ.get("STEWARD_HOME")
+    previous = {k: os.environ.get(k) for k in ("STEWARD_HOME", "STEWARD_CREDIT_MODEL_URI")}
     os.environ["STEWARD_HOME"] = str(home)
+    os.environ.pop("STEWARD_CREDIT_MODEL_URI", None)  # register in this home's own store
     try:
         record = scoring.ensure_models()
     finally:
-        if previous is None:
-            os.environ.pop("STEWARD_HOME", None)
-        else:
-            os.environ["STEWARD_HOME"] = previous
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     return home, record

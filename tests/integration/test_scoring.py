@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,6 +22,7 @@ def registry(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
     empty = tmp_path_factory.mktemp("empty-home")
     with pytest.MonkeyPatch.context() as mp:
         mp.delenv("STEWARD_MLFLOW_TRACKING_URI", raising=False)
+        mp.delenv("STEWARD_CREDIT_MODEL_URI", raising=False)
         mp.setenv("STEWARD_HOME", str(empty))
         scoring._LOADED.clear()
         assert not scoring.model_available()
@@ -52,6 +54,28 @@ def test_models_are_registered_with_aliases_and_a_model_card(registry: dict[str,
     assert str(registry["home"]) in registry["tracking_uri"], "embedded SQLite under the Steward home"
     # Registering again is a no-op: the same versions stay in place.
     assert scoring.ensure_models()["aliases"] == registry["aliases"]
+
+
+def test_a_new_worker_reuses_the_registered_champion_through_the_registry(
+    registry: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Idempotent through MLflow itself: a worker with a fresh home pointed at the same registry trains
+    nothing and moves no alias; there is no local record or lock file to disagree with the registry."""
+    client = scoring._mlflow().MlflowClient()
+    before = sorted(v.version for v in client.search_model_versions(f"name='{scoring.MODEL_NAME}'"))
+    monkeypatch.setenv("STEWARD_CREDIT_MODEL_URI", registry["tracking_uri"])
+    monkeypatch.setenv("STEWARD_HOME", str(tmp_path / "new-worker"))
+    scoring._LOADED.clear()
+    monkeypatch.setattr(scoring, "train_and_register", lambda *a, **k: pytest.fail("retrained"))
+    again = scoring.ensure_models()
+    assert again["aliases"] == registry["aliases"] and again["reference"] == registry["reference"]
+    after = sorted(v.version for v in client.search_model_versions(f"name='{scoring.MODEL_NAME}'"))
+    assert after == before, "no new model version registered"
+    assert scoring.score_application(GOOD).champion.version == registry["aliases"]["champion"]["version"]
+    assert (
+        not list((registry["home"] / "scoring").glob("registry.json"))
+        and not (tmp_path / "new-worker" / "scoring" / ".lock").exists()
+    )
 
 
 def test_champion_decides_and_challenger_is_scored_in_shadow_and_logged(registry: dict[str, Any]) -> None:
