@@ -165,6 +165,11 @@ async def eval_environment(
         model, model_child = await asyncio.to_thread(_install_model, settings, with_model)
         configure_prompt_registry(tracking_uri(settings))
         queue = f"steward-evals-{uuid.uuid4().hex[:8]}"
+        # As `steward worker` does at start: without a credit model the lending rules refer every application
+        # (lending policy LP-3.4), so the eval's own worker registers it first (a no-op when it is registered).
+        from tools.scoring import ensure_models
+
+        await asyncio.to_thread(ensure_models)
         worker = build_worker(
             client, queue, store, load_policy_engine(project_policy(settings)), assistants=worker_assistants()
         )

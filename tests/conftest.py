@@ -85,16 +85,46 @@ async def worker(client, store, task_queue) -> AsyncIterator[object]:  # type: i
         yield w
 
 
+# A sound application that a person approves: band A, model PD about 0.02, and a debt service of 33% of gross
+# income (new instalment about 395 plus 2,100 of declared obligations over 7,500 a month), inside the 35% line
+# (LP-3.6) but above the 30% that straight-through allows (LP-5.4), so approve_loan waits for an approver.
 GOOD_APPLICATION = {
     "application": {
         "application_id": "A-100",
         "applicant_id": "P-100",
         "amount": 20000,
         "annual_income": 90000,
+        "monthly_income": 7000,
         "credit_score": 760,
         "purpose": "car",
+        "term_months": 60,
+        "annual_rate": 0.069,
+        "monthly_obligations": 2100,
+        "employment_status": "employed",
+        "age": 41,
     }
 }
+
+
+@pytest.fixture(scope="session", autouse=True)
+def credit_model(request: pytest.FixtureRequest) -> Iterator[None]:
+    """One registered credit model for every integration and e2e test (trained once per session, in a
+    temporary home): without a champion the lending rules refer every application (LP-3.4, fail safe), so the
+    approval flows the tests drive need one. Tests of the no-model path unset ``STEWARD_CREDIT_MODEL_URI``."""
+    paths = {str(item.path) for item in request.session.items}
+    if os.environ.get("STEWARD_CREDIT_MODEL_URI") or not any(
+        f"{os.sep}integration{os.sep}" in p or f"{os.sep}e2e{os.sep}" in p for p in paths
+    ):
+        yield
+        return
+    from tests.integration.scoring_home import trained_home
+
+    _, record = trained_home()
+    os.environ["STEWARD_CREDIT_MODEL_URI"] = record["tracking_uri"]
+    try:
+        yield
+    finally:
+        os.environ.pop("STEWARD_CREDIT_MODEL_URI", None)
 
 
 async def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):  # type: ignore[no-untyped-def]
