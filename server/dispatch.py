@@ -6,8 +6,14 @@ Server's ``command.resume`` into decisions on the thread's pending approvals.
 
 ``enqueue`` is durable: a queued run is a ``pending`` row in ``runs`` plus a ``run_queue`` row holding the
 requester's principal; a background loop starts the oldest queued run of a thread once no other run of that
-thread is active. Starting is idempotent (workflow id = run id), so two API processes, or a crash between
-start and dequeue, cannot start a run twice.
+thread is active. Starting is idempotent (workflow id = run id), so a crash between start and dequeue cannot
+start a run twice.
+
+**Many API replicas.** Everything that must happen in one place at a time goes through leases in the
+database (``runtime.db.leases``), never a process lock: a thread's occupancy check and the start or queueing
+of its new run hold the lease ``thread:<id>``, so two replicas given runs for one thread with ``reject``
+accept exactly one; and only the replica holding the ``dispatcher`` lease drains the queue (the others
+check, cheaply, whether its holder has lapsed, and take over when it has).
 """
 
 from __future__ import annotations
@@ -16,14 +22,18 @@ import asyncio
 import logging
 import uuid
 import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from pydantic import ValidationError
+from sqlalchemy import Engine
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from guards.types import ApprovalDecision, Principal, has_role
 from runtime import interrupts, runs
+from runtime.db.leases import LeaderLease, hold, holder_id
 from runtime.errors import Conflict, Forbidden, UserError
 from runtime.proofs import DecisionSigner
 from runtime.store import TERMINAL_STATUSES, Store
@@ -126,6 +136,23 @@ def _decisions(resume: Any, pending: list[dict[str, Any]], principal: Principal)
     return out
 
 
+def store_engine(store: Store) -> Engine:
+    """The SQLAlchemy engine on the store's database (the store's own once it has one)."""
+    engine: Engine | None = getattr(store, "engine", None)
+    if engine is not None:
+        return engine
+    # A store without an engine is the SQLite file store: open the same file and bring its schema to head
+    # (the lease table lives in a migration), exactly what the store itself does when it opens.
+    from runtime.db import make_engine, sqlite_url, upgrade
+
+    path = getattr(store, "path", None)
+    if path is None:
+        raise UserError("the run dispatcher needs the store's database; this store has no engine and no file")
+    engine = make_engine(sqlite_url(path))
+    upgrade(engine)
+    return engine
+
+
 class RunDispatcher:
     """Decides when a requested run starts, and drives resumes and cancellations."""
 
@@ -136,6 +163,10 @@ class RunDispatcher:
         task_queue: str,
         poll_s: float = 0.2,
         signer: DecisionSigner | None = None,
+        *,
+        engine: Engine | None = None,
+        holder: str | None = None,
+        lease_ttl_s: float = 10.0,
     ) -> None:
         self.store = store
         self.signer = signer
@@ -143,14 +174,23 @@ class RunDispatcher:
         self.temporal = temporal
         self.task_queue = task_queue
         self.poll_s = poll_s
+        self.engine = engine or store_engine(store)
+        self.holder = holder or holder_id("api")
+        """This replica's name in the lease table (host, pid, instance)."""
+        self.leader = LeaderLease(self.engine, "dispatcher", self.holder, ttl_s=lease_ttl_s, renew_s=lease_ttl_s / 3)
+        self.ticks = 0
+        """Queue drains this instance ran (it ran none while another replica led)."""
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
 
-    def _thread_lock(self, thread_id: str) -> asyncio.Lock:
-        """One lock per thread: occupancy check + start are atomic per thread, other threads don't wait."""
+    @asynccontextmanager
+    async def _thread_lock(self, thread_id: str) -> AsyncIterator[None]:
+        """Occupancy check + start are atomic per thread across replicas (the ``thread:<id>`` lease); the
+        local lock only keeps this process's own requests for one thread from polling the lease."""
         lock = self._locks.get(thread_id)
         if lock is None:
             lock = self._locks[thread_id] = asyncio.Lock()
-        return lock
+        async with lock, hold(self.engine, f"thread:{thread_id}", self.holder):
+            yield
 
     # -- thread occupancy ------------------------------------------------------------------------
     def active_runs(self, thread_id: str) -> list[dict[str, Any]]:
@@ -215,15 +255,25 @@ class RunDispatcher:
             raise
 
     async def run_forever(self) -> None:
-        """Start queued runs as their threads free up. Cheap when the queue is empty (one SQLite read)."""
-        while True:
-            try:
-                await self.tick()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - the loop must survive a Temporal outage; the next tick retries
-                log.exception("run dispatcher tick failed")
-            await asyncio.sleep(self.poll_s)
+        """Start queued runs as their threads free up, while this replica holds the ``dispatcher`` lease.
+
+        Cheap when idle: a follower reads the lease row, the leader renews it every few seconds and reads the
+        queue. Leadership is given back on shutdown so another replica takes over at once.
+        """
+        try:
+            while True:
+                try:
+                    if await asyncio.to_thread(self.leader.is_leader):
+                        await self.tick()
+                        self.ticks += 1
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - survive Temporal or database outages; the next tick retries
+                    log.exception("run dispatcher tick failed")
+                await asyncio.sleep(self.poll_s)
+        finally:
+            with suppress(Exception):
+                await asyncio.shield(asyncio.to_thread(self.leader.resign))
 
     async def tick(self) -> int:
         started = 0
