@@ -20,6 +20,16 @@ def lending(**facts: object) -> object:
         "amount": 20000.0,
         "loan_to_income": 0.2,
         "model_available": True,
+        "annual_income": 90000.0,
+        "monthly_income": 7000.0,
+        "term_months": 60.0,
+        "annual_rate": 0.069,
+        "monthly_obligations": 2100.0,
+        "dsti": 0.33,
+        "employment_status": "employed",
+        "age": 41.0,
+        "purpose": "car",
+        "currency": "EUR",
     }
     return load_ruleset("lending").evaluate({**base, **facts})
 
@@ -28,15 +38,20 @@ def lending(**facts: object) -> object:
     ("facts", "outcome", "fired"),
     [
         ({}, "approve", ["LEND-APPROVE"]),
+        ({"dsti": 0.2}, "approve", ["LEND-APPROVE", "LEND-STP-ELIGIBLE"]),
         ({"band": "C"}, "refer", ["LEND-BAND-C"]),
         ({"band": "D"}, "decline", ["LEND-BAND-D"]),
         ({"complete": False}, "incomplete", ["LEND-INCOMPLETE"]),
         ({"pd": 0.12}, "refer", ["LEND-PD-ELEVATED", "LEND-APPROVE"]),
         ({"loan_to_income": 7.0}, "refer", ["LEND-LTI-CEILING", "LEND-APPROVE"]),
         ({"amount": 600000.0}, "refer", ["LEND-MANDATE", "LEND-APPROVE"]),
-        ({"pd": None, "model_available": False}, "approve", ["LEND-NO-SCORE", "LEND-APPROVE"]),
+        # Fail safe (LP-3.4): without a model score band A is referred, never approved on the band alone.
+        ({"pd": None, "model_available": False}, "refer", ["LEND-NO-SCORE", "LEND-APPROVE"]),
         # The model alone never declines (LP-3.3): a high PD in band D declines because of the band.
         ({"band": "D", "pd": 0.9}, "decline", ["LEND-BAND-D"]),
+        ({"term_months": None, "dsti": None}, "refer", ["LEND-MISSING-TERM", "LEND-APPROVE"]),
+        ({"purpose": "stock for my shop"}, "refer", ["LEND-COMMERCIAL-PURPOSE", "LEND-APPROVE"]),
+        ({"dsti": 0.5}, "decline", ["LEND-DSTI-DECLINE", "LEND-APPROVE"]),
     ],
 )
 def test_lending_outcome_is_the_most_severe_fired_rule(facts: dict, outcome: str, fired: list[str]) -> None:
@@ -56,7 +71,7 @@ def test_first_match_mode_stops_at_the_first_rule() -> None:
 
 def test_results_carry_version_digest_reasons_and_citations() -> None:
     result = lending(band="D")
-    assert result.ruleset == "lending" and result.version.startswith("2026.11.1+") and len(result.digest) == 12
+    assert result.ruleset == "lending" and result.version.startswith("2026.12.1+") and len(result.digest) == 12
     assert result.reasons() == ["LEND-BAND-D: bureau band D"]
     assert result.citations == ["lending-policy#LP-4.3", "lending-policy#LP-6.2"]
 
@@ -69,7 +84,7 @@ def test_every_citation_resolves_to_a_shipped_policy_section(name: str) -> None:
 
 
 def test_unknown_facts_are_refused_naming_the_known_ones() -> None:
-    with pytest.raises(ValueError, match=r"unknown facts \['bnad'\]; known: \['amount'"):
+    with pytest.raises(ValueError, match=r"unknown facts \['bnad'\]; known: \['age', 'amount'"):
         load_ruleset("lending").evaluate({"bnad": "A"})
 
 
