@@ -110,6 +110,8 @@ class Expected(_Strict):
 class EvalCase(_Strict):
     id: str = Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.:-]+$")
     description: str = ""
+    cites: list[str] = Field(default_factory=list)
+    """Handbook sections or regulations the expected outcome rests on (``doc_id#section``), for a reviewer."""
     tags: list[str] = Field(default_factory=list)
     input: dict[str, Any]
     decisions: dict[str, ScriptedDecision] = Field(default_factory=dict)
