@@ -191,6 +191,8 @@ def notify_customer(args: NotifyArgs, grant: ExecutionGrant) -> NotifyResult:
 
 # -- the lending assessment: application + credit check -> the lending ruleset's verdict ----------------------
 
+RULE_FIELDS = ("term_months", "annual_rate", "monthly_obligations", "employment_status", "age")
+"""The fields affordability and plausibility rules need beyond LP-2.1 (LP-2.3): absent, the case is referred."""
 STP_RULE = "LEND-STP-ELIGIBLE"
 """The informational rule that marks an approval as straight-through eligible (LP-5.4); it never decides."""
 
@@ -225,6 +227,7 @@ class LoanAssessment(BaseModel):
     citations: list[str]
     rulesets: list[str]
     evidence: LoanEvidence
+    missing: list[str] = Field(default_factory=list, description="Fields a rule needs that are absent (LP-2.3).")
     score: dict[str, Any] | None = None
     shadow: dict[str, Any] | None = None
 
@@ -288,6 +291,7 @@ def assess_application(app: dict[str, Any], credit: dict[str, Any] | None) -> Lo
         citations=list(citations),
         rulesets=rulesets,
         evidence=evidence,
+        missing=[f for f in RULE_FIELDS if app.get(f) is None],
         score={k: model.get(k) for k in ("status", "pd", "model", "alias", "version", "reason")} if model else None,
         shadow=(credit or {}).get("shadow"),
     )

@@ -293,7 +293,7 @@ async def summarize(state: LoanTriageState, runtime: Runtime[RunContext]) -> dic
     if assessment.get("run_id") != ctx["run_id"]:
         assessment = {}
     decision, decided_by, overridden = _decision_of(done, bool(state.get("completeness", {}).get("complete")))
-    missing = state.get("completeness", {}).get("missing", [])
+    missing = list(state.get("completeness", {}).get("missing", [])) + list(assessment.get("missing") or [])
     explanation, use = await _explain(state["application"], decision, assessment, missing)
     text = f"Application {state['application']['application_id']}: {decision} (decided by {decided_by})."
     outcome = LoanTriageOutcome(
