@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from runtime.errors import ModelUnavailable, UserError
 from runtime.settings import Settings
@@ -326,3 +326,68 @@ def mlflow_ui(args: argparse.Namespace, settings: Settings, out: TextIO, err: Te
         return subprocess.call(cmd, env=env)
     except KeyboardInterrupt:
         return 0
+
+
+def eval_mutate(args: argparse.Namespace, settings: Settings, out: TextIO, err: TextIO) -> int:
+    """Move every threshold of each ruleset one step each way; exit 1 if any mutant survives the handbook suite.
+
+    The agents run with no model (the rules decide; the model only explains), on the embedded dev server and an
+    in-process worker. ``--out`` writes the report as JSON.
+    """
+    import json
+
+    from evals.mutation import HANDBOOK_SUITES, render
+    from tools.rules import RULES_DIR
+
+    known = sorted(p.stem for p in RULES_DIR.glob("*.yaml"))
+    names = args.ruleset or [n for n in known if n in HANDBOOK_SUITES]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        return _err(err, f"unknown ruleset(s) {unknown}; known: {known}")
+    if (args.suite is None) != (args.assistant is None):
+        return _err(err, "--suite and --assistant go together (both name the suite to run a ruleset's mutants on)")
+    if args.suite is not None and len(names) != 1:
+        return _err(err, "--suite/--assistant apply to one ruleset: name it with --ruleset")
+    if args.suite is None and (missing := [n for n in names if n not in HANDBOOK_SUITES]):
+        return _err(err, f"no handbook suite known for {missing}; name one with --suite and --assistant")
+    try:
+        reports = asyncio.run(_mutate(args, settings, names, out))
+    except KeyboardInterrupt:
+        err.write("\ninterrupted\n")
+        return 130
+    except UserError as exc:
+        return _err(err, str(exc))
+    out.write("\n" + render(reports) + "\n")
+    if args.out:
+        Path(args.out).write_text(json.dumps([r.as_dict() for r in reports], indent=1) + "\n")
+        out.write(f"report: {args.out}\n")
+    return 1 if any(r.survivors for r in reports) else 0
+
+
+async def _mutate(args: argparse.Namespace, settings: Settings, names: list[str], out: TextIO) -> list[Any]:
+    from evals.environment import eval_environment
+    from evals.mutation import check_ruleset
+    from runtime.store import open_store
+
+    store = open_store(settings.resolved_db_path)
+
+    def say(line: str) -> None:
+        out.write(line + "\n")
+        out.flush()
+
+    reports = []
+    async with eval_environment(settings, store, with_model=False) as target:
+        out.write(f"runtime: {target.description}\n")
+        for name in names:
+            reports.append(
+                await check_ruleset(
+                    target,
+                    settings.home,
+                    name,
+                    args.assistant,
+                    Path(args.suite) if args.suite else None,
+                    concurrency=args.concurrency or 4,
+                    progress=say,
+                )
+            )
+    return reports

@@ -1,4 +1,4 @@
-"""Evals and releases: ``steward eval run|compare|gate|list``, ``promote``, ``mlflow ui``."""
+"""Evals and releases: ``steward eval run|compare|gate|list|mutate``, ``promote``, ``mlflow ui``."""
 
 from __future__ import annotations
 
@@ -67,6 +67,13 @@ def register(sub: Any) -> None:
     eg.add_argument("--latency-tolerance", type=float, help="allowed relative p95 latency increase (0.5 = 50%%)")
     eg.add_argument("--no-champion", action="store_true", help="thresholds only")
     eg.set_defaults(fn=cmd_eval, eval_fn="eval_gate")
+    em = esub.add_parser("mutate", help="move each ruleset threshold one step; exit 1 if a suite misses one")
+    em.add_argument("--ruleset", action="append", help="a ruleset in tools/data/rules (repeatable; default: all)")
+    em.add_argument("--suite", help="the suite to run its mutants on (default: the agent's handbook suite)")
+    em.add_argument("--assistant", help="the assistant that applies it (with --suite)")
+    em.add_argument("--concurrency", type=int, help="cases in flight (default 4)")
+    em.add_argument("--out", help="also write the report as JSON here")
+    em.set_defaults(fn=cmd_eval, eval_fn="eval_mutate")
     el = esub.add_parser("list", help="eval runs in the journal")
     el.add_argument("--limit", type=int, default=20)
     el.set_defaults(fn=cmd_eval, eval_fn="eval_list")
