@@ -8,7 +8,8 @@ one in a changed layout, and a JSON API.
 - ``/internal/track/<number>``: the same pages, which a polite client never fetches;
 - ``/api/v1/shipments/<number>``: the carrier's JSON API.
 Every request is recorded (time, path, status), so a test can prove what was and was not fetched. The
-shipments come from ``tools.synthetic.demo_shipments`` (seeded) plus the fixed ones below.
+shipments come from ``tools.synthetic.demo_shipments`` (seeded), the claims suites' records
+(``tools/data/demo_shipments_claims.json``) and the fixed ones below.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import json
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 SHIPMENTS: dict[str, dict[str, Any]] = {
@@ -92,6 +94,14 @@ def render(number: str, record: dict[str, Any]) -> str:
     )
 
 
+SUITE_SHIPMENTS = Path(__file__).parent / "data" / "demo_shipments_claims.json"
+"""The carrier records of the claims handbook and traffic suites (written by ``agents.claims.suites``)."""
+
+
+def suite_shipments() -> dict[str, dict[str, Any]]:
+    return json.loads(SUITE_SHIPMENTS.read_text()) if SUITE_SHIPMENTS.exists() else {}
+
+
 class DemoCarrier:
     """The portal in a background thread; use as a context manager. Port 0 picks a free port."""
 
@@ -100,7 +110,7 @@ class DemoCarrier:
     ) -> None:
         from tools.synthetic import demo_shipments
 
-        self.shipments = {**SHIPMENTS, **(demo_shipments() if with_synthetic else {})}
+        self.shipments = {**SHIPMENTS, **(demo_shipments() | suite_shipments() if with_synthetic else {})}
         self.min_gap_s = min_gap_s
         self.retry_after = retry_after
         self.hits: list[tuple[float, str, int]] = []

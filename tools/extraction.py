@@ -37,12 +37,57 @@ STATUS_WORDS: dict[str, tuple[str, ...]] = {
 }
 
 
+STATUS_VOCABULARY: dict[str, tuple[ShipmentStatus, bool]] = {
+    "delivered": ("delivered", False),
+    "delivered damaged": ("delivered", True),
+    "delivered with damage": ("delivered", True),
+    "delivered exception damaged": ("delivered", True),
+    "not delivered": ("exception", False),
+    "undelivered": ("exception", False),
+    "undeliverable": ("exception", False),
+    "delivery failed": ("exception", False),
+    "failed delivery": ("exception", False),
+    "delivery attempted": ("exception", False),
+    "returned": ("exception", False),
+    "returned to sender": ("exception", False),
+    "held": ("exception", False),
+    "held at customs": ("exception", False),
+    "exception": ("exception", False),
+    "damaged": ("exception", True),
+    "damaged in transit": ("exception", True),
+    "lost": ("lost", False),
+    "lost in network": ("lost", False),
+    "lost in transit": ("lost", False),
+    "missing": ("lost", False),
+    "untraceable": ("lost", False),
+    "in transit": ("in_transit", False),
+    "out for delivery": ("in_transit", False),
+    "on its way": ("in_transit", False),
+}
+"""Carrier status phrases, normalised (case, ``_``, ``-`` and punctuation folded to spaces), and what each
+means: the status and whether the carrier recorded damage. Whole phrases, not substrings: "not delivered"
+is not a delivery and "delivered - damaged" is one (issue 16). A phrase not listed is "unknown", so a
+person reads it instead of a guess."""
+
+_IN_TRANSIT_PREFIXES = ("in transit to ", "arrived at ", "departed ", "departed from ")
+
+
+def _normalise(phrase: str) -> str:
+    return " ".join(re.sub(r"[_\-\u2013\u2014/,:;.!()]+", " ", phrase.casefold()).split())
+
+
+def read_status(phrase: str) -> tuple[ShipmentStatus, bool]:
+    """A carrier's status phrase as (status, damage recorded) from ``STATUS_VOCABULARY``; unknown otherwise."""
+    p = _normalise(phrase)
+    if p in STATUS_VOCABULARY:
+        return STATUS_VOCABULARY[p]
+    if p.startswith(_IN_TRANSIT_PREFIXES):
+        return "in_transit", False
+    return "unknown", False
+
+
 def status_from_phrase(phrase: str) -> ShipmentStatus:
-    p = phrase.casefold()
-    for status in ("lost", "exception", "delivered", "in_transit"):
-        if any(w in p for w in STATUS_WORDS[status]):
-            return status  # type: ignore[return-value]
-    return "unknown"
+    return read_status(phrase)[0]
 
 
 def _field(text: str, labels: str, value: str = r"(.+)") -> str | None:
@@ -53,7 +98,7 @@ def _field(text: str, labels: str, value: str = r"(.+)") -> str | None:
 def extract_regex(text: str) -> ShipmentFacts:
     """The rule-based extractor: labelled fields only ("Status: Delivered"); a new layout yields unknowns."""
     phrase = _field(text, r"status|shipment status|current status")
-    status = status_from_phrase(phrase) if phrase else "unknown"
+    status, damage_recorded = read_status(phrase) if phrase else ("unknown", False)
     signed = _field(text, r"signed(?: for)? by|received by")
     exception = _field(text, r"exception|exception reason|condition") or ""
     return ShipmentFacts(
@@ -63,21 +108,24 @@ def extract_regex(text: str) -> ShipmentFacts:
         last_scan_on=_field(text, r"last (?:scan|update|event)(?: on| at)?", _DATE),
         collected_on=_field(text, r"collected(?: on)?|shipped(?: on)?|picked up(?: on)?", _DATE),
         signed_by=signed[:80] if signed else None,
-        damaged="damage" in (phrase or "").casefold() or "damage" in exception.casefold(),
+        damaged=damage_recorded or "damage" in exception.casefold(),
     )
 
 
 def facts_from_api(record: dict[str, Any]) -> ShipmentFacts:
     """Map a carrier API record (documented field names); unknown statuses stay unknown."""
     raw = str(record.get("status") or "")
+    status, damage_recorded = read_status(raw) if raw else ("unknown", False)
     return ShipmentFacts(
-        status=status_from_phrase(raw.replace("_", " ")) if raw else "unknown",
+        status=status,
         delivered_on=(record.get("delivered_at") or None) and str(record["delivered_at"])[:10],
         promised_on=(record.get("promised_date") or None) and str(record["promised_date"])[:10],
         last_scan_on=(record.get("last_scan_at") or None) and str(record["last_scan_at"])[:10],
         collected_on=(record.get("collected_at") or None) and str(record["collected_at"])[:10],
         signed_by=(str(record["signed_by"])[:80] if record.get("signed_by") else None),
-        damaged=bool(record.get("damaged")) or "damage" in str(record.get("exception") or "").casefold(),
+        damaged=damage_recorded
+        or bool(record.get("damaged"))
+        or "damage" in str(record.get("exception") or "").casefold(),
     )
 
 

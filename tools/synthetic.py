@@ -422,7 +422,8 @@ def _claim_scenarios(seed: int) -> list[dict[str, Any]]:
                 "signed_by": "L. Costa",
             }
             claim = {"claim_type": "delay", "declared_value": declared, "amount_claimed": 500, "incident_on": _d(day)}
-            payout = {"payout": round(declared * 0.1 - 100, 2)} if kind == "delay-covered" else {}
+            # CH-5.1: 10 % of the declared value, never more than the 500 claimed, less the deductible.
+            payout = {"payout": round(min(declared * 0.1, 500) - 100, 2)} if kind == "delay-covered" else {}
             add(kind, record, claim, {**expect, **payout})
     for _ in range(2):
         declared, claimed = amounts()
@@ -519,10 +520,11 @@ def claims_cases(seed: int = SEED, carrier: str = "demo") -> list[dict[str, Any]
         )
     for i, (kind, number, fields, reported, expect) in enumerate(entries, start=1):
         cid = f"CLM-{i:03d}"
+        policy_id = fields.get("policy_id") or f"CP-{1001 + i % 7}"
         claim = {
             "claim_id": cid,
-            "policy_id": fields.get("policy_id") or f"CP-{1001 + i % 7}",
-            "claimant_id": f"H-{i:03d}",
+            "policy_id": policy_id,
+            "claimant_id": f"PH-{policy_id[3:]}",  # the policyholder (claims handbook CH-2.3)
             "shipment": {"carrier": carrier, "tracking_number": number},
             "currency": "EUR",
             "reported_on": reported,

@@ -26,7 +26,8 @@ from agents.context import ACTIVITY_NODE, MODEL_NODE, RunContext, activity_node
 from agents.guarded import GUARDED_NODE, GUARDED_NODE_METADATA, guarded_tool_node
 from guards.outcome import RULES, AuthoredText, Basis, Outcome, actions_of
 
-REQUIRED = ("amount_claimed", "declared_value", "incident_on", "reported_on")
+REQUIRED = ("amount_claimed", "declared_value", "currency", "incident_on", "reported_on")
+"""CH-2: a claim missing any of these is returned naming the field; none has a default that could pay."""
 _DATE = r"^\d{4}-\d{2}-\d{2}$"
 
 
@@ -35,6 +36,18 @@ class Shipment(BaseModel):
 
     carrier: str = Field(min_length=2, max_length=40)
     tracking_number: str = Field(pattern=r"^[A-Za-z0-9-]{4,40}$")
+
+
+class PriorClaim(BaseModel):
+    """One earlier claim from the claims system's history for the policy, sent with the claim (CH-7.2)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    claim_id: str = Field(min_length=1, max_length=64)
+    policy_id: str = Field(pattern=r"^[A-Z]{2}-\d{3,8}$")
+    tracking_number: str = Field(pattern=r"^[A-Za-z0-9-]{4,40}$")
+    incident_on: str = Field(pattern=_DATE)
+    claim_type: Literal["loss", "damage", "delay"]
 
 
 class Claim(BaseModel):
@@ -47,10 +60,11 @@ class Claim(BaseModel):
     claim_type: Literal["loss", "damage", "delay"]
     amount_claimed: float | None = Field(default=None, gt=0, le=1_000_000)
     declared_value: float | None = Field(default=None, gt=0, le=1_000_000)
-    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     incident_on: str | None = Field(default=None, pattern=_DATE)
     reported_on: str | None = Field(default=None, pattern=_DATE)
     description: str | None = Field(default=None, max_length=1000)
+    prior_claims: list[PriorClaim] = Field(default_factory=list, max_length=100)
 
 
 class ClaimsInput(BaseModel):
@@ -64,6 +78,9 @@ class ClaimsOutcome(Outcome):
 
     rules_fired: list[str] = Field(default_factory=list)
     reasons: list[str] = Field(default_factory=list)
+    details: list[str] = Field(
+        default_factory=list, description="Fields in conflict or missing, duplicates, currencies: what to ask."
+    )
     citations: list[dict[str, Any]] = Field(default_factory=list, description="The cited passages, quoted.")
     payout: float | None = None
     currency: str | None = None
@@ -121,49 +138,32 @@ def _policy(results: dict[str, dict[str, Any]]) -> Any:
     return CargoPolicy.model_validate(r["output"]["policy"])
 
 
-def _assess(state: dict[str, Any], run_id: str) -> dict[str, Any]:
-    from tools.claims import claim_facts
-    from tools.extraction import ShipmentFacts
-    from tools.rules import load_ruleset
+_EVIDENCE_SOURCE = {"api": "carrier_api", "model": "model"}
+"""How ``extract`` read the carrier's facts, as the ``evidence`` the pay action carries (else the page's labels)."""
 
-    claim = state["claim"]
+
+def _assess(state: dict[str, Any], run_id: str) -> dict[str, Any]:
+    from tools.claims import assess
+    from tools.extraction import ShipmentFacts
+
     evidence = _mine(state, "evidence", run_id) or {}
     facts = ShipmentFacts.model_validate(evidence["facts"]) if evidence.get("available") else None
-    policy = _policy(_this_run(state, run_id))
-    rule_facts = claim_facts(claim, policy, facts, bool(evidence.get("injection_suspected")), True)
-    verdict = load_ruleset("claims").evaluate(rule_facts)
-    return {
-        "run_id": run_id,
-        "outcome": verdict.outcome,
-        "rules_fired": verdict.fired_ids,
-        "reasons": verdict.reasons(),
-        "citations": verdict.citations,
-        "ruleset": f"claims@{verdict.version}",
-        "facts": rule_facts,
-        "payout": rule_facts.get("payout"),
-        "currency": policy.currency if policy else claim["currency"],
-        "errors": verdict.errors,
-    }
-
-
-def _action(claim: dict[str, Any], assessment: dict[str, Any], rnd: int) -> dict[str, Any]:
-    reason = "; ".join(assessment["reasons"])[:1000] or "no coverage rule applied"
-    base = {"claim_id": claim["claim_id"], "reason": reason, "rule_ids": assessment["rules_fired"]}
-    if assessment["outcome"] == "pay":
-        args = {
-            **base,
-            "policy_id": claim["policy_id"],
-            "amount": assessment["payout"],
-            "currency": assessment["currency"],
-        }
-        return {"id": f"r{rnd}-pay_claim", "name": "pay_claim", "args": args}
-    if assessment["outcome"] == "decline":
-        return {"id": f"r{rnd}-decline_claim", "name": "decline_claim", "args": base}
-    return {"id": f"r{rnd}-refer_to_adjuster", "name": "refer_to_adjuster", "args": base}
+    by = str(evidence.get("extracted_by") or "")
+    source = _EVIDENCE_SOURCE.get(by, "carrier_page" if by else "none")
+    result = assess(
+        state["claim"],
+        _policy(_this_run(state, run_id)),
+        facts,
+        injection_suspected=bool(evidence.get("injection_suspected")),
+        evidence_source=source,
+    )
+    return {"run_id": run_id, **result}
 
 
 @activity_node("plan")
 async def plan(state: ClaimsState, runtime: Runtime[RunContext]) -> dict[str, Any]:
+    from tools.claims import proposed_action
+
     ctx = runtime.context
     claim = state["claim"]
     rnd = int(state.get("round") or 0) + 1
@@ -184,7 +184,7 @@ async def plan(state: ClaimsState, runtime: Runtime[RunContext]) -> dict[str, An
     elif _mine(dict(state), "assessment", ctx["run_id"]) is None:
         assessment = _assess(dict(state), ctx["run_id"])
         update["assessment"] = assessment
-        calls = [_action(claim, assessment, rnd)]
+        calls = [proposed_action(claim, assessment, f"r{rnd}")]
         text = f"The claims rules say: {assessment['outcome']} ({', '.join(assessment['rules_fired']) or 'none'})."
     else:
         text = "All proposed actions have been handled."
@@ -305,6 +305,7 @@ async def summarize(state: ClaimsState, runtime: Runtime[RunContext]) -> dict[st
         prompt_versions=[use["prompt"]] if use.get("status") in ("answered", "fallback") else [],
         rules_fired=assessment.get("rules_fired", []),
         reasons=assessment.get("reasons", []),
+        details=assessment.get("details", []),
         citations=quote(assessment.get("citations", [])),
         payout=assessment.get("payout") if decision == "paid" else None,
         currency=assessment.get("currency"),
