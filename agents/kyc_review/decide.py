@@ -240,7 +240,8 @@ def decide_offline(case_input: dict[str, Any], as_of: str | None = None) -> dict
     case = KycCase.model_validate(case_input["case"]).model_dump()
     check = completeness(case)
     if not check["complete"]:
-        return {"decision": "incomplete", "missing": check["missing"], "rules_fired": [], "approvals": [], "calls": []}
+        out = {"decision": "incomplete", "missing": check["missing"], "rules_fired": [], "approvals": [], "calls": []}
+        return {**out, "straight_through": False}
     day = as_of or case.get("review_date") or date.today().isoformat()
     screenings = [screen(Party(**p)).model_dump() for p in parties(case)]
     rev = review(case, screenings, day)
