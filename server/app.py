@@ -155,12 +155,18 @@ def create_app(
             app.state.store, app.state.temporal, s.task_queue, dispatch_poll_s, signer=app.state.decision_signer
         )
         dispatcher = asyncio.create_task(app.state.dispatcher.run_forever(), name="steward-run-dispatcher")
+        from runtime.db.breaker_states import BreakerBoard
+
+        app.state.breakers = BreakerBoard(app.state.dispatcher.engine, app.state.dispatcher.holder)
+        await asyncio.to_thread(app.state.breakers.install)  # this process's breakers on GET /ops/breakers
         try:
             yield
         finally:
             dispatcher.cancel()
             with suppress(asyncio.CancelledError):
                 await dispatcher
+            with suppress(Exception):
+                await asyncio.to_thread(app.state.breakers.withdraw)
 
     app = FastAPI(
         title="Steward",

@@ -29,7 +29,7 @@ breaker_states = Table(
     Column("cooldown_s", Float, nullable=False),
     Column("opened_at", Float),
     Column("last_error", Text),
-    Column("fallback", Text, nullable=False),
+    Column("fallback", Text),
     Column("updated_at", Float, nullable=False),
 )
 """The last state each process reported for each of its breakers (a breaker lives in the process that calls

@@ -8,6 +8,7 @@ While open, calls fail at once with ``ModelUnavailable`` and the agent takes its
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -55,11 +56,18 @@ class CircuitBreaker:
 
     def record_success(self) -> None:
         with self._lock:
+            changed = self.failures != 0 or self.state != "closed"
             self.failures = 0
             self._probe_in_flight = False
             self._set("closed")
+        if changed:
+            _changed(self)
 
     def record_failure(self, error: str) -> None:
+        self._record_failure(error)
+        _changed(self)
+
+    def _record_failure(self, error: str) -> None:
         with self._lock:
             self.failures += 1
             self.last_error = error
@@ -78,6 +86,27 @@ class CircuitBreaker:
 
 _BREAKERS: dict[str, CircuitBreaker] = {}
 _BREAKERS_LOCK = threading.Lock()
+_LISTENERS: list[Callable[[CircuitBreaker], None]] = []
+
+
+def on_breaker_change(listener: Callable[[CircuitBreaker], None]) -> None:
+    """Call ``listener(breaker)`` after a breaker's failures or state change (not on every success), so a
+    process can publish its breakers where one endpoint shows them all (``runtime.db.breaker_states``)."""
+    _LISTENERS.append(listener)
+
+
+def all_breakers() -> dict[str, CircuitBreaker]:
+    """This process's breakers by key (``<base_url>|<model>``)."""
+    with _BREAKERS_LOCK:
+        return dict(_BREAKERS)
+
+
+def _changed(breaker: CircuitBreaker) -> None:
+    for listener in list(_LISTENERS):
+        try:
+            listener(breaker)
+        except Exception:  # noqa: BLE001 - reporting a breaker must never fail the model call it guards
+            logging.getLogger("steward.llm").exception("breaker listener failed")
 
 
 def breaker_for(key: str, name: str, failure_threshold: int = 3, cooldown_s: float = 30.0) -> CircuitBreaker:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from server.deps import AdminDep, PrincipalDep, SettingsDep
 from server.metrics import CONTENT_TYPE_LATEST
@@ -49,3 +52,32 @@ async def info(request: Request, principal: PrincipalDep, settings: SettingsDep)
         temporal_namespace=settings.temporal_namespace,
         stream_modes=list(STREAM_MODES),
     )
+
+
+class BreakerPublic(BaseModel):
+    breaker: str = Field(description="What it guards: ``<base_url>|<model>`` for a model client.")
+    kind: str = Field(description="``model``: the client of an OpenAI-compatible model server.")
+    holder: str = Field(description="The process whose breaker this is (``worker@host:pid:id``, ``api@...``).")
+    state: str = Field(description="closed | open | half_open")
+    failures: int = Field(description="Consecutive failures counted so far.")
+    failure_threshold: int
+    cooldown_s: float
+    opened_at: float | None = Field(description="When the circuit last opened (epoch seconds); null while closed.")
+    last_error: str | None
+    fallback: str | None = Field(description="What callers get instead while not closed; null while closed.")
+    updated_at: float = Field(description="When the holder last reported a change (epoch seconds).")
+
+
+class BreakerBoardPublic(BaseModel):
+    breakers: list[BreakerPublic]
+
+
+@router.get("/ops/breakers", response_model=BreakerBoardPublic)
+async def breakers(request: Request, principal: AdminDep) -> BreakerBoardPublic:
+    """Every circuit breaker of every API and worker process that shares this app store, as each last
+    reported it: state, failure count, when it opened and the fallback in force. Admin only (it spans tenants
+    and names internal endpoints)."""
+    from runtime.db.breaker_states import read_breakers
+
+    snaps = await asyncio.to_thread(read_breakers, request.app.state.dispatcher.engine)
+    return BreakerBoardPublic(breakers=[BreakerPublic.model_validate(s.__dict__) for s in snaps])

@@ -39,7 +39,7 @@ def upgrade() -> None:
         sa.Column("cooldown_s", sa.Float, nullable=False),
         sa.Column("opened_at", sa.Float),
         sa.Column("last_error", sa.Text),
-        sa.Column("fallback", sa.Text, nullable=False),
+        sa.Column("fallback", sa.Text),
         sa.Column("updated_at", sa.Float, nullable=False),
     )
     op.create_table(
