@@ -28,6 +28,7 @@ _GROUPS = [
     "evals",
     "cron",
     "project",
+    "data",
 ]
 """Command-group modules under ``runtime.cli``, in ``--help`` order."""
 
