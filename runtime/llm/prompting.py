@@ -7,6 +7,7 @@ system messages, so the system text is folded into the first user turn here.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -106,17 +107,26 @@ def render_chatml(messages: list[dict[str, str]]) -> str:
 FORMATS = {"gemma": render_gemma, "chatml": render_chatml}
 
 
-def render_template(template: str, messages: list[dict[str, str]], bos: str, eos: str) -> str:
-    """Render a Jinja chat template (from a GGUF's metadata or an HF tokenizer) as those libraries do."""
+def _raise_exception(message: str) -> None:
+    raise ValueError(message)
+
+
+@functools.lru_cache(maxsize=16)
+def _compiled(template: str) -> Any:
+    """A model's chat template, compiled once. Compiling is most of the cost of rendering (SmolLM2's template,
+    2 cores under load: 154 ms compile + render against 2.7 ms render alone), and it ran on the HTTP loop for
+    every request, taking CPU from the model thread's cores."""
     import jinja2
     from jinja2.sandbox import ImmutableSandboxedEnvironment
 
     env = ImmutableSandboxedEnvironment(loader=jinja2.BaseLoader(), trim_blocks=True, lstrip_blocks=True)
+    return env.from_string(template)
 
-    def raise_exception(message: str) -> None:
-        raise ValueError(message)
 
-    return env.from_string(template).render(
+def render_template(template: str, messages: list[dict[str, str]], bos: str, eos: str) -> str:
+    """Render a Jinja chat template (from a GGUF's metadata or an HF tokenizer) as those libraries do."""
+    raise_exception = _raise_exception
+    return _compiled(template).render(
         messages=messages,
         bos_token=bos,
         eos_token=eos,
