@@ -39,6 +39,9 @@ LISTED_PERSONS = [
 LISTED_ORGS = [("Sunrise Precision Ltd", "KR"), ("Northwind Brokerage Ltd", "GR"), ("Red Delta Freight FZE", "NL")]
 PERSON_DOCS = ["photo_id", "proof_of_address"]
 COMPANY_DOCS = ["registry_extract", "ubo_declaration", "director_ids"]
+KYC_REVIEW_DATE = "2026-11-25"
+# Dated documents (KYC-2.5): fresh at the review date, so a clear natural person runs straight through (KYC-7.1).
+KYC_DATES = {"photo_id": {"expires_on": "2031-01-31"}, "proof_of_address": {"issued_on": "2026-10-01"}}
 
 
 def _clean_name(rng: random.Random) -> str:
@@ -86,7 +89,16 @@ def _person(cid: str, name: str, dob: str | None, country: str | None, docs: lis
         customer["dob"] = dob
     if country:
         customer["country"] = country
-    return {"case": {"case_id": cid, "customer": customer, "documents_provided": docs}}
+    dated = [{"type": d, **KYC_DATES[d]} for d in docs if d in KYC_DATES]
+    return {
+        "case": {
+            "case_id": cid,
+            "review_date": KYC_REVIEW_DATE,
+            "customer": customer,
+            "documents_provided": docs,
+            "documents": dated,
+        }
+    }
 
 
 def kyc_cases(seed: int = SEED) -> list[dict[str, Any]]:
@@ -102,16 +114,17 @@ def kyc_cases(seed: int = SEED) -> list[dict[str, Any]]:
         return f"KYC-{n:03d}"
 
     screen_only = ["screen_sanctions"]
+    onboard = {"approve_onboarding": "approve"}  # an analyst clears outside the straight-through tier (KYC-7.2)
     for _ in range(6):
         c = cid()
         out.append(
             _case(
                 f"{c}-clear-person",
-                "A person with no list match and complete documents is cleared by the rules.",
+                "A person with no list match and fresh, dated documents is cleared straight through (KYC-7.1).",
                 ["clear"],
                 _person(c, _clean_name(rng), _dob(rng), rng.choice(["DE", "FR", "NL", "SE"]), PERSON_DOCS),
                 "cleared",
-                screen_only,
+                [*screen_only, "approve_onboarding"],
                 [],
                 rules=["KYC-C-CLEAR"],
             )
@@ -119,7 +132,8 @@ def kyc_cases(seed: int = SEED) -> list[dict[str, Any]]:
     for company in CLEAN_COMPANIES[:2]:
         c = cid()
         directors = [
-            {"party_id": f"D-{c}-{i}", "name": _clean_name(rng), "role": "director", "dob": _dob(rng)} for i in range(2)
+            {"party_id": f"D-{c}-{i}", "name": _clean_name(rng), "role": role, "dob": _dob(rng)}
+            for i, role in enumerate(["director", "beneficial_owner"])
         ]
         payload = {
             "case": {
@@ -132,12 +146,13 @@ def kyc_cases(seed: int = SEED) -> list[dict[str, Any]]:
         out.append(
             _case(
                 f"{c}-clear-company",
-                "A company and its directors screen clear; documents complete.",
+                "A company, its director and owner screen clear; documents complete; an analyst clears (KYC-7.2).",
                 ["clear", "company"],
                 payload,
                 "cleared",
-                screen_only * 3,
-                [],
+                [*screen_only * 3, "approve_onboarding"],
+                ["approve_onboarding"],
+                onboard,
                 rules=["KYC-C-CLEAR"],
             )
         )
@@ -179,12 +194,13 @@ def kyc_cases(seed: int = SEED) -> list[dict[str, Any]]:
         out.append(
             _case(
                 f"{c}-cleared-by-dob",
-                f"{name} matches a listed name but the date of birth differs: cleared, with the reason recorded.",
+                f"{name} matches a listed name but the date of birth differs: cleared by an analyst (KYC-3.4, 7.2).",
                 ["clear", "false-positive"],
                 _person(c, name, other, "DE", PERSON_DOCS),
                 "cleared",
-                ["screen_sanctions", "search_policy"],
-                [],
+                ["screen_sanctions", "search_policy", "approve_onboarding"],
+                ["approve_onboarding"],
+                onboard,
                 rules=["KYC-C-CLEAR", "KYC-M-DOB-CONTRADICTS"],
             )
         )
@@ -194,6 +210,10 @@ def kyc_cases(seed: int = SEED) -> list[dict[str, Any]]:
             "case": {
                 "case_id": c,
                 "customer": {"customer_id": f"C-{c}", "name": name, "type": "organisation", "country": country},
+                "related_parties": [
+                    {"party_id": f"D-{c}-{i}", "name": _clean_name(rng), "role": role, "dob": _dob(rng)}
+                    for i, role in enumerate(["director", "beneficial_owner"])
+                ],
                 "documents_provided": COMPANY_DOCS,
             }
         }
@@ -204,7 +224,7 @@ def kyc_cases(seed: int = SEED) -> list[dict[str, Any]]:
                 ["review"],
                 payload,
                 "review",
-                ["screen_sanctions", "escalate_case", "search_policy"],
+                ["screen_sanctions"] * 3 + ["escalate_case", "search_policy"],
                 ["escalate_case"],
                 {"escalate_case": "approve"},
                 rules=["KYC-C-POSSIBLE-MATCH", "KYC-M-STRONG-UNRESOLVED"],
@@ -231,13 +251,14 @@ def kyc_cases(seed: int = SEED) -> list[dict[str, Any]]:
         out.append(
             _case(
                 f"{c}-edd",
-                f"Residence in {country} (high-risk jurisdiction) needs a source-of-funds statement.",
+                f"Residence in {country} (high-risk jurisdiction): enhanced due diligence, an analyst reviews and a "
+                "source-of-funds statement is requested (KYC-4.1).",
                 ["documents", "edd"],
                 _person(c, _clean_name(rng), _dob(rng), country, PERSON_DOCS),
-                "documents_requested",
-                ["screen_sanctions", "request_documents"],
-                ["request_documents"],
-                {"request_documents": "approve"},
+                "review",
+                ["screen_sanctions", "escalate_case", "request_documents"],
+                ["escalate_case", "request_documents"],
+                {"escalate_case": "approve", "request_documents": "approve"},
                 rules=["KYC-C-EDD", "KYC-C-DOCUMENTS-MISSING"],
             )
         )
@@ -296,7 +317,10 @@ def kyc_cases(seed: int = SEED) -> list[dict[str, Any]]:
                     "type": "organisation",
                     "country": "DE",
                 },
-                "related_parties": [{"party_id": f"D-{c}", "name": name, "role": "beneficial_owner", "dob": dob}],
+                "related_parties": [
+                    {"party_id": f"D-{c}", "name": name, "role": "beneficial_owner", "dob": dob},
+                    {"party_id": f"D-{c}-2", "name": _clean_name(rng), "role": "director", "dob": _dob(rng)},
+                ],
                 "documents_provided": COMPANY_DOCS,
             }
         }
@@ -307,7 +331,7 @@ def kyc_cases(seed: int = SEED) -> list[dict[str, Any]]:
                 ["escalate", "company", "true-positive"],
                 payload,
                 "escalated",
-                ["screen_sanctions", "screen_sanctions", "escalate_case", "search_policy"],
+                ["screen_sanctions"] * 3 + ["escalate_case", "search_policy"],
                 ["escalate_case"],
                 {"escalate_case": "approve"},
                 rules=["KYC-C-CONFIRMED-MATCH", "KYC-M-CONFIRMED-DOB"],
@@ -356,7 +380,7 @@ def _claim_scenarios(seed: int) -> list[dict[str, Any]]:
         scan = rng.randrange(1, 10)
         record = {"status": "In transit", "last_scan_at": _d(scan), "collected_at": _d(scan + 2)}
         claim = {"claim_type": "loss", "declared_value": declared, "amount_claimed": claimed, "incident_on": _d(scan)}
-        add("loss-too-early", record, claim, {**refer, "rules": ["CLM-LOSS-TOO-EARLY"]})
+        add("loss-too-early", record, claim, {**refer, "rules": ["CLM-LOSS-NO-SCAN", "CLM-LOSS-TOO-EARLY"]})
     for _ in range(2):
         declared, claimed = amounts()
         day = rng.randrange(3, 12)
@@ -384,7 +408,7 @@ def _claim_scenarios(seed: int) -> list[dict[str, Any]]:
         add("damage-on-delivery", record, claim, {**pay, "rules": ["CLM-DAMAGE-ON-DELIVERY"], "payout": claimed - 100})
     for lo, hi, kind, expect in [
         (1, 7, "damage-in-time", {**pay, "rules": ["CLM-DAMAGE-REPORTED"]}),
-        (10, 30, "damage-late", {**decline, "rules": ["CLM-DAMAGE-REPORTED-LATE"]}),
+        (10, 30, "damage-late", {**decline, "rules": ["CLM-DAMAGE-REPORTED", "CLM-DAMAGE-REPORTED-LATE"]}),
     ]:
         for _ in range(2):
             declared, claimed = amounts()
@@ -407,7 +431,7 @@ def _claim_scenarios(seed: int) -> list[dict[str, Any]]:
             add(kind, record, claim, {**expect, **payout})
     for late_lo, late_hi, kind, expect in [
         (6, 15, "delay-covered", {**pay, "rules": ["CLM-DELAY-COVERED"]}),
-        (1, 5, "delay-within", {**decline, "rules": ["CLM-DELAY-WITHIN-TOLERANCE"]}),
+        (1, 5, "delay-within", {**decline, "rules": ["CLM-DELAY-COVERED", "CLM-DELAY-WITHIN-TOLERANCE"]}),
     ]:
         for _ in range(2):
             declared = rng.randrange(2000, 9000, 100)
