@@ -23,6 +23,7 @@ from bench._common import machine, pct  # noqa: E402
 from guards.points import run_point  # noqa: E402
 from guards.policy import PolicyEngine, PolicyInput  # noqa: E402
 from guards.types import Principal  # noqa: E402
+from runtime.db.tables import audit  # noqa: E402
 from runtime.store import Store, _audit_hash, _dumps  # noqa: E402
 
 ARGS = {
@@ -78,15 +79,14 @@ def audit_verify(store: Store, n: int) -> float:
     for seq in range(1, n + 1):
         data = _dumps({"i": seq})
         digest = _audit_hash(prev, ts, "t", "a", "act", "r", data)
-        rows.append((seq, ts, "t", "a", "act", "r", None, data, prev, digest))
+        rows.append(
+            {"seq": seq, "ts": ts, "tenant": "t", "actor": "a", "action": "act", "run_id": "r", "key": None}
+            | {"data": data, "prev_hash": prev, "hash": digest}
+        )
         prev = digest
     with store._tx() as c:  # noqa: SLF001 - a benchmark fixture, not an API
-        c.execute("DELETE FROM audit")
-        c.executemany(
-            "INSERT INTO audit(seq, ts, tenant, actor, action, run_id, key, data, prev_hash, hash)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?)",
-            rows,
-        )
+        c.execute(audit.delete())
+        c.execute(audit.insert(), rows)
     t0 = time.perf_counter()
     ok, message = store.verify_audit()
     elapsed = time.perf_counter() - t0

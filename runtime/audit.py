@@ -16,7 +16,8 @@ write the database can rewrite every record and recompute every hash. Two things
   checkpoints); recomputing the chain changes the newest hash, which the head's MAC no longer matches, and
   forging a new head needs the key.
 
-**Checkpoints** (``audit_checkpoints``: seq, hash, count, ts, mac) copy the head every
+**Checkpoints** (``audit_checkpoints``: seq, hash, count, ts, mac; both tables are migration
+``0003_audit_anchor`` in ``runtime/db``) copy the head every
 ``STEWARD_AUDIT_CHECKPOINT_EVERY`` records and on ``steward audit checkpoint create``; ``steward audit
 checkpoint export`` writes them as JSONL for retention outside this system (a WORM bucket, a ticket, a SIEM).
 What the database alone cannot show is a *rollback*: someone who saved an old head row, deletes the records
@@ -32,29 +33,22 @@ import json
 import logging
 import os
 import secrets
-import sqlite3
 import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import Connection, select
+
+from runtime.db.sql import upsert
+from runtime.db.tables import audit, audit_checkpoints, audit_head
 from runtime.errors import UserError
 
 if TYPE_CHECKING:
     from runtime.store import Store
 
 log = logging.getLogger("steward.audit")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit_head (
-    id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, hash TEXT NOT NULL, count INTEGER NOT NULL,
-    ts REAL NOT NULL, mac TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS audit_checkpoints (
-    seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, count INTEGER NOT NULL, ts REAL NOT NULL, mac TEXT NOT NULL
-);
-"""
 
 
 @dataclass(frozen=True)
@@ -138,47 +132,31 @@ def _key_from_text(text: str, where: str) -> bytes:
 
 
 # -- writing ---------------------------------------------------------------------------------------
-def ensure_tables(c: sqlite3.Connection) -> None:
-    for statement in _SCHEMA.strip().split(";"):
-        if statement.strip():
-            c.execute(statement)
-
-
-def anchor_append(c: sqlite3.Connection, store_path: Path, seq: int, digest: str) -> None:
+def anchor_append(c: Connection, data_dirs: tuple[Path, ...], seq: int, digest: str) -> None:
     """Re-anchor the head at the record just appended (same transaction), and checkpoint it every N records."""
     from runtime.settings import get_settings
 
-    key = audit_key((store_path.parent,))
+    key = audit_key(data_dirs)
     ts = time.time()
-    row = (seq, digest, seq, ts, _mac(key, "head", seq, digest, seq, ts))
-    sql = "INSERT OR REPLACE INTO audit_head(id, seq, hash, count, ts, mac) VALUES (1,?,?,?,?,?)"
-    try:
-        c.execute(sql, row)
-    except sqlite3.OperationalError:
-        # First append to this database: create the anchor tables (a failed statement leaves the transaction open).
-        ensure_tables(c)
-        c.execute(sql, row)
+    row = {"id": 1, "seq": seq, "hash": digest, "count": seq, "ts": ts, "mac": _mac(key, "head", seq, digest, seq, ts)}
+    c.execute(upsert(c, audit_head, row, ["id"], ["seq", "hash", "count", "ts", "mac"]))
     every = get_settings().audit_checkpoint_every
     if every and seq % every == 0:
         _write_checkpoint(c, key, AuditCheckpoint(seq, digest, seq, ts, ""))
 
 
-def _write_checkpoint(c: sqlite3.Connection, key: bytes, head: AuditCheckpoint) -> AuditCheckpoint:
+def _write_checkpoint(c: Connection, key: bytes, head: AuditCheckpoint) -> AuditCheckpoint:
     cp = AuditCheckpoint(head.seq, head.hash, head.count, head.ts, "")
     cp = AuditCheckpoint(cp.seq, cp.hash, cp.count, cp.ts, _mac(key, "checkpoint", cp.seq, cp.hash, cp.count, cp.ts))
-    c.execute(
-        "INSERT OR REPLACE INTO audit_checkpoints(seq, hash, count, ts, mac) VALUES (?,?,?,?,?)",
-        (cp.seq, cp.hash, cp.count, cp.ts, cp.mac),
-    )
+    c.execute(upsert(c, audit_checkpoints, asdict(cp), ["seq"], ["hash", "count", "ts", "mac"]))
     return cp
 
 
 def create_checkpoint(store: Store) -> AuditCheckpoint | None:
     """Checkpoint the current head (None while the log is empty). The head's own MAC is checked first: a
     checkpoint must never vouch for a head someone rewrote."""
-    key = audit_key((store.path.parent,))
-    with store._tx() as c:
-        ensure_tables(c)
+    key = audit_key(store.data_dirs)
+    with store._tx() as c:  # noqa: SLF001 - the anchor is the store's own table
         head = _head(c)
         if head is None:
             return None
@@ -188,10 +166,13 @@ def create_checkpoint(store: Store) -> AuditCheckpoint | None:
 
 
 def checkpoints(store: Store) -> list[AuditCheckpoint]:
-    with store._lock:
-        ensure_tables(store._conn)
-    rows = store._query("SELECT seq, hash, count, ts, mac FROM audit_checkpoints ORDER BY seq")
-    return [AuditCheckpoint(r["seq"], r["hash"], r["count"], r["ts"], r["mac"]) for r in rows]
+    with store.engine.connect() as c:
+        return _checkpoints(c)
+
+
+def _checkpoints(c: Connection) -> list[AuditCheckpoint]:
+    rows = c.execute(select(audit_checkpoints).order_by(audit_checkpoints.c.seq))
+    return [AuditCheckpoint(**r._mapping) for r in rows]
 
 
 def export_checkpoints(store: Store) -> list[dict[str, Any]]:
@@ -199,9 +180,10 @@ def export_checkpoints(store: Store) -> list[dict[str, Any]]:
     return [asdict(cp) for cp in checkpoints(store)]
 
 
-def _head(c: sqlite3.Connection) -> AuditCheckpoint | None:
-    r = c.execute("SELECT seq, hash, count, ts, mac FROM audit_head WHERE id=1").fetchone()
-    return AuditCheckpoint(r["seq"], r["hash"], r["count"], r["ts"], r["mac"]) if r else None
+def _head(c: Connection) -> AuditCheckpoint | None:
+    h = audit_head.c
+    r = c.execute(select(h.seq, h.hash, h.count, h.ts, h.mac).where(h.id == 1)).first()
+    return AuditCheckpoint(**r._mapping) if r else None
 
 
 # -- verifying -------------------------------------------------------------------------------------
@@ -213,11 +195,10 @@ def verify_anchor(
     Returns (ok, message naming what is wrong). A head past the chain's end means the tail was deleted
     (unless the missing records have just been appended and link up, which a concurrent writer does).
     """
-    key = audit_key((store.path.parent,))
-    with store._lock:
-        ensure_tables(store._conn)
-        head = _head(store._conn)
-        cps = checkpoints(store)
+    key = audit_key(store.data_dirs)
+    with store.engine.connect() as c:
+        head = _head(c)
+        cps = _checkpoints(c)
     if head is None:
         if last_seq == 0:
             return True, "0 audit records verified"
@@ -247,12 +228,12 @@ def verify_anchor(
 def _continues(store: Store, seq: int, digest: str, upto: int) -> tuple[bool, int, str]:
     from runtime.store import _audit_hash
 
-    for r in store._query("SELECT * FROM audit WHERE seq > ? AND seq <= ? ORDER BY seq", (seq, upto)):
-        if r["seq"] != seq + 1 or r["prev_hash"] != digest:
+    for r in store.audit_chain(after=seq, upto=upto):
+        if r.seq != seq + 1 or r.prev_hash != digest:
             return False, seq, digest
-        if _audit_hash(digest, r["ts"], r["tenant"], r["actor"], r["action"], r["run_id"], r["data"]) != r["hash"]:
+        if _audit_hash(digest, r.ts, r.tenant, r.actor, r.action, r.run_id, r.data) != r.hash:
             return False, seq, digest
-        seq, digest = r["seq"], r["hash"]
+        seq, digest = r.seq, r.hash
     return seq == upto, seq, digest
 
 
@@ -261,10 +242,11 @@ def _check_checkpoint(store: Store, key: bytes, cp: AuditCheckpoint, head_seq: i
         return "MAC is invalid (forged, or made with another key)"
     if cp.seq > head_seq:
         return f"the log ends at record {head_seq}: records up to {cp.seq} were removed"
-    rows = store._query("SELECT hash FROM audit WHERE seq=?", (cp.seq,))
-    if not rows:
+    with store.engine.connect() as c:
+        found = c.execute(select(audit.c.hash).where(audit.c.seq == cp.seq)).scalar_one_or_none()
+    if found is None:
         return "the record is missing"
-    if rows[0]["hash"] != cp.hash:
+    if found != cp.hash:
         return "the record's hash differs: the chain was recomputed"
     if cp.count != cp.seq:
         return f"count {cp.count} does not match seq {cp.seq}"

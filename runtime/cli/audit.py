@@ -23,9 +23,8 @@ def cmd_audit_verify(args: argparse.Namespace) -> int:
         ok, message = store.verify_audit()
         if ok and args.checkpoints:
             external = load_exported(Path(args.checkpoints))
-            head = store._query("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-            last = (head[0]["seq"], head[0]["hash"]) if head else (0, "0" * 64)
-            ok, message = verify_anchor(store, last[0], last[1], external)
+            last_seq, last_hash = store.audit_last()
+            ok, message = verify_anchor(store, last_seq, last_hash, external)
     except (UserError, OSError) as exc:
         return _fail(str(exc))
     print(message)

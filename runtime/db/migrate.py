@@ -22,14 +22,13 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Connection, Engine, Float, MetaData, Table, Text, func, inspect, select, table, text
 
 from runtime.db.engine import WRITE, is_postgresql
+from runtime.db.sql import MIGRATION_LOCK
 from runtime.errors import UserError
 
 log = logging.getLogger("steward.db")
 
 HEAD = "head"
 MIGRATIONS = Path(__file__).parent / "migrations"
-_MIGRATION_LOCK = 0x5354_0001
-"""Advisory lock key for schema upgrades (``'ST'`` + 1): one replica migrates, the others wait, then no-op."""
 
 # What the pre-migration code created, per revision (a legacy database is stamped at the last one it has).
 _LEGACY_TABLES: tuple[tuple[str, frozenset[str]], ...] = (
@@ -64,7 +63,7 @@ def upgrade(engine: Engine, revision: str = HEAD) -> None:
     """Bring the database to ``revision`` (default head), adopting a pre-migration database first."""
     with engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
         if is_postgresql(engine):
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
         cfg = _config(conn)
         _adopt_legacy(conn, cfg)
         command.upgrade(cfg, revision)
@@ -74,7 +73,7 @@ def downgrade(engine: Engine, revision: str) -> None:
     """Step back to ``revision``; refused (and rolled back) if a dropped table or column holds data."""
     with engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
         if is_postgresql(engine):
-            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATION_LOCK})
         command.downgrade(_config(conn), revision)
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 import tools.claims
 import tools.kyc
@@ -238,7 +239,8 @@ async def test_server_errors_and_timeouts_stay_queued_with_backoff(outbox: Outbo
     assert row.next_attempt_at >= before + 10 and row.lease_owner is None
     assert not await _dispatch(outbox, down), "not due again before its backoff"
 
-    outbox.store._conn.execute("UPDATE outbox SET next_attempt_at=0")  # noqa: SLF001 - fast-forward the clock
+    with outbox.store.engine.begin() as c:  # fast-forward the clock
+        c.execute(sa.text("UPDATE outbox SET next_attempt_at=0"))
     assert await _dispatch(outbox, lambda r: httpx.Response(503, text="busy"), backoff_base_s=10)
     row = outbox.get(key)
     assert row is not None and row.delivery == Delivery.QUEUED and row.attempts == 2
