@@ -133,3 +133,34 @@ def test_every_case_cites_the_handbook_and_cases_differ_in_decision_fields() -> 
             if name == "claims_handbook":
                 assert key not in seen, f"{case['id']} repeats another case's decision-relevant fields"
             seen.add(key)
+
+
+def test_moving_any_claims_threshold_one_step_fails_a_handbook_case(tmp_path: Path) -> None:
+    """The mutation check on the deterministic path (``evals.mutation`` runs it through the runtime): every
+    threshold of ``claims.yaml``, one step up and one step down, changes the decision of some handbook case."""
+    import yaml
+
+    from evals.mutation import _write_rules, mutated, serving_rules, thresholds
+    from tools.rules import RULES_DIR
+
+    doc = yaml.safe_load((RULES_DIR / "claims.yaml").read_text())
+    cases = _cases("claims_handbook")
+    survivors: list[str] = []
+    for i, threshold in enumerate(thresholds(doc)):
+        for direction in (1, -1):
+            target = tmp_path / f"m{i}{'up' if direction > 0 else 'down'}"
+            _write_rules(RULES_DIR, target, "claims", mutated(doc, threshold, threshold.moved(direction)))
+            with serving_rules(target):
+                killed = any(
+                    deterministic_decision(c.input["claim"], {t: d.action for t, d in c.decisions.items()})["decision"]
+                    != (c.expected.outcome or {}).get("decision")
+                    or (
+                        c.expected.approvals is not None
+                        and deterministic_decision(c.input["claim"], {})["asked"]
+                        != [a.tool for a in c.expected.approvals]
+                    )
+                    for c in cases
+                )
+            if not killed:
+                survivors.append(f"{threshold.label} moved {'up' if direction > 0 else 'down'}")
+    assert not survivors, "\n".join(survivors)
