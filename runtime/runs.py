@@ -37,6 +37,11 @@ def validate_input(assistant_id: str, payload: Any) -> dict[str, Any]:
         raise NotFound(str(exc).strip("'\"")) from None
     if not isinstance(payload, dict):
         raise UserError(f"input: must be an object, got {type(payload).__name__}")
+    from agents.input_fields import EXTRA_MESSAGE, unknown_input_fields
+
+    unknown = unknown_input_fields(spec.name, payload)  # refused, never dropped (agents.input_fields)
+    if unknown:
+        raise UserError("; ".join(f"input.{path}: {EXTRA_MESSAGE}" for path in unknown))
     model = spec.input_model
     data = payload
     if model is not None:
