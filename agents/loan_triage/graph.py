@@ -76,6 +76,7 @@ class LoanTriageOutcome(Outcome):
     explanation: str | None = None
     explanation_by: str | None = Field(default=None, description="'model' or 'template' (texts has the detail).")
     model: dict[str, Any] | None = Field(default=None, description="What the model did for the explanation.")
+    band: str | None = Field(default=None, description="The bureau band the credit check placed it in (LP-3.1).")
     overridden: dict[str, Any] | None = Field(
         default=None, description="The proposed decision a person rejected (then referred), and who."
     )
@@ -318,6 +319,7 @@ async def summarize(state: LoanTriageState, runtime: Runtime[RunContext]) -> dic
         explanation_by="model" if explanation.by == "model" else "template",
         model=use.public() if use is not None else None,
         overridden=overridden,
+        band=assessment.get("band"),
         straight_through=decision in ("approved", "declined")
         and not any(r.get("approval_id") for r in done.values() if r["tool"] != "credit_check"),
     )
