@@ -22,6 +22,7 @@ from tests.integration import deciding
 REQUESTER = Principal(id="alice", roles=["operator"])
 ANALYST = Principal(id="bob", roles=["approver"])
 ALL_DOCS = ["photo_id", "proof_of_address"]
+DATED = [{"type": "photo_id", "expires_on": "2031-01-31"}, {"type": "proof_of_address", "issued_on": "2026-10-01"}]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -37,7 +38,8 @@ def person_case(case_id: str, name: str, dob: str | None, country: str = "DE", *
     customer = {"customer_id": f"C-{case_id}", "name": name, "type": "person", "country": country}
     if dob:
         customer["dob"] = dob
-    return {"case": {"case_id": case_id, "customer": customer, "documents_provided": ALL_DOCS, **extra}}
+    body = {"case_id": case_id, "customer": customer, "documents": DATED, "review_date": "2026-11-25"}
+    return {"case": {**body, **extra}}
 
 
 async def run_to_end(client, store, task_queue, payload, decide: dict[str, str] | None = None) -> Any:
@@ -57,16 +59,16 @@ def tools_run(store: Any, run_id: str) -> list[str]:
     return sorted(t["tool"] for t in store.tool_executions(run_id))
 
 
-async def test_clean_customer_is_cleared_by_the_rules_without_approvals(client, store, task_queue, worker) -> None:
+async def test_clean_customer_is_cleared_straight_through(client, store, task_queue, worker) -> None:
     handle, result = await run_to_end(client, store, task_queue, person_case("K-1", "Anna Schmidt", "1985-02-02"))
     out = result.outcome
     assert out["decision"] == "cleared" and out["decided_by"] == "rules"
     assert out["rules_fired"] == ["KYC-C-CLEAR"] and out["matches"] == []
     assert out["citations"][0]["citation"] == "kyc-procedure#KYC-5.1" and out["citations"][0]["text"]
-    assert out["basis"]["sanctions_list"] == "steward-synthetic-consolidated@2026-11-20"
+    assert out["basis"]["sanctions_list"].startswith("steward-synthetic.ftm.jsonl@")
     assert out["explanation_by"] == "template" and "screen clear" in out["explanation"]
-    assert tools_run(store, handle.id) == ["screen_sanctions"]
-    assert store.list_approvals(run_id=handle.id) == []
+    assert tools_run(store, handle.id) == ["approve_onboarding", "screen_sanctions"]
+    assert store.list_approvals(run_id=handle.id) == []  # policy stp-kyc-low-risk-person (KYC-7.1)
 
 
 async def test_true_positive_is_explained_and_escalated_after_an_analyst_confirms(
@@ -141,7 +143,7 @@ async def test_company_with_unresolved_director_match_and_missing_documents(clie
 
 async def test_incomplete_case_says_what_is_missing_and_screens_nothing(client, store, task_queue, worker) -> None:
     handle, result = await run_to_end(client, store, task_queue, person_case("K-4", "Anna Schmidt", None))
-    assert result.outcome["decision"] == "incomplete" and result.outcome["missing"] == ["customer.dob"]
+    assert result.outcome["decision"] == "incomplete" and result.outcome["missing"] == ["case.customer.dob"]
     assert tools_run(store, handle.id) == []
 
 
@@ -173,3 +175,43 @@ async def test_open_circuit_falls_back_to_the_template_and_the_log_says_so(clien
     assert "ConnectError" in out["model"]["reason"] or "ModelUnavailable" in out["model"]["reason"]
     events = [e for e in store.events_after(handle.id) if e["type"] == "model_fallback"]
     assert events and events[0]["data"]["node"] == "explain"
+
+
+async def test_listed_sole_proprietor_in_cyrillic_and_a_pep_director_go_to_an_analyst(
+    client, store, task_queue, worker
+) -> None:
+    """Issue 16: a sole proprietor matching a listed alias was cleared as an organisation; a PEP director and an
+    owner in a high-risk country were ignored. Both now reach an analyst, and nothing clears without one."""
+    sole = person_case("K-7", "Олександр Бондаренко", "1980-04-04", country="PL")
+    sole["case"]["customer"].update(type="sole_proprietor", trading_name="Atelier Nord")
+    sole["case"]["documents"] = [*DATED, {"type": "registry_extract", "issued_on": "2026-10-20"}]
+    company = {
+        "case": {
+            "case_id": "K-8",
+            "review_date": "2026-11-25",
+            "customer": {"customer_id": "C-8", "name": "Meridian Freight BV", "type": "organisation", "country": "NL"},
+            "related_parties": [
+                {"party_id": "D-8", "name": "Sofie Jansen", "role": "director", "dob": "1971-02-03", "pep": True},
+                {"party_id": "U-8", "name": "Pieter de Wit", "role": "beneficial_owner", "country": "IR"},
+            ],
+            "documents_provided": ["registry_extract", "ubo_declaration", "director_ids"],
+            "documents": [{"type": "source_of_funds"}, {"type": "source_of_wealth"}],
+        }
+    }
+    h1 = await runs.start_run(client, store, task_queue, "kyc_review", sole, REQUESTER)
+    h2 = await runs.start_run(client, store, task_queue, "kyc_review", company, REQUESTER)
+    (r1,) = await pending_approvals(store, h1.id, 1)
+    (r2,) = await pending_approvals(store, h2.id, 1)
+    assert r1["tool"] == "escalate_case" and r1["args"]["team"] == "financial_crime_compliance"
+    assert r2["tool"] == "escalate_case" and "politically exposed: D-8" in r2["args"]["summary"]
+    assert "high-risk jurisdiction: U-8" in r2["args"]["summary"]
+    for row in (r1, r2):
+        await deciding.decide(
+            client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve", principal=ANALYST)
+        )
+    out1, out2 = (await h1.result()).outcome, (await h2.result()).outcome
+    assert out1["decision"] == "escalated" and out1["matches"][0]["entry_id"] == "SL-0036"
+    assert out1["matches"][0]["party"] == "Олександр Бондаренко" and out1["matches"][0]["classification"] == "confirmed"
+    assert out2["decision"] == "review" and {"KYC-C-PEP", "KYC-C-EDD"} <= set(out2["rules_fired"])
+    assert "approve_onboarding" not in tools_run(store, h1.id) + tools_run(store, h2.id)
+    assert sum(1 for t in store.tool_executions(h1.id) if t["tool"] == "screen_sanctions") == 2  # person + trading
