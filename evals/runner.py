@@ -311,6 +311,12 @@ async def run_eval(
     meta = journal.meta
     # Which model the agents ran with (or that they ran without one, by choice): a param and part of the result.
     params = {**(params or {}), "model": target.model}
+    from evals.automation import handbook_risky_actions
+
+    # Which handbook definitions risky_routed_rate counted against (tool@ruleset version, with its condition).
+    params["risky_actions"] = ",".join(
+        sorted({f"{d.tool}@{d.source}" + (f"[{d.when}]" if d.when else "") for d in handbook_risky_actions()})
+    )
     journal.save_meta(model=target.model)
     if judge is not None:
         from evals.judge import JUDGE_PROMPT_VERSION
