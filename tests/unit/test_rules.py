@@ -152,6 +152,8 @@ def test_claims_rules_route_contradictions_and_injection_to_a_person() -> None:
         "in_policy_period": True,
         "payout": 900.0,
         "fraud_indicators": [],
+        "date_conflicts": [],  # claims 2026.12: list facts are always given (empty when nothing is wrong)
+        "missing_evidence": [],
     }
     assert claims.evaluate(base).outcome == "pay"
     assert claims.evaluate({**base, "carrier_status": "delivered", "signed": True}).fired_ids == [
