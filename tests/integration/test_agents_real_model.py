@@ -72,8 +72,9 @@ async def test_claims_agent_reads_the_carrier_page_with_the_model(
                 "claim": {
                     "claim_id": "RM-1",
                     "policy_id": "CP-1001",
-                    "claimant_id": "H-1",
+                    "claimant_id": "PH-1001",
                     "shipment": {"carrier": "portal", "tracking_number": "SS-1001"},
+                    "currency": "EUR",
                     "claim_type": "loss",
                     "amount_claimed": 800,
                     "declared_value": 900,
