@@ -44,11 +44,11 @@ _ROOT = Path(__file__).resolve().parents[1]
 SUITES = _ROOT / "evals" / "suites"
 
 HANDBOOK_SUITES: dict[str, tuple[str, str]] = {
-    "credit_band": ("loan_triage", "loan_triage.jsonl"),
-    "lending": ("loan_triage", "loan_triage.jsonl"),
-    "kyc_match": ("kyc_review", "kyc_review.jsonl"),
-    "kyc_case": ("kyc_review", "kyc_review.jsonl"),
-    "claims": ("claims", "claims.jsonl"),
+    "credit_band": ("loan_triage", "loan_triage_handbook.jsonl"),
+    "lending": ("loan_triage", "loan_triage_handbook.jsonl"),
+    "kyc_match": ("kyc_review", "kyc_handbook.jsonl"),
+    "kyc_case": ("kyc_review", "kyc_handbook.jsonl"),
+    "claims": ("claims", "claims_handbook.jsonl"),
 }
 """Ruleset -> (the assistant that applies it, its handbook suite under ``evals/suites``)."""
 
