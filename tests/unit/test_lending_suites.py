@@ -20,7 +20,7 @@ import pytest
 
 from agents.guarded import unmet_dependency
 from agents.loan_triage.graph import _decision_of, assess, intake
-from agents.loan_triage.suites import handbook_cases, law_pd, traffic_cases
+from agents.loan_triage.suites import SMOKE, classic_cases, handbook_cases, law_pd, traffic_cases
 from evals.scorers import values_match
 from guards.policy import PolicyInput, load_policy_engine
 from guards.types import Principal
@@ -38,6 +38,8 @@ def _suite(name: str) -> list[dict[str, Any]]:
 
 
 HANDBOOK, TRAFFIC = _suite("loan_triage_handbook"), _suite("loan_triage_traffic")
+CLASSIC = [c for c in _suite("loan_triage") if c["id"] not in ("guard-no-consent", "guard-prompt-injection")]
+"""The eval CLI/gate suite; its consent and injection cases rest on the input guards (tested where they live)."""
 
 
 @dataclass
@@ -114,6 +116,8 @@ async def run_case(case: dict[str, Any]) -> dict[str, Any]:
                 scripted = case["decisions"].get(call["name"], "reject")
                 action = scripted if isinstance(scripted, str) else scripted["action"]
                 who = {"decided_by": "eval-approver", "approval_id": f"apr-{call['id']}"}
+                if action != "reject" and verdict.approvals_required == 2:
+                    who["decided_by"] = "eval-approver-2"  # the second approval lets it run
                 if action == "reject":
                     comment = scripted.get("comment") if isinstance(scripted, dict) else None
                     result = {**base, "status": "rejected", "reason": comment or "rejected", **who}
@@ -160,6 +164,8 @@ def test_the_suites_are_what_the_generator_writes_and_cite_the_policy() -> None:
 
     assert [c["id"] for c in HANDBOOK] == [c["id"] for c in handbook_cases()] and len(HANDBOOK) >= 100
     assert [c["id"] for c in TRAFFIC] == [c["id"] for c in traffic_cases()] and len(TRAFFIC) >= 40
+    assert [c["id"] for c in _suite("loan_triage")] == [c["id"] for c in classic_cases()]
+    assert [c["id"] for c in _suite("smoke")] == list(SMOKE)
     for c in HANDBOOK + TRAFFIC:
         assert c["cites"] and all(get_section(cite).text for cite in c["cites"]), c["id"]
     for suite in (HANDBOOK, TRAFFIC):
@@ -173,6 +179,11 @@ def test_the_suites_are_what_the_generator_writes_and_cite_the_policy() -> None:
 
 @pytest.mark.parametrize("case", HANDBOOK, ids=lambda c: c["id"])
 async def test_handbook_case(case: dict[str, Any]) -> None:
+    assert check(case, await run_case(case)) == []
+
+
+@pytest.mark.parametrize("case", CLASSIC, ids=lambda c: c["id"])
+async def test_classic_case(case: dict[str, Any]) -> None:
     assert check(case, await run_case(case)) == []
 
 
