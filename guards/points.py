@@ -14,6 +14,7 @@ caller writes it to the event log and the audit trail: a guard never passes sile
 from __future__ import annotations
 
 import functools
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -42,6 +43,9 @@ class ValidatorConfig(BaseModel):
 
 class GuardProfile(BaseModel):
     name: str = "default"
+    version: str = ""
+    """Filled when loaded: the declared ``version`` (if any) plus a digest of the file, so every guard outcome
+    records exactly which profile judged it (an edit without a version bump is still visible)."""
     input: list[ValidatorConfig] = Field(default_factory=list)
     llm_output: list[ValidatorConfig] = Field(default_factory=list)
     tool_args: list[ValidatorConfig] = Field(default_factory=list)
@@ -74,6 +78,9 @@ class GuardOutcome:
     verdicts: list[Verdict] = field(default_factory=list)
     blocked: Verdict | None = None
     reask: bool = False
+    profile: str = ""
+    profile_version: str = ""
+    """The guard profile (name and version) whose validators decided this outcome."""
 
     @property
     def failures(self) -> list[Verdict]:
@@ -115,7 +122,10 @@ def load_profile(assistant_id: str) -> GuardProfile:
     path = _PROJECT_PROFILES.get(assistant_id) or PROFILES_DIR / f"{assistant_id}.yaml"
     if not path.exists():
         path = PROFILES_DIR / "default.yaml"
-    profile = GuardProfile.model_validate(yaml.safe_load(path.read_text()) or {})
+    text = path.read_text()
+    profile = GuardProfile.model_validate(yaml.safe_load(text) or {})
+    digest = hashlib.sha256(text.encode()).hexdigest()[:12]
+    profile.version = f"{profile.version}+{digest}" if profile.version else digest
     for point in POINTS:
         for cfg in getattr(profile, point):
             if cfg.on_fail not in ACTIONS:
@@ -228,7 +238,7 @@ def run_point(
     the safe error.
     """
     profile = load_profile(assistant_id)
-    outcome = GuardOutcome(value=value)
+    outcome = GuardOutcome(value=value, profile=profile.name, profile_version=profile.version)
     for cfg in getattr(profile, point):
         if cfg.tools is not None and tool not in cfg.tools:
             continue

@@ -219,6 +219,7 @@ class StewardActivities:
     async def record_decision(self, inp: RecordDecisionInput) -> None:
         s = self.store
         s.decide_approval(inp.approval_id, inp.status, inp.decided_by, inp.action, inp.comment, inp.final_args)
+        asked = s.get_approval(inp.approval_id)
         s.append_audit(
             inp.tenant,
             inp.decided_by,
@@ -228,6 +229,8 @@ class StewardActivities:
                 "action": inp.action,
                 "comment": inp.comment,
                 "final_args": inp.final_args,
+                # The policy version whose rule asked for this approval: a decision names the rules it answered.
+                "policy_version": asked["request"].get("policy_version") if asked else None,
             },
             run_id=inp.run_id,
             key=f"{inp.run_id}:{inp.key}",
@@ -273,7 +276,9 @@ class StewardActivities:
             guard_outcome = run_point("tool_args", args, inp.assistant_id, tool=spec.name)
         except (KeyError, ToolArgumentsInvalid) as exc:
             reason = str(exc).strip("'\"")
-            verdict = ToolCallVerdict(effect="deny", reason=reason, rule_id="schema", policy_version="-", args=inp.args)
+            verdict = ToolCallVerdict(
+                effect="deny", reason=reason, rule_id="schema", policy_version=self.policy.version, args=inp.args
+            )
         if guard_outcome is not None and guard_outcome.blocked is not None:
             blocked = guard_outcome.blocked
             verdict = ToolCallVerdict(
@@ -357,7 +362,7 @@ class StewardActivities:
             tenant,
             "steward:guards",
             f"guard.{point}",
-            {"tool": tool, **_guard_summary(outcome)},
+            {"tool": tool, **_guard_summary(outcome), "policy_version": self.policy.version},
             run_id=run_id,
             key=f"{run_id}:{key}:guards",
         )
@@ -482,6 +487,8 @@ def _assistant_lineage(assistant_id: str) -> dict[str, Any]:
 
 def _guard_summary(outcome: GuardOutcome) -> dict[str, Any]:
     return {
+        "profile": outcome.profile,
+        "profile_version": outcome.profile_version,
         "checked": len(outcome.verdicts),
         "failed": [v.public() for v in outcome.failures],
         "blocked": outcome.blocked.public() if outcome.blocked else None,
