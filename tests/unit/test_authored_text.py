@@ -20,16 +20,11 @@ from agents.loan_triage.graph import assess, intake, summarize
 from agents.loan_triage.prompts import EXPLAIN
 from guards.outcome import Outcome
 from server.streaming import StreamMapper
+from tests.conftest import GOOD_APPLICATION
 
 MODEL_ANSWER = "Band A and a low probability of default: the lending rules support approval."
-APPLICATION = {
-    "application_id": "A-1",
-    "applicant_id": "P-1",
-    "amount": 20000,
-    "annual_income": 90000,
-    "credit_score": 760,
-    "purpose": "car",
-}
+APPLICATION = dict(GOOD_APPLICATION["application"])
+"""Band A with the affordability fields the lending rules need (DSTI 33 %, LP-3.6)."""
 
 
 class RecordingSink:
@@ -66,29 +61,36 @@ def sink() -> Iterator[RecordingSink]:
 
 
 async def _run_loan_triage() -> dict[str, Any]:
-    """intake -> assess -> (credit check) -> assess -> (approve) -> summarize, each node as an activity."""
+    """intake -> assess -> (credit check) -> assess -> (approve) -> assess -> (notice) -> assess -> summarize,
+    each node as an activity."""
     env = ActivityEnvironment()
     rt: Any = Runtime({"run_id": "r1", "assistant_id": "loan_triage", "thread_id": "t1", "tenant": "default"})
     state: dict[str, Any] = {"application": APPLICATION}
     state.update(await env.run(intake, state, rt))
     state.update(await env.run(assess, state, rt))
     assert [c["name"] for c in state["pending_tool_calls"]] == ["credit_check"]
-    credit = {"score_band": "A", "rules_fired": ["R-BAND-A"], "ruleset_version": "1", "model": None}
+    # A champion's PD is needed: without one the lending rules refer (LP-3.4, fail safe).
+    model = {"status": "scored", "pd": 0.02, "version": "1"}
+    credit = {"score_band": "A", "rules_fired": ["R-BAND-A"], "ruleset_version": "1", "model": model}
     state["tool_results"] = [{"run_id": "r1", "tool": "credit_check", "status": "executed", "output": credit}]
-    state.update(await env.run(assess, state, rt))
-    proposed = state["pending_tool_calls"]
-    state["tool_results"] += [
-        {
-            "run_id": "r1",
-            "tool": c["name"],
-            "status": "executed",
-            "args": c["args"],
-            "approval_id": f"apr-{c['name']}",
-            "decided_by": "bob",
-            "output": {"action": {"tool": c["name"], "adapter": "simulated", "delivery": "simulated"}},
-        }
-        for c in proposed
-    ]
+    # The decision runs (approved by a person), then the notice of what ran (LP-6.1), each after its own assess.
+    for _ in range(3):
+        state.update(await env.run(assess, state, rt))
+        proposed = state["pending_tool_calls"]
+        if not proposed:
+            break
+        state["tool_results"] += [
+            {
+                "run_id": "r1",
+                "tool": c["name"],
+                "status": "executed",
+                "args": c["args"],
+                "approval_id": f"apr-{c['name']}",
+                "decided_by": "bob",
+                "output": {"action": {"tool": c["name"], "adapter": "simulated", "delivery": "simulated"}},
+            }
+            for c in proposed
+        ]
     out = await env.run(summarize, state, rt)
     return dict(out["outcome"])
 
@@ -103,7 +105,7 @@ async def test_tokens_come_only_from_the_model_and_rules_text_is_one_authored_me
     assert "".join(t["text"] for t in tokens) == MODEL_ANSWER
     # What the rules wrote in assess is not in any token, and arrives whole, once, with its author.
     rules = sink.of("message")
-    assert [(m["node"], m["by"]) for m in rules] == [("assess", "rules"), ("assess", "rules")]
+    assert len(rules) >= 2 and {(m["node"], m["by"]) for m in rules} == {("assess", "rules")}
     assert rules[0]["text"] == "A credit check is needed before any decision."
     assert not any("credit check" in t["text"] for t in tokens)
 

@@ -25,7 +25,7 @@ def _fn(args: Args, grant: Any) -> dict[str, Any]:
     return {"ok": True}
 
 
-for _name, _deps in (
+PLAN_TOOLS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("plan_approve", ()),
     ("plan_decline", ()),
     ("plan_notify", ("plan_approve", "plan_decline")),
@@ -34,8 +34,22 @@ for _name, _deps in (
     ("plan_lookup", ()),
     ("plan_cycle_a", ("plan_cycle_b",)),
     ("plan_cycle_b", ("plan_cycle_a",)),
-):
-    register_tool(name=_name, args_schema=Args, result_schema=Out, risk="low", side_effect=True, depends_on=_deps)(_fn)
+)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def plan_tools() -> Any:
+    """This module's tools, registered for its tests only: the registry is process-wide, and other tests
+    (every side-effecting tool reports its action) read all of it."""
+    from tools.registry import _REGISTRY
+
+    for name, deps in PLAN_TOOLS:
+        register_tool(name=name, args_schema=Args, result_schema=Out, risk="low", side_effect=True, depends_on=deps)(
+            _fn
+        )
+    yield
+    for name, _ in PLAN_TOOLS:
+        _REGISTRY.pop(name, None)
 
 
 def call(name: str) -> dict[str, Any]:
