@@ -33,6 +33,7 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send, interrupt
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 from agents.context import RunContext
 from guards.types import ApprovalRequest, Principal, has_role
@@ -325,7 +326,7 @@ def unmet_dependency(
     return None
 
 
-async def _drop(ctx: RunContext, call: ToolCall, reason: str, depends_on: str) -> ToolResult:
+async def drop_call(ctx: RunContext, call: ToolCall, reason: str, depends_on: str) -> ToolResult:
     """Record a dependent call that will not run: one ``tool_call_dropped`` event, and its result."""
     args = call.get("args") or {}
     data = {"tool_call_id": call["id"], "tool": call["name"], "args": args, "reason": reason, "depends_on": depends_on}
@@ -342,18 +343,31 @@ async def _drop(ctx: RunContext, call: ToolCall, reason: str, depends_on: str) -
 
 
 async def run_call_chain(
-    ctx: RunContext, calls: list[ToolCall], earlier: list[dict[str, Any]], offered: list[str] | None = None
+    ctx: RunContext,
+    calls: list[ToolCall],
+    earlier: list[dict[str, Any]],
+    offered: list[str] | None = None,
+    on_error: Callable[[ToolCall, ActivityError], ToolResult] | None = None,
 ) -> list[ToolResult]:
     """A decision and the calls chained behind it, in order; a dependent whose decision did not execute as
-    proposed is dropped instead of run. Workflow code."""
+    proposed is dropped instead of run. Workflow code.
+
+    ``on_error``: turns a tool that failed into its result (an adopted ``ToolNode`` that handles tool errors);
+    without it the failure fails the step, as before.
+    """
     mine = [r for r in earlier if r.get("run_id") == ctx["run_id"]]
     results: list[ToolResult] = []
     for call in calls:
         unmet = unmet_dependency(call["name"], results, mine)
         if unmet is not None:
-            results.append(await _drop(ctx, call, *unmet))
-        else:
+            results.append(await drop_call(ctx, call, *unmet))
+            continue
+        try:
             results.append(await run_guarded_call(ctx, call, offered))
+        except ActivityError as exc:
+            if on_error is None:
+                raise
+            results.append(on_error(call, exc))
     return results
 
 

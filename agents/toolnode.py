@@ -17,6 +17,12 @@
 A call to a tool the ``ToolNode`` was not given is denied (even when Steward knows a tool of that name), with a
 ``ToolMessage`` of status ``error`` naming the tools it has, so the model can correct itself.
 
+Dependent actions (``depends_on``, see ``agents.guarded``): calls of one node invocation are chained as the
+guarded node chains them (a notice runs after its decision executed as proposed, else it is dropped); a call
+fanned out on its own beside the decision it presupposes (``Send``) is dropped with a message telling the model
+to propose it again once the decision ran, since parallel tasks cannot wait for each other. Earlier decisions
+are read from the conversation's ``ToolMessage``s.
+
 Why sequential: calls that reach one node invocation (a hand-built ``tools_condition`` loop) run one after the
 other, because one LangGraph task holds one pending ``interrupt()`` at a time; calls fanned out with ``Send``
 (``create_react_agent``'s default ``version="v2"``) are separate tasks and wait for approval side by side.
@@ -37,8 +43,15 @@ from langgraph.runtime import Runtime
 from temporalio.exceptions import ActivityError
 
 from agents.context import RunContext
-from agents.guarded import GUARDED_NODE_METADATA, ToolCall, ToolResult, run_guarded_call
-from tools.registry import LANGCHAIN_DECLARATION_KEYS, register_langchain_tool
+from agents.guarded import (
+    GUARDED_NODE_METADATA,
+    ToolCall,
+    ToolResult,
+    drop_call,
+    plan_tool_calls,
+    run_call_chain,
+)
+from tools.registry import LANGCHAIN_DECLARATION_KEYS, dependencies_of, register_langchain_tool
 
 __all__ = ["DECLARATION_KEYS", "adopt_langchain_tools", "adopt_tool_nodes", "is_tool_node"]
 
@@ -163,25 +176,38 @@ def _has_contents(cell: Any) -> bool:
 def _guarded_tool_calls(offered: list[str], messages_key: str, handle_tool_errors: Any) -> Callable[..., Any]:
     """The replacement node for one ``ToolNode``: its tools, its messages key, its error handling."""
 
+    def failed(call: ToolCall, exc: ActivityError) -> ToolResult:
+        cause = exc.cause or exc
+        return {"tool": call["name"], "status": "failed", "reason": f"{type(cause).__name__}: {cause}"}
+
+    on_error = failed if _handles_errors(handle_tool_errors) else None
+
     async def guarded_tool_calls(state: Any, config: RunnableConfig, runtime: Runtime[RunContext]) -> Any:
+        ctx = runtime.context
         calls, input_type = _parse_input(state, messages_key)
         step = (config.get("metadata") or {}).get("langgraph_step", 0)
-        messages: list[ToolMessage] = []
-        for i, call in enumerate(calls):
-            ledger_call: ToolCall = {
-                # Unique per run even when a model reuses call ids across turns: the ledger runs a call id once.
-                "id": f"{call.get('id') or f'call-{i}'}@{step}",
-                "name": call["name"],
-                "args": dict(call.get("args") or {}),
-            }
-            try:
-                result = await run_guarded_call(runtime.context, ledger_call, offered)
-            except ActivityError as exc:
-                if not _handles_errors(handle_tool_errors):
-                    raise
-                cause = exc.cause or exc
-                result = {"tool": call["name"], "status": "failed", "reason": f"{type(cause).__name__}: {cause}"}
-            messages.append(_tool_message(call, result))
+        ledger = [
+            # Unique per run even when a model reuses call ids across turns: the ledger runs a call id once.
+            ToolCall(id=f"{call.get('id') or f'call-{i}'}@{step}", name=call["name"], args=dict(call.get("args") or {}))
+            for i, call in enumerate(calls)
+        ]
+        history = _conversation(state, messages_key)
+        earlier = _earlier_results(history, ctx["run_id"])
+        siblings = _sibling_tools(history, calls) if input_type == "tool_calls" and len(calls) == 1 else set()
+        results: dict[str, ToolResult] = {}
+        for task in plan_tool_calls(ledger, []):
+            chain = [task["call"], *(task.get("then") or [])]
+            beside = [d for d in dependencies_of(chain[0]["name"]) if d in siblings]
+            if beside:
+                reason = (
+                    f"{chain[0]['name']} presupposes {beside[0]}, proposed in the same step; "
+                    f"propose it again once {beside[0]} has run"
+                )
+                done = [await drop_call(ctx, chain[0], reason, beside[0])]
+            else:
+                done = await run_call_chain(ctx, chain, earlier, offered, on_error)
+            results.update({c["id"]: r for c, r in zip(chain, done, strict=True)})
+        messages = [_tool_message(call, results[lc["id"]]) for call, lc in zip(calls, ledger, strict=True)]
         return messages if input_type == "list" else {messages_key: messages}
 
     guarded_tool_calls.__steward_guarded__ = True  # type: ignore[attr-defined]
@@ -216,6 +242,39 @@ def _parse_input(state: Any, messages_key: str) -> tuple[list[dict[str, Any]], I
     return [dict(c) for c in last_ai.tool_calls], input_type  # type: ignore[return-value]
 
 
+def _conversation(state: Any, messages_key: str) -> list[Any]:
+    """The messages the node's input carries (a ``Send`` payload carries the graph state beside its call)."""
+    if isinstance(state, dict) and state.get("__type") == "tool_call_with_context":
+        state = state.get("state")
+    if isinstance(state, list):
+        return state
+    if isinstance(state, dict):
+        return list(state.get(messages_key) or [])
+    return list(getattr(state, messages_key, None) or [])
+
+
+def _earlier_results(messages: list[Any], run_id: str) -> list[dict[str, Any]]:
+    """What became of earlier calls, from the ``ToolMessage``s Steward wrote (their ``steward`` artifact).
+
+    A conversation spans runs: a decision taken in an earlier turn counts for a notice proposed now."""
+    out: list[dict[str, Any]] = []
+    for m in messages:
+        artifact = getattr(m, "artifact", None) if isinstance(m, ToolMessage) else None
+        steward = artifact.get("steward") if isinstance(artifact, dict) else None
+        if isinstance(steward, dict):
+            out.append({**steward, "run_id": run_id, "tool": m.name})
+    return out
+
+
+def _sibling_tools(messages: list[Any], calls: list[dict[str, Any]]) -> set[str]:
+    """The other tools the same model turn asked for, when this call was fanned out on its own."""
+    last_ai = next((m for m in reversed(messages) if isinstance(m, AIMessage)), None)
+    if last_ai is None:
+        return set()
+    mine = {c.get("id") for c in calls}
+    return {c["name"] for c in last_ai.tool_calls if c.get("id") not in mine}
+
+
 def _content(output: Any) -> str | list[Any]:
     """``ToolNode``'s rendering of a tool's return value as message content."""
     if isinstance(output, str) or (isinstance(output, list) and all(isinstance(x, dict) for x in output)):
@@ -230,7 +289,7 @@ def _tool_message(call: dict[str, Any], result: ToolResult | dict[str, Any]) -> 
     """What the model reads back: the tool's output, or why Steward did not run it (status ``error``)."""
     status = result.get("status")
     output = result.get("output")
-    steward = {k: result.get(k) for k in ("status", "reason", "approval_id", "decided_by", "tool_call_id")}
+    steward = {k: result.get(k) for k in ("status", "reason", "approval_id", "decided_by", "tool_call_id", "edited")}
     content: str | list[Any]
     if status == "executed" and isinstance(output, dict) and "blocked_by_guard" in output:
         content, ok = f"Error: the tool's output was blocked by a guard: {output['blocked_by_guard']}", False
@@ -240,6 +299,8 @@ def _tool_message(call: dict[str, Any], result: ToolResult | dict[str, Any]) -> 
         content, ok = _content(output), True
     elif status == "denied":
         content, ok = f"Error: Steward denied this call: {result.get('reason')}", False
+    elif status == "dropped":
+        content, ok = f"Error: Steward did not run this call: {result.get('reason')}", False
     elif status == "rejected":
         who = f" ({result.get('decided_by')})" if result.get("decided_by") else ""
         content, ok = f"Error: a person rejected this call{who}: {result.get('reason')}", False
