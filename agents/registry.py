@@ -270,15 +270,19 @@ def _tool_node_adopter() -> Callable[[Any, dict[str, dict[str, Any]]], None] | N
 
 
 def _spec(a: LoadedAssistant, section: StewardSection) -> AssistantSpec:
+    from agents.intake import intake_for
+
     d = a.declaration
+    # A structured input also takes a request in plain words (``{"messages": [...]}``): agents.intake.
+    build, input_model = intake_for(a.name, d.description, a.build_graph, a.input_model)
     return AssistantSpec(
         name=a.name,
         version=d.version,
         description=d.description,
-        build_graph=prepare_graph(a.name, a.build_graph, section),
+        build_graph=prepare_graph(a.name, build, section),
         input_schema=a.input_schema,
         subscriptions=dict(d.subscriptions),
-        input_model=a.input_model,
+        input_model=input_model,
         prompts_module=a.prompts_module,
         card=a.card,
         modules=a.modules,
