@@ -1,6 +1,6 @@
 """The deployment files under ``deploy/`` name only what Steward has: every ``STEWARD_*`` variable is a field of
-``Settings`` and every ``steward <command>`` is a real subcommand. Comments are free to mention settings still
-to come (``STEWARD_DATABASE_URL``); the parsed content is not."""
+``Settings`` and every ``steward <command>`` is a real subcommand (comments are not read). Every replica and
+worker shares one PostgreSQL app store (``STEWARD_DATABASE_URL``), never a volume's SQLite file."""
 
 from __future__ import annotations
 
@@ -164,14 +164,31 @@ def test_k8s_has_deployments_services_and_settings() -> None:
     # The signing key reaches the API only; workers get the public half.
     worker_env = deployments["steward-worker"]["spec"]["template"]["spec"]["containers"][0]["env"]
     assert "STEWARD_DECISION_KEY" not in {e["name"] for e in worker_env}
+    # API and workers share the PostgreSQL app store and keep nothing on a shared volume (so Pods spread).
+    secret = next(d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == "steward-secrets")
+    assert secret["stringData"]["STEWARD_DATABASE_URL"].startswith("postgresql://")
+    for name in ("steward-api", "steward-worker"):
+        pod = deployments[name]["spec"]["template"]["spec"]
+        assert "STEWARD_DATABASE_URL" in {e["name"] for e in pod["containers"][0]["env"]}, name
+        assert not any("persistentVolumeClaim" in v for v in pod.get("volumes", [])), name
+
+
+def test_compose_replicas_share_the_postgresql_store() -> None:
+    services = _compose()["services"]
+    postgres = next(s for s in services.values() if str(s.get("image", "")).startswith("postgres"))
+    database = postgres["environment"]["POSTGRES_DB"]
+    for name, s in services.items():
+        argv = s.get("command") or []
+        if argv and Path(str(argv[0])).name == "steward" and argv[1] in ("server", "worker"):
+            url = s["environment"]["STEWARD_DATABASE_URL"]
+            assert url.startswith("postgresql://") and url.endswith(f"@postgresql:5432/{database}"), (name, url)
 
 
 def test_the_check_reads_content_not_comments(tmp_path: Path) -> None:
-    """The check itself: a setting named in content is caught; one named in a comment (a setting still to come,
-    like STEWARD_DATABASE_URL) is not read at all."""
+    """The check itself: a setting named in content is caught; one named in a comment is not read at all."""
     fields = {f"STEWARD_{name.upper()}" for name in Settings.model_fields}
     bad = tmp_path / "bad.yaml"
-    bad.write_text("# STEWARD_DATABASE_URL arrives with the store port\nenv: {STEWARD_NO_SUCH_SETTING: x}\n")
+    bad.write_text("# STEWARD_SOMETHING_TO_COME is only a comment\nenv: {STEWARD_NO_SUCH_SETTING: x}\n")
     named = {m for doc in _documents(bad) for s in _strings(doc) for m in STEWARD_VAR.findall(s)}
     assert named == {"STEWARD_NO_SUCH_SETTING"}
     assert named - fields == named
