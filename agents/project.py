@@ -66,6 +66,9 @@ class ToolDeclaration(BaseModel):
     version: str = "0"
     timeout_s: float | None = None
     """Start-to-close timeout of the tool's activity (unset: the tool's own or 30 s)."""
+    depends_on: list[str] | None = None
+    """The decision tools this action presupposes (a customer notice after the refund): it runs only after that
+    decision executed as proposed, and is dropped when it was rejected or edited (issue 16 item 1)."""
 
 
 class AssistantDeclaration(BaseModel):

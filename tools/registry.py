@@ -220,7 +220,7 @@ def langchain_tools(names: list[str]) -> list[Any]:
 # the call, so a node that calls the tool directly, outside the guarded node, gets a clear error instead of an
 # unguarded side effect.
 
-LANGCHAIN_DECLARATION_KEYS = ("risk", "side_effect", "owner", "version", "timeout_s")
+LANGCHAIN_DECLARATION_KEYS = ("risk", "side_effect", "owner", "version", "timeout_s", "depends_on")
 """What a project file (or ``tool.metadata``) may declare about a langchain tool."""
 
 _RISKS: tuple[str, ...] = get_args(RiskLevel)
@@ -333,8 +333,10 @@ def register_langchain_tool(
 ) -> ToolSpec:
     """Register a langchain-core tool (``@tool``, ``StructuredTool``, ``BaseTool``) and seal it.
 
-    Each of ``risk``, ``side_effect``, ``owner``, ``version``, ``timeout_s`` comes from ``declared`` (the project
-    file's entry for this tool) first, then ``tool.metadata``: the deployer's word overrides the author's default.
+    Each of ``risk``, ``side_effect``, ``owner``, ``version``, ``timeout_s``, ``depends_on`` comes from ``declared``
+    (the project file's entry for this tool) first, then ``tool.metadata``: the deployer's word overrides the
+    author's default. ``depends_on`` names the decision tools this action presupposes (a notice after a refund):
+    the tool node runs it only after that decision executed as proposed.
     A risk declared nowhere is ``high`` (a person must approve each call), and an undeclared side effect is
     assumed (True): Steward never guesses in the permissive direction.
     """
@@ -363,6 +365,15 @@ def register_langchain_tool(
     timeout_s = float(timeout[0]) if timeout is not None else 30.0
     if timeout_s <= 0:
         raise ToolRegistrationError(f"tool {tool.name!r}: timeout_s must be positive, got {timeout_s}")
+    deps_found = _declared(tool, declared, "depends_on")
+    depends_on: tuple[str, ...] = ()
+    if deps_found is not None:
+        deps = deps_found[0]
+        if isinstance(deps, str) or not isinstance(deps, list | tuple) or not all(isinstance(d, str) for d in deps):
+            raise ToolRegistrationError(f"tool {tool.name!r}: depends_on must be a list of tool names, got {deps!r}")
+        if tool.name in deps:
+            raise ToolRegistrationError(f"tool {tool.name!r}: depends_on names the tool itself")
+        depends_on = tuple(deps)
     existing = _REGISTRY.get(tool.name)
     if existing is not None and not (existing.source is not None and _same_tool(existing.source, tool)):
         holder = "another langchain tool" if existing.source is not None else "a Steward tool"
@@ -391,6 +402,7 @@ def register_langchain_tool(
         _fn=run_with_grant,
         source=tool,
         risk_from=risk_from,
+        depends_on=depends_on,
     )
     _seal(tool)
     _REGISTRY[tool.name] = spec

@@ -57,8 +57,15 @@ TOOLS = textwrap.dedent(
         return f"refunded {amount} on {order_id}"
 
 
+    @tool
+    def notify_refund(order_id: str) -> str:
+        """Tell the customer their order was refunded (presupposes the refund: depends_on in the project)."""
+        _log(f"notify_refund:{order_id}")
+        return f"customer told about {order_id}"
+
+
     lookup_order.metadata = {"risk": "low", "side_effect": False, "owner": "support"}
-    TOOLS = [lookup_order, refund_order]
+    TOOLS = [lookup_order, refund_order, notify_refund]
     '''
 )
 
@@ -108,7 +115,21 @@ GRAPHS = textwrap.dedent(
         ]
 
 
+    class RefundAndNotify(ScriptedModel):
+        """The notice proposed in the same step as the refund it presupposes."""
+
+        calls: list = [
+            {"id": "n-1", "name": "notify_refund", "args": {"order_id": "O-7"}},
+            {"id": "r-7", "name": "refund_order", "args": {"order_id": "O-7", "amount": 7.0}},
+        ]
+
+
     react = create_react_agent(ScriptedModel(messages=iter(())), TOOLS)
+    react_refund_notify = create_react_agent(RefundAndNotify(messages=iter(())), TOOLS)
+
+
+    async def refund_notify_agent(state: MessagesState) -> dict:
+        return {"messages": [await RefundAndNotify(messages=iter(())).ainvoke(state["messages"])]}
 
 
     async def scripted_agent(state: MessagesState) -> dict:
@@ -150,6 +171,10 @@ GRAPHS = textwrap.dedent(
         return _loop(two_refunds_agent)
 
 
+    def build_refund_notify() -> StateGraph:
+        return _loop(refund_notify_agent)
+
+
     def build_model_loop() -> StateGraph:
         return _loop(model_agent)
 
@@ -180,8 +205,15 @@ def write_project(folder: Path) -> Path:
             "loop_support": "./react_graphs.py:build_model_loop",
             "direct_support": "./react_graphs.py:build_direct",
             "two_refunds": "./react_graphs.py:build_two_refunds",
+            "refund_notify": "./react_graphs.py:build_refund_notify",
+            "refund_notify_prebuilt": "./react_graphs.py:react_refund_notify",
         },
-        "steward": {"tools": {"lookup_order": {"risk": "low", "owner": "support-team", "version": "3"}}},
+        "steward": {
+            "tools": {
+                "lookup_order": {"risk": "low", "owner": "support-team", "version": "3"},
+                "notify_refund": {"risk": "low", "depends_on": ["refund_order"]},
+            }
+        },
     }
     path = folder / "langgraph.json"
     path.write_text(json.dumps(project, indent=2))
@@ -353,6 +385,60 @@ async def test_two_approvals_in_one_step_each_run_once_and_replay(
     assert all(r["attempts"] == 1 for r in store.tool_executions(handle.id))
     replay = await build_replayer(list_assistants()).replay_workflow(await handle.fetch_history())
     assert replay.replay_failure is None
+
+
+@pytest.mark.parametrize("action", ["approve", "reject"])
+async def test_a_notice_declared_dependent_runs_only_after_its_refund_ran(
+    action: str, client, store, task_queue, react_worker, ledger: Path
+) -> None:
+    """One ToolNode step proposes the notice before the refund it presupposes (``depends_on`` in the project
+    file): the refund waits for a person, the notice (low risk, no approval) runs only after the refund ran,
+    and is dropped, with the model told why, when the refund was rejected."""
+    handle = await runs.start_run(
+        client, store, task_queue, "refund_notify", {"messages": [{"role": "user", "content": "refund O-7"}]}, REQUESTER
+    )
+    [approval] = await pending_approvals(store, handle.id, 1)
+    assert approval["tool"] == "refund_order"
+    assert executions(ledger) == []  # the notice did not run beside the refund that waits
+    await deciding.decide(
+        client, store, ApprovalDecision(approval_id=approval["approval_id"], action=action, principal=APPROVER)
+    )
+    result = await asyncio.wait_for(handle.result(), 60)
+    msgs = tool_messages(result.state)
+    if action == "approve":
+        assert executions(ledger) == ["refund_order:O-7:7.0", "notify_refund:O-7"]
+        assert msgs["notify_refund"]["status"] == "success"
+    else:
+        assert executions(ledger) == []
+        notice = msgs["notify_refund"]
+        assert notice["status"] == "error" and "did not run" in notice["content"]
+        assert "refund_order" in notice["content"]
+        dropped = [e["data"] for e in store.events_after(handle.id) if e["type"] == "tool_call_dropped"]
+        assert [d["tool"] for d in dropped] == ["notify_refund"]
+
+
+async def test_a_dependent_notice_fanned_out_beside_its_refund_is_dropped(
+    client, store, task_queue, react_worker, ledger: Path
+) -> None:
+    """``create_react_agent`` sends each call as its own task, and parallel tasks cannot wait for each other:
+    the notice is dropped and the model asked to propose it again once the refund ran; the refund still waits
+    for its person and runs once."""
+    handle = await runs.start_run(
+        client,
+        store,
+        task_queue,
+        "refund_notify_prebuilt",
+        {"messages": [{"role": "user", "content": "refund O-7"}]},
+        REQUESTER,
+    )
+    [approval] = await pending_approvals(store, handle.id, 1)
+    await deciding.decide(
+        client, store, ApprovalDecision(approval_id=approval["approval_id"], action="approve", principal=APPROVER)
+    )
+    result = await asyncio.wait_for(handle.result(), 60)
+    assert executions(ledger) == ["refund_order:O-7:7.0"]
+    notice = tool_messages(result.state)["notify_refund"]
+    assert notice["status"] == "error" and "propose it again once refund_order has run" in notice["content"]
 
 
 @pytest.fixture(scope="module")
