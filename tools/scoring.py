@@ -259,6 +259,7 @@ def ensure_models() -> dict[str, Any]:
 
 _LOADED: dict[tuple[str, str], tuple[float, str, Any]] = {}
 _LOAD_LOCK = threading.Lock()
+_REFRESH_LOCK = threading.Lock()
 
 
 class ModelUnavailableError(RuntimeError):
@@ -271,8 +272,22 @@ def model_available() -> bool:
 
 
 def load_alias(alias: str) -> tuple[str, Any]:
-    """(version, model) for a registry alias, cached for a short while so promotions show up quickly."""
+    """(version, model) for a registry alias, cached for a short while so promotions show up quickly.
+
+    One load at a time per process: a cold worker handed dozens of credit checks at once would otherwise load
+    the same model in every thread, starving the event loop until heartbeats and timeouts lapse (seen with 50
+    concurrent runs on two cores, tests/integration/test_scale.py); the others wait and take the cached one.
+    """
     key = (credit_model_uri(), alias)
+    with _LOAD_LOCK:
+        hit = _LOADED.get(key)
+        if hit and time.monotonic() - hit[0] < _CACHE_TTL_S:
+            return hit[1], hit[2]
+    with _REFRESH_LOCK:
+        return _load_alias(key, alias)
+
+
+def _load_alias(key: tuple[str, str], alias: str) -> tuple[str, Any]:
     now = time.monotonic()
     with _LOAD_LOCK:
         hit = _LOADED.get(key)
