@@ -29,6 +29,8 @@ from runtime.audit import anchor_append, verify_anchor
 from runtime.db.engine import WRITE, is_postgresql, make_engine, redact_url, sqlite_url, wait_for_database
 from runtime.db.enums import TERMINAL_RUN_STATUSES, ApprovalStatus, RunStatus, ThreadStatus, ToolStatus
 from runtime.db.migrate import upgrade
+from runtime.db.notify import CHANNEL as NOTIFY_CHANNEL
+from runtime.db.notify import payload as notify_payload
 from runtime.db.sql import AUDIT_LOCK, EVENTS_LOCK_CLASS, insert_ignore, upsert
 from runtime.db.tables import api_keys, approvals, audit, events, node_executions, run_queue, runs, threads
 from runtime.db.tables import tool_executions as tool_ledger
@@ -244,6 +246,12 @@ class Store:
             if c.execute(insert_ignore(c, events, row)).rowcount:
                 last += 1
                 seqs.append(last)
+        if self.postgres and seqs:
+            # Delivered on commit to every replica's listener (runtime/db/notify.py), never for a rollback.
+            c.execute(
+                text("SELECT pg_notify(:channel, :payload)"),
+                {"channel": NOTIFY_CHANNEL, "payload": notify_payload(run_id, seqs[-1])},
+            )
         return seqs
 
     @staticmethod

@@ -167,6 +167,9 @@ def create_app(
                 await dispatcher
             with suppress(Exception):
                 await asyncio.to_thread(app.state.breakers.withdraw)
+            from runtime.db.notify import close_listeners
+
+            await close_listeners()  # the LISTEN connection streams started (PostgreSQL; none on SQLite)
 
     app = FastAPI(
         title="Steward",

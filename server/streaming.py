@@ -1,7 +1,10 @@
 """Run streams: the per-run event log (written by the worker) read as Agent Server stream modes, over SSE.
 
-Every stream reads ``Store.events_after(run_id, seq)`` every ``poll_s`` (50 ms by default); nothing is
-kept in the API process, so a stream can be rejoined on any API process, also after a restart.
+Every stream reads ``Store.events_after(run_id, seq)``; nothing is kept in the API process, so a stream can
+be rejoined on any API process, also after a restart. When to read again: on PostgreSQL, when the process's
+LISTEN connection hears that the run got a new event (``runtime/db/notify.py``; the append notifies in its own
+transaction, whichever replica or worker wrote it), and at the latest after ``SAFETY_POLL_S`` (1 s), so a
+missed notification delays an event but never loses it. On SQLite (no NOTIFY) every ``poll_s`` (50 ms).
 
 **Ids and rejoin.** One log event (sequence ``N``) becomes zero or more SSE frames, depending on the modes
 asked for. The last frame of event ``N`` carries ``id: N``; when an event yields several frames, the earlier
@@ -40,10 +43,12 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable
+from contextlib import aclosing, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from runtime.db.notify import RunWatch, listener_for
 from runtime.errors import UserError
 from runtime.store import TERMINAL_STATUSES, Store
 from server.views import human_interrupt
@@ -51,6 +56,10 @@ from server.views import human_interrupt
 STREAM_MODES: tuple[str, ...] = ("values", "updates", "messages", "messages-tuple", "custom", "events")
 DEFAULT_MODES: tuple[str, ...] = ("values",)
 _LAST_EVENT_ID = re.compile(r"^(\d{1,12})(?:\.(\d{1,6}))?$")
+SAFETY_POLL_S = 1.0
+"""On PostgreSQL, the longest a stream waits for a notification before it reads the log anyway."""
+STATUS_EVERY_S = 1.0
+"""How often a waiting stream checks the run's status (a run ended from outside writes no event)."""
 
 
 @dataclass(frozen=True)
@@ -279,9 +288,37 @@ async def run_frames(
     follow: bool = False,
     send_metadata: bool | None = None,
     poll_s: float = 0.05,
-    status_every_s: float = 1.0,
+    status_every_s: float | None = None,
+    safety_poll_s: float | None = None,
 ) -> AsyncIterator[Frame]:
-    """Frames of one run from ``cursor`` on; see the module docstring for ids, modes and the end of stream."""
+    """Frames of one run from ``cursor`` on; see the module docstring for ids, modes and the end of stream.
+
+    ``poll_s``: the read interval without notifications (SQLite); ``safety_poll_s`` (default
+    ``SAFETY_POLL_S``): the longest wait for a notification on PostgreSQL; ``status_every_s`` (default
+    ``STATUS_EVERY_S``): how often the run's status is checked while nothing arrives.
+    """
+    status_every_s = STATUS_EVERY_S if status_every_s is None else status_every_s
+    listener = listener_for(store.engine)  # None on SQLite: poll every poll_s
+    with listener.watch(run["run_id"]) if listener is not None else nullcontext() as watch:
+        wait_s = poll_s if watch is None else (SAFETY_POLL_S if safety_poll_s is None else safety_poll_s)
+        frames = _run_frames(store, run, modes, cursor, follow, send_metadata, status_every_s, watch, wait_s)
+        async with aclosing(frames):
+            async for frame in frames:
+                yield frame
+
+
+async def _run_frames(
+    store: Store,
+    run: dict[str, Any],
+    modes: tuple[str, ...],
+    cursor: Cursor | None,
+    follow: bool,
+    send_metadata: bool | None,
+    status_every_s: float,
+    watch: RunWatch | None,
+    wait_s: float,
+) -> AsyncGenerator[Frame, None]:
+    """``run_frames`` once the waiting is decided: ``watch`` (PostgreSQL) or a plain sleep of ``wait_s``."""
     run_id = run["run_id"]
     cursor = cursor or Cursor()
     mapper = StreamMapper(run=run, modes=modes, final_state=final_state_of(store, run))
@@ -346,7 +383,11 @@ async def run_frames(
                     yield Frame("end", {"run_id": run_id, "status": status, "reason": "finished"})
                     return
                 continue
-        await asyncio.sleep(poll_s)
+        if watch is None:
+            await asyncio.sleep(wait_s)
+        else:
+            # Wake for the status check too: a run ended from outside writes no event, so none is notified.
+            await watch.wait(seq, max(0.0, min(wait_s, next_status_check - loop.time())))
 
 
 async def final_values(
