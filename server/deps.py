@@ -20,6 +20,7 @@ from runtime.errors import Forbidden
 from runtime.proofs import DecisionSigner
 from runtime.settings import Settings
 from runtime.store import Store
+from server.aio import db
 
 if TYPE_CHECKING:
     from server.dispatch import RunDispatcher
@@ -70,7 +71,7 @@ async def get_principal(
         raise _unauthorized("missing API key: send 'Authorization: Bearer <key>' or 'X-Api-Key: <key>'")
     if len(secret) > 200:
         raise _unauthorized("invalid API key")
-    row = store.lookup_api_key(secret)
+    row = await db(store.lookup_api_key, secret)
     if row is None:
         raise _unauthorized("invalid or revoked API key")
     return Principal(id=row["principal"], tenant=row["tenant"], roles=list(row["roles"]))

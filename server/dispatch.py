@@ -37,6 +37,7 @@ from runtime.db.leases import LeaderLease, hold, holder_id
 from runtime.errors import Conflict, Forbidden, UserError
 from runtime.proofs import DecisionSigner
 from runtime.store import TERMINAL_STATUSES, Store
+from server.aio import db
 from server.connection import TemporalConnection
 from server.schemas import RunCreate
 
@@ -212,8 +213,8 @@ class RunDispatcher:
         thread_id = thread_id or f"thread-{uuid.uuid4()}"
         run_id = run_id or runs.new_run_id()
         async with self._thread_lock(thread_id):
-            busy = self.active_runs(thread_id)
-            queued = self.store.queued_runs(thread_id)
+            busy = await db(self.active_runs, thread_id)
+            queued = await db(self.store.queued_runs, thread_id)
             if busy or queued:
                 if strategy == "reject":
                     first = (busy or queued)[0]
@@ -224,13 +225,19 @@ class RunDispatcher:
                 if strategy == "interrupt":
                     for run in busy:
                         await self.cancel(run, wait=False)
-                self.store.create_run(run_id, thread_id, body.assistant_id, principal.tenant, principal.id, data)
-                self.store.enqueue_run(run_id, thread_id, principal.model_dump())
+                await db(self._queue, principal, body.assistant_id, data, thread_id, run_id)
             else:
                 await self._start(principal, body.assistant_id, data, thread_id, run_id)
-        started = self.store.get_run(run_id)
+        started = await db(self.store.get_run, run_id)
         assert started is not None
         return started
+
+    def _queue(
+        self, principal: Principal, assistant_id: str, data: dict[str, Any], thread_id: str, run_id: str
+    ) -> None:
+        """Record the run as pending and put it in the thread's queue (``tick`` starts it later)."""
+        self.store.create_run(run_id, thread_id, assistant_id, principal.tenant, principal.id, data)
+        self.store.enqueue_run(run_id, thread_id, principal.model_dump())
 
     async def _start(
         self, principal: Principal, assistant_id: str, data: dict[str, Any], thread_id: str, run_id: str
@@ -251,7 +258,7 @@ class RunDispatcher:
         except WorkflowAlreadyStartedError:
             pass
         except RPCError as exc:
-            self.store.set_run_status(run_id, "error", error=f"could not start: {exc}")
+            await db(self.store.set_run_status, run_id, "error", error=f"could not start: {exc}")
             raise
 
     async def run_forever(self) -> None:
@@ -263,7 +270,7 @@ class RunDispatcher:
         try:
             while True:
                 try:
-                    if await asyncio.to_thread(self.leader.is_leader):
+                    if await db(self.leader.is_leader):
                         await self.tick()
                         self.ticks += 1
                 except asyncio.CancelledError:
@@ -273,18 +280,18 @@ class RunDispatcher:
                 await asyncio.sleep(self.poll_s)
         finally:
             with suppress(Exception):
-                await asyncio.shield(asyncio.to_thread(self.leader.resign))
+                await asyncio.shield(db(self.leader.resign))
 
     async def tick(self) -> int:
         started = 0
         heads: dict[str, dict[str, Any]] = {}
-        for q in self.store.queued_runs():
+        for q in await db(self.store.queued_runs):
             heads.setdefault(q["thread_id"], q)
         for thread_id, q in heads.items():
             async with self._thread_lock(thread_id):
-                if self.active_runs(thread_id):
+                if await db(self.active_runs, thread_id):
                     continue
-                run = self.store.get_run(q["run_id"])
+                run = await db(self.store.get_run, q["run_id"])
                 if run is not None and run["status"] == "pending":
                     await self._start(
                         Principal.model_validate(q["principal"]),
@@ -294,14 +301,14 @@ class RunDispatcher:
                         run["run_id"],
                     )
                     started += 1
-                self.store.dequeue_run(q["run_id"])
+                await db(self.store.dequeue_run, q["run_id"])
         return started
 
     # -- resume ----------------------------------------------------------------------------------
     async def resume(self, principal: Principal, thread_id: str, resume: Any) -> tuple[dict[str, Any], int]:
         """Decide the pending approvals of the thread's waiting run, or answer the questions its graph asked
         with ``interrupt()`` (``runtime.interrupts``); returns (run, last event seq before)."""
-        asking = self._asking(thread_id)
+        asking = await db(self._asking, thread_id)
         if asking is not None:
             return await self._answer(principal, asking[0], asking[1], resume)
         if not has_role(principal, "approver"):
@@ -309,16 +316,12 @@ class RunDispatcher:
                 f"principal {principal.id!r} lacks role 'approver' needed to resume an interrupt "
                 f"(has {sorted(principal.roles)})"
             )
-        waiting = [
-            (r, p)
-            for r in self.active_runs(thread_id)
-            if (p := self.store.list_approvals(run_id=r["run_id"], status="pending"))
-        ]
+        waiting = await db(self._waiting, thread_id)
         if not waiting:
             raise Conflict(f"thread {thread_id!r} has no run waiting on an interrupt; nothing to resume")
         run, pending = waiting[0]
         decisions = _decisions(resume, pending, principal)
-        after = self.store.last_event_seq(run["run_id"])
+        after = await db(self.store.last_event_seq, run["run_id"])
         client = await self.temporal.get()
         if self.signer is None:
             from runtime.settings import get_settings
@@ -326,9 +329,17 @@ class RunDispatcher:
             self.signer = DecisionSigner.from_settings(get_settings())
         for d in decisions:
             await runs.decide(client, self.store, d, self.signer)
-        fresh = self.store.get_run(run["run_id"])
+        fresh = await db(self.store.get_run, run["run_id"])
         assert fresh is not None
         return fresh, after
+
+    def _waiting(self, thread_id: str) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+        """The thread's active runs that wait on approvals, each with its pending approvals."""
+        return [
+            (r, p)
+            for r in self.active_runs(thread_id)
+            if (p := self.store.list_approvals(run_id=r["run_id"], status="pending"))
+        ]
 
     def _asking(self, thread_id: str) -> tuple[dict[str, Any], list[str]] | None:
         """The thread's run waiting on its graph's own interrupts (and on no approval), with their ids."""
@@ -346,29 +357,17 @@ class RunDispatcher:
         """A user interrupt is the graph author's question to whoever drives the thread: any principal of
         the thread's tenant may answer (approvals, not questions, need the approver role)."""
         answers = interrupts.answers_for(resume, open_ids)
-        after = self.store.last_event_seq(run["run_id"])
+        after = await db(self.store.last_event_seq, run["run_id"])
         client = await self.temporal.get()
         await interrupts.answer(client, run["run_id"], answers, principal.model_dump())
-        fresh = self.store.get_run(run["run_id"])
+        fresh = await db(self.store.get_run, run["run_id"])
         assert fresh is not None
         return fresh, after
 
     # -- cancel ----------------------------------------------------------------------------------
     async def cancel(self, run: dict[str, Any], wait: bool = False, timeout_s: float = 30.0) -> dict[str, Any]:
         run_id = run["run_id"]
-        if self.store.dequeue_run(run_id):
-            self.store.set_run_status(run_id, "cancelled", error="cancelled before it started")
-            self.store.append_events(
-                run_id,
-                [
-                    (
-                        "finish",
-                        "run_finished",
-                        {"status": "cancelled", "outcome": None, "error": "cancelled before it started"},
-                    )
-                ],
-            )
-        else:
+        if not await db(self._cancel_queued, run_id):
             if run["status"] in TERMINAL_STATUSES:
                 raise Conflict(f"run {run_id!r} has already finished: {run['status']}")
             client = await self.temporal.get()
@@ -382,10 +381,27 @@ class RunDispatcher:
                 loop = asyncio.get_running_loop()
                 deadline = loop.time() + timeout_s
                 while loop.time() < deadline:
-                    fresh = self.store.get_run(run_id)
+                    fresh = await db(self.store.get_run, run_id)
                     if fresh is None or fresh["status"] in TERMINAL_STATUSES:
                         break
                     await asyncio.sleep(0.05)
-        fresh = self.store.get_run(run_id)
+        fresh = await db(self.store.get_run, run_id)
         assert fresh is not None
         return fresh
+
+    def _cancel_queued(self, run_id: str) -> bool:
+        """Take the run out of its queue and finish it as cancelled; False when it was not queued."""
+        if not self.store.dequeue_run(run_id):
+            return False
+        self.store.set_run_status(run_id, "cancelled", error="cancelled before it started")
+        self.store.append_events(
+            run_id,
+            [
+                (
+                    "finish",
+                    "run_finished",
+                    {"status": "cancelled", "outcome": None, "error": "cancelled before it started"},
+                )
+            ],
+        )
+        return True

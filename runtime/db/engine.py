@@ -28,6 +28,11 @@ log = logging.getLogger("steward.db")
 WRITE = "steward_write"
 """Execution option on a connection whose transaction writes (SQLite: ``BEGIN IMMEDIATE``)."""
 
+POOL_SIZE = 10
+"""PostgreSQL connections kept open per process."""
+MAX_OVERFLOW = 20
+"""PostgreSQL connections opened beyond ``POOL_SIZE`` under load (``server.aio`` sizes its threads to both)."""
+
 
 class DatabaseUnavailable(UserError):
     """The app store's database could not be reached within the start-up wait."""
@@ -69,7 +74,7 @@ def make_engine(url: str | URL) -> Engine:
         return engine
     if parsed.get_backend_name() == "postgresql":
         # pre_ping: a replica whose connections were cut (failover, restart) gets fresh ones, not errors.
-        return create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        return create_engine(parsed, pool_pre_ping=True, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW)
     raise UserError(
         f"STEWARD_DATABASE_URL: {redact_url(parsed)} is not supported; use postgresql://... or sqlite:///FILE"
     )

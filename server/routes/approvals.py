@@ -8,18 +8,30 @@ the workflow accepts no decision without one.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
 
 from guards.types import ApprovalDecision
 from runtime import runs
+from runtime.store import Store
+from server.aio import db
 from server.deps import ApproverDep, ClientDep, PrincipalDep, SignerDep, StoreDep
 from server.schemas import ApprovalPublic, DecisionCreate, DecisionResult
 from server.views import approval_public, load_approval, open_approvals
 
 router = APIRouter(prefix="/approvals", tags=["approvals"])
 ApprovalStatus = Literal["pending", "approved", "edited", "rejected", "responded", "timed_out", "all"]
+
+
+def _still_waiting(store: Store, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pending approvals whose run still waits (a cancelled or finished run leaves rows pending)."""
+    waiting: dict[str, bool] = {}
+    for a in rows:
+        if a["run_id"] not in waiting:
+            run = store.get_run(a["run_id"])
+            waiting[a["run_id"]] = bool(run and open_approvals(store, run))
+    return [a for a in rows if waiting[a["run_id"]]]
 
 
 @router.get("", response_model=list[ApprovalPublic])
@@ -35,8 +47,12 @@ async def list_approvals(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> list[ApprovalPublic]:
     """The inbox: this tenant's approvals, oldest first. ``pending`` lists only runs that still wait."""
-    rows = store.list_approvals(
-        tenant=principal.tenant, status=None if status == "all" else status, run_id=run_id, limit=10_000
+    rows = await db(
+        store.list_approvals,
+        tenant=principal.tenant,
+        status=None if status == "all" else status,
+        run_id=run_id,
+        limit=10_000,
     )
     rows = [
         a
@@ -46,18 +62,13 @@ async def list_approvals(
         and (thread_id is None or a["thread_id"] == thread_id)
     ]
     if status == "pending":
-        waiting: dict[str, bool] = {}
-        for a in rows:
-            if a["run_id"] not in waiting:
-                run = store.get_run(a["run_id"])
-                waiting[a["run_id"]] = bool(run and open_approvals(store, run))
-        rows = [a for a in rows if waiting[a["run_id"]]]
+        rows = await db(_still_waiting, store, rows)
     return [approval_public(a) for a in rows[offset : offset + limit]]
 
 
 @router.get("/{approval_id}", response_model=ApprovalPublic)
 async def get_approval(approval_id: str, principal: PrincipalDep, store: StoreDep) -> ApprovalPublic:
-    return approval_public(load_approval(store, principal, approval_id))
+    return approval_public(await db(load_approval, store, principal, approval_id))
 
 
 @router.post("/{approval_id}/decision", response_model=DecisionResult)
@@ -71,7 +82,7 @@ async def decide(
 ) -> DecisionResult:
     """Decide as the key's principal, with a proof minted for it. The requester of the run cannot approve it
     (separation of duties)."""
-    load_approval(store, principal, approval_id)
+    await db(load_approval, store, principal, approval_id)
     decision = ApprovalDecision(
         approval_id=approval_id,
         action=body.action,

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from server.aio import db
 from server.deps import AdminDep, StoreDep
 from server.schemas import AuditRecordPublic, AuditVerification
 from server.views import load_run, ts
@@ -23,13 +24,13 @@ async def list_audit(
 ) -> list[AuditRecordPublic]:
     """Oldest first. A run of another tenant is not found (404)."""
     if run_id is not None:
-        load_run(store, principal, run_id)
-    rows = store.audit_records(run_id=run_id, tenant=principal.tenant)[offset : offset + limit]
+        await db(load_run, store, principal, run_id)
+    rows = (await db(store.audit_records, run_id=run_id, tenant=principal.tenant))[offset : offset + limit]
     return [AuditRecordPublic(**{**r, "ts": ts(r["ts"])}) for r in rows]
 
 
 @router.get("/verify", response_model=AuditVerification)
 async def verify_audit(principal: AdminDep, store: StoreDep) -> AuditVerification:
     """Recompute the whole chain (it links every tenant's records, so it is verified as one)."""
-    ok, detail = store.verify_audit()
+    ok, detail = await db(store.verify_audit)
     return AuditVerification(ok=ok, detail=detail)

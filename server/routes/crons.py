@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request, Response
 
 from runtime import crons
 from runtime.errors import UserError
+from server.aio import db
 from server.deps import ClientDep, OperatorDep, PrincipalDep, SettingsDep, StoreDep
 from server.schemas import CronCount, CronCreate, CronPublic, CronSearch, CronUpdate
 from server.views import load_thread, ts
@@ -109,7 +110,7 @@ async def create_thread_cron(
     request: Request,
 ) -> CronPublic:
     """A cron whose runs continue one thread (its state carries from run to run)."""
-    load_thread(store, principal, thread_id)
+    await db(load_thread, store, principal, thread_id)
     return await _create(body, thread_id, principal, client, settings, request)
 
 

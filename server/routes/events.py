@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from agents.registry import event_types, subscribers
 from runtime.errors import NotFound
+from server.aio import db
 from server.deps import DispatcherDep, OperatorDep, StoreDep
 from server.schemas import RunCreate
 
@@ -55,7 +56,7 @@ async def publish_event(
         run_id = None
         if event.id is not None:
             run_id = f"run-{uuid.uuid5(_NAMESPACE, f'{principal.tenant}:{spec.name}:{event.id}')}"
-            existing = store.get_run(run_id)
+            existing = await db(store.get_run, run_id)
             if existing is not None:
                 out.append(
                     EventRun(

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from server.aio import db
 from server.deps import AdminDep, PrincipalDep, SettingsDep
 from server.metrics import CONTENT_TYPE_LATEST
 from server.schemas import Readiness, ServerInfo
@@ -27,7 +26,7 @@ async def ready(request: Request) -> JSONResponse:
     """Readiness: the app store answers a query and Temporal answers a health check. Needs no key."""
     state = request.app.state
     try:
-        state.store.last_event_seq("__ready__")
+        await db(state.store.last_event_seq, "__ready__")
         store_ok = True
     except Exception:  # noqa: BLE001 - readiness reports, never raises
         store_ok = False
@@ -39,7 +38,8 @@ async def ready(request: Request) -> JSONResponse:
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
 async def metrics(request: Request, principal: AdminDep) -> Response:
     """Prometheus text format. Spans every tenant, so it needs an admin key (a scraper gets its own)."""
-    return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    # Rendering aggregates runs and approvals from the app store at scrape time.
+    return Response(await db(request.app.state.metrics.render), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/info", response_model=ServerInfo)
@@ -79,5 +79,5 @@ async def breakers(request: Request, principal: AdminDep) -> BreakerBoardPublic:
     and names internal endpoints)."""
     from runtime.db.breaker_states import read_breakers
 
-    snaps = await asyncio.to_thread(read_breakers, request.app.state.dispatcher.engine)
+    snaps = await db(read_breakers, request.app.state.dispatcher.engine)
     return BreakerBoardPublic(breakers=[BreakerPublic.model_validate(s.__dict__) for s in snaps])

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel
 
 from runtime.outbox import Outbox, OutboxAction
+from server.aio import db
 from server.deps import PrincipalDep, StoreDep
 from server.views import load_run, ts
 from tools.adapters import Delivery
@@ -67,8 +68,13 @@ async def list_outbox(
 ) -> list[OutboxActionPublic]:
     """The tenant's webhook actions, oldest first. A run of another tenant is not found (404)."""
     if run_id is not None:
-        load_run(store, principal, run_id)
-    rows = Outbox(store).list_actions(
-        tenant=principal.tenant, delivery=delivery, run_id=run_id, limit=limit, offset=offset
+        await db(load_run, store, principal, run_id)
+    rows = await db(
+        Outbox(store).list_actions,
+        tenant=principal.tenant,
+        delivery=delivery,
+        run_id=run_id,
+        limit=limit,
+        offset=offset,
     )
     return [OutboxActionPublic.of(a) for a in rows]

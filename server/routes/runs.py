@@ -19,6 +19,7 @@ from sse_starlette import EventSourceResponse
 from guards.types import Principal, has_role
 from runtime.errors import Conflict, Forbidden, NotFound, UserError
 from runtime.store import TERMINAL_STATUSES, Store
+from server.aio import db
 from server.deps import DispatcherDep, OperatorDep, PrincipalDep, StoreDep
 from server.dispatch import RunDispatcher, check_supported
 from server.schemas import RunCreate, RunPublic, RunsCancel, RunStatus
@@ -50,7 +51,7 @@ async def _begin(
     if body.command is not None:
         if thread_id is None:
             raise UserError("command: a resume needs a thread; use POST /threads/{thread_id}/runs...")
-        load_thread(store, principal, thread_id)
+        await db(load_thread, store, principal, thread_id)
         run, after = await dispatcher.resume(principal, thread_id, body.command.resume)
         return run, Cursor(after=after)
     if not has_role(principal, "operator"):
@@ -58,12 +59,17 @@ async def _begin(
             f"principal {principal.id!r} lacks role 'operator' needed to start runs (has {sorted(principal.roles)})"
         )
     if thread_id is not None:
-        thread = store.get_thread(thread_id)
+        thread = await db(store.get_thread, thread_id)
         if thread is None and body.if_not_exists == "create":
-            store.create_thread(thread_id, principal.tenant)
+            await db(store.create_thread, thread_id, principal.tenant)
         elif thread is None or thread["tenant"] != principal.tenant:
             raise NotFound(f"thread {thread_id!r} not found (if_not_exists='create' creates it)")
     return await dispatcher.submit(principal, body, thread_id), Cursor()
+
+
+def _publics(store: Store, runs_: list[dict[str, Any]], temporal_ui: str | None) -> list[RunPublic]:
+    """Public views of several runs in one worker-thread hop (each reads the run's open interrupts)."""
+    return [run_public(store, r, temporal_ui) for r in runs_]
 
 
 def _location(run: dict[str, Any]) -> str:
@@ -125,7 +131,7 @@ async def _unless_disconnected(request: Request, work: Any) -> Any:
 
 
 async def _cancel_quietly(dispatcher: RunDispatcher, run_id: str) -> None:
-    run = dispatcher.store.get_run(run_id)
+    run = await db(dispatcher.store.get_run, run_id)
     if run is not None:
         try:
             await dispatcher.cancel(run)
@@ -143,7 +149,7 @@ async def _create_background(
     thread_id: str | None,
 ) -> JSONResponse:
     run, _ = await _begin(principal, store, dispatcher, body, thread_id)
-    public = run_public(store, run, request.app.state.temporal_ui)
+    public = await db(run_public, store, run, request.app.state.temporal_ui)
     return JSONResponse(public.model_dump(mode="json"), headers={"Content-Location": _location(run)})
 
 
@@ -260,15 +266,17 @@ async def list_runs(
     select: Annotated[list[str] | None, Query()] = None,
 ) -> list[RunPublic]:
     """Newest first."""
-    load_thread(store, principal, thread_id)
-    found = [run_public(store, r, request.app.state.temporal_ui) for r in store.list_runs(thread_id, limit=10_000)]
+    await db(load_thread, store, principal, thread_id)
+    runs_ = await db(store.list_runs, thread_id, limit=10_000)
+    found = await db(_publics, store, runs_, request.app.state.temporal_ui)
     found = [r for r in found if status is None or r.status == status]
     return found[offset : offset + limit]
 
 
 @router.get("/{thread_id}/runs/{run_id}", response_model=RunPublic)
 async def get_run(thread_id: str, run_id: str, principal: PrincipalDep, store: StoreDep, request: Request) -> RunPublic:
-    return run_public(store, load_run(store, principal, run_id, thread_id), request.app.state.temporal_ui)
+    run = await db(load_run, store, principal, run_id, thread_id)
+    return await db(run_public, store, run, request.app.state.temporal_ui)
 
 
 @router.get("/{thread_id}/runs/{run_id}/join", response_model=dict[str, Any])
@@ -276,7 +284,7 @@ async def join_run(
     thread_id: str, run_id: str, principal: PrincipalDep, store: StoreDep, request: Request
 ) -> dict[str, Any]:
     """Wait for the run to finish (or to wait for people) and return its values, as ``/runs/wait`` does."""
-    run = load_run(store, principal, run_id, thread_id)
+    run = await db(load_run, store, principal, run_id, thread_id)
     return await _unless_disconnected(request, final_values(store, run, poll_s=request.app.state.stream.poll_s))
 
 
@@ -294,10 +302,10 @@ async def join_run_stream(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
 ) -> EventSourceResponse:
     """Join a run's stream from the start, or from ``Last-Event-ID`` (nothing lost, nothing twice)."""
-    run = load_run(store, principal, run_id, thread_id)
+    run = await db(load_run, store, principal, run_id, thread_id)
     modes = normalize_modes(stream_mode)
     cursor = parse_last_event_id(last_event_id)
-    check_cursor(store, run_id, cursor)
+    await db(check_cursor, store, run_id, cursor)
     return _sse(
         request,
         store,
@@ -323,7 +331,7 @@ async def join_run_stream_by_id(
     last_event_id: Annotated[str | None, Header(alias="Last-Event-ID", max_length=64)] = None,
 ) -> EventSourceResponse:
     """Join a run's stream by its id alone: the JavaScript SDK's ``runs.joinStream(null, runId)``."""
-    run = load_run(store, principal, run_id)
+    run = await db(load_run, store, principal, run_id)
     return await join_run_stream(
         run["thread_id"],
         run_id,
@@ -342,7 +350,7 @@ async def join_run_stream_by_id(
 async def delete_run(thread_id: str, run_id: str, principal: OperatorDep, store: StoreDep) -> None:
     """Refused with 409: a run is part of the audit trail (its events, decisions and audit records point at
     it), so Steward never deletes one. Delete the thread to forget its state."""
-    run = load_run(store, principal, run_id, thread_id)
+    run = await db(load_run, store, principal, run_id, thread_id)
     raise Conflict(
         f"run {run['run_id']!r} cannot be deleted: runs are kept as the audit record of what was done; "
         "DELETE /threads/{thread_id} forgets the thread's state"
@@ -367,14 +375,14 @@ async def join_thread_stream(
     The thread-level modes ``run_modes`` / ``lifecycle`` / ``state_update`` (the SDK's default is
     ``run_modes``) stream the run's ``values``; run stream modes may be named directly. A thread without runs
     answers 404, since there is nothing to join."""
-    load_thread(store, principal, thread_id)
-    runs_ = store.list_runs(thread_id, limit=50)
+    await db(load_thread, store, principal, thread_id)
+    runs_ = await db(store.list_runs, thread_id, limit=50)
     if not runs_:
         raise NotFound(f"thread {thread_id!r} has no runs to stream")
     run = next((r for r in runs_ if r["status"] not in TERMINAL_STATUSES), runs_[0])
     modes = normalize_modes([m for m in stream_mode or [] if m not in _THREAD_STREAM_MODES])
     cursor = parse_last_event_id(last_event_id)
-    check_cursor(store, run["run_id"], cursor)
+    await db(check_cursor, store, run["run_id"], cursor)
     return _sse(
         request,
         store,
@@ -396,7 +404,7 @@ async def create_run_batch(
     if len(body) > 100:
         raise UserError(f"body: at most 100 runs per batch, got {len(body)}")
     started = [await _begin(principal, store, dispatcher, item, None) for item in body]
-    return [run_public(store, run, request.app.state.temporal_ui) for run, _ in started]
+    return await db(_publics, store, [run for run, _ in started], request.app.state.temporal_ui)
 
 
 @stateless.post("/cancel", status_code=204)
@@ -414,12 +422,12 @@ async def cancel_runs(
     if body.thread_id is None and body.run_ids is None and body.status is None:
         raise UserError("body: give thread_id, run_ids or status to say which runs to cancel")
     if body.run_ids is not None:
-        chosen = [load_run(store, principal, rid, body.thread_id) for rid in body.run_ids]
+        chosen = [await db(load_run, store, principal, rid, body.thread_id) for rid in body.run_ids]
     elif body.thread_id is not None:
-        load_thread(store, principal, body.thread_id)
-        chosen = store.list_runs(body.thread_id, limit=10_000)
+        await db(load_thread, store, principal, body.thread_id)
+        chosen = await db(store.list_runs, body.thread_id, limit=10_000)
     else:
-        chosen = [r for r in store.list_runs(limit=10_000) if r["tenant"] == principal.tenant]
+        chosen = [r for r in await db(store.list_runs, limit=10_000) if r["tenant"] == principal.tenant]
     wanted: set[str] = {"pending", "running", "interrupted"} if body.status in (None, "all") else {body.status}
     if body.status == "running":
         wanted.add("interrupted")
@@ -445,5 +453,6 @@ async def cancel_run(
     """Cancel a queued or running run (``wait=1``: until it has stopped). ``rollback`` is not supported."""
     if action == "rollback":
         raise UserError("action: 'rollback' is not supported (runs are never deleted); use 'interrupt'")
-    run = load_run(store, principal, run_id, thread_id)
-    return run_public(store, await dispatcher.cancel(run, wait=wait), request.app.state.temporal_ui)
+    run = await db(load_run, store, principal, run_id, thread_id)
+    cancelled = await dispatcher.cancel(run, wait=wait)
+    return await db(run_public, store, cancelled, request.app.state.temporal_ui)

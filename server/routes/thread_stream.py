@@ -52,6 +52,7 @@ from sse_starlette import EventSourceResponse
 from guards.types import Principal, has_role
 from runtime.errors import Conflict, Forbidden, NotFound, StewardError, UserError
 from runtime.store import TERMINAL_STATUSES, Store
+from server.aio import db
 from server.deps import DispatcherDep, PrincipalDep, StoreDep
 from server.dispatch import RunDispatcher
 from server.schemas import RunCreate
@@ -116,20 +117,20 @@ async def _run_start(
     except ValidationError as exc:
         first = exc.errors()[0]
         raise UserError(f"params.{'.'.join(str(p) for p in first['loc'])}: {first['msg']}") from None
-    thread = store.get_thread(thread_id)
+    thread = await db(store.get_thread, thread_id)
     if thread is None:
         # The SDK mints the thread id client-side and never sends if_not_exists: the thread is made here.
-        store.create_thread(thread_id, principal.tenant)
+        await db(store.create_thread, thread_id, principal.tenant)
     elif thread["tenant"] != principal.tenant:
         raise NotFound(f"thread {thread_id!r} not found")
     run = await dispatcher.submit(principal, body, thread_id)
-    return {"run_id": run["run_id"]}, _thread_seq(store, run, 0)
+    return {"run_id": run["run_id"]}, await db(_thread_seq, store, run, 0)
 
 
 async def _input_respond(
     principal: Principal, store: Store, dispatcher: RunDispatcher, thread_id: str, params: dict[str, Any]
 ) -> tuple[dict[str, Any], int]:
-    load_thread(store, principal, thread_id)
+    await db(load_thread, store, principal, thread_id)
     if "responses" in params:
         entries = params["responses"]
         if not isinstance(entries, list) or not entries:
@@ -148,7 +149,8 @@ async def _input_respond(
         if extra in params:
             raise CommandError("not_supported", f"params.{extra}: not supported by Steward's resume")
     run, _ = await dispatcher.resume(principal, thread_id, resume)
-    return {"run_id": run["run_id"]}, _thread_seq(store, run, store.last_event_seq(run["run_id"]))
+    last = await db(store.last_event_seq, run["run_id"])
+    return {"run_id": run["run_id"]}, await db(_thread_seq, store, run, last)
 
 
 _COMMANDS = {"run.start": _run_start, "input.respond": _input_respond}
@@ -326,27 +328,33 @@ def _start(store: Store, thread_id: str, since: int | None) -> tuple[int, int]:
     return (unfinished[0] if unfinished else max(len(runs_), 1)), 0
 
 
+def _fold(mapper: ProtocolMapper, batch: list[dict[str, Any]]) -> list[tuple[dict[str, Any], list[tuple[str, Any]]]]:
+    """Each event of ``batch`` with what ``mapper`` makes of it, in order."""
+    return [(e, mapper.feed(e)) for e in batch]
+
+
 async def protocol_events(
     store: Store, thread_id: str, body: EventStreamRequest, poll_s: float = 0.05
 ) -> AsyncIterator[dict[str, Any]]:
     """The thread's protocol events after ``body.since``, following later runs, until the caller stops."""
-    position, after = _start(store, thread_id, body.since)
+    position, after = await db(_start, store, thread_id, body.since)
     at_root = body.namespaces is None or any(ns == [] for ns in body.namespaces)
     mapper: ProtocolMapper | None = None
     folded = 0
-    runs_ = _thread_runs(store, thread_id)
+    runs_ = await db(_thread_runs, store, thread_id)
     while True:
         if position > len(runs_):
             await asyncio.sleep(poll_s)
-            runs_ = _newer_runs(store, thread_id, runs_)
+            runs_ = await db(_newer_runs, store, thread_id, runs_)
             continue
         run = runs_[position - 1]
         if mapper is None or mapper.run["run_id"] != run["run_id"]:
             mapper, folded = ProtocolMapper(run=run, store=store), 0
-        batch = store.events_after(run["run_id"], folded, limit=500)
-        for e in batch:
+        batch = await db(store.events_after, run["run_id"], folded, limit=500)
+        # Folded in the worker thread: the mapper reads the run's final state from the store when it ends.
+        # Always folded, so a resumed stream's mapper state matches a fresh one's.
+        for e, mapped in await db(_fold, mapper, batch):
             folded = e["seq"]
-            mapped = mapper.feed(e)  # always folded, so a resumed stream's mapper state matches a fresh one's
             if e["seq"] <= after or not at_root:
                 continue
             seq = position * RUN_SPAN + e["seq"]
@@ -361,9 +369,9 @@ async def protocol_events(
                     }
         if batch:
             continue
-        latest = store.get_run(run["run_id"])
+        latest = await db(store.get_run, run["run_id"])
         if mapper.values.finished is not None or latest is None or latest["status"] in TERMINAL_STATUSES:
-            runs_ = _newer_runs(store, thread_id, runs_)
+            runs_ = await db(_newer_runs, store, thread_id, runs_)
             if position < len(runs_):
                 position, after = position + 1, 0
                 continue
@@ -375,7 +383,7 @@ async def thread_events(
     thread_id: str, body: EventStreamRequest, principal: PrincipalDep, store: StoreDep, request: Request
 ) -> EventSourceResponse:
     """The thread's protocol events, filtered by ``channels`` and resumed after ``since`` (module docstring)."""
-    load_thread(store, principal, thread_id)
+    await db(load_thread, store, principal, thread_id)
     opts = request.app.state.stream
 
     async def frames() -> AsyncIterator[dict[str, Any]]:

@@ -15,9 +15,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel, ConfigDict
 
+from guards.types import Principal
 from runtime.errors import Conflict, NotFound, UserError
 from runtime.store import TERMINAL_STATUSES, Store
 from runtime.workflow import _merge_into_thread
+from server.aio import db
 from server.deps import OperatorDep, PrincipalDep, StoreDep
 from server.schemas import (
     Checkpoint,
@@ -88,23 +90,28 @@ async def create_thread(body: ThreadCreate, principal: OperatorDep, store: Store
     if body.ttl is not None:
         raise UserError("ttl: thread expiry is not supported; delete or prune threads instead")
     thread_id = body.thread_id or f"thread-{uuid.uuid4()}"
-    existing = store.get_thread(thread_id)
+    existing = await db(store.get_thread, thread_id)
     if existing is not None:
         if existing["tenant"] != principal.tenant or body.if_exists != "do_nothing":
             raise Conflict(f"thread {thread_id!r} already exists")
-        return thread_public(store, existing)
+        return await db(thread_public, store, existing)
     metadata = dict(body.metadata or {})
     if body.graph_id:
         metadata.setdefault("graph_id", body.graph_id)
-    return thread_public(store, store.create_thread(thread_id, principal.tenant, metadata))
+    created = await db(store.create_thread, thread_id, principal.tenant, metadata)
+    return await db(thread_public, store, created)
 
 
 @router.post("/search", response_model=list[ThreadPublic])
 async def search_threads(body: ThreadSearch, principal: PrincipalDep, store: StoreDep) -> list[ThreadPublic]:
     """This tenant's threads, newest first, filtered by ids, metadata, values and status."""
+    return await db(_search, store, principal.tenant, body)
+
+
+def _search(store: Store, tenant: str, body: ThreadSearch) -> list[ThreadPublic]:
     matches = [
         t
-        for t in store.list_threads(principal.tenant, limit=10_000)
+        for t in store.list_threads(tenant, limit=10_000)
         if (body.ids is None or t["thread_id"] in body.ids) and _matches(t, body.metadata, body.values)
     ]
     if body.sort_order == "asc":
@@ -124,9 +131,11 @@ async def search_threads(body: ThreadSearch, principal: PrincipalDep, store: Sto
 @router.post("/count", response_model=int)
 async def count_threads(body: ThreadCount, principal: PrincipalDep, store: StoreDep) -> int:
     """How many of this tenant's threads match (same filters as search)."""
-    matches = [
-        t for t in store.list_threads(principal.tenant, limit=100_000) if _matches(t, body.metadata, body.values)
-    ]
+    return await db(_count, store, principal.tenant, body)
+
+
+def _count(store: Store, tenant: str, body: ThreadCount) -> int:
+    matches = [t for t in store.list_threads(tenant, limit=100_000) if _matches(t, body.metadata, body.values)]
     if body.status is not None:
         matches = [t for t in matches if thread_status(store, t["thread_id"])[0] == body.status]
     return len(matches)
@@ -136,6 +145,10 @@ async def count_threads(body: ThreadCount, principal: PrincipalDep, store: Store
 async def prune_threads(body: ThreadPrune, principal: OperatorDep, store: StoreDep) -> ThreadPruned:
     """``delete``: forget the threads (busy ones are refused); ``keep_latest``: nothing to prune, Steward keeps
     only the latest state of a thread already. Runs, events and audit records are never pruned."""
+    return await db(_prune, store, principal, body)
+
+
+def _prune(store: Store, principal: Principal, body: ThreadPrune) -> ThreadPruned:
     threads = [load_thread(store, principal, tid) for tid in body.thread_ids]
     if body.strategy == "keep_latest":
         return ThreadPruned(pruned_count=0)
@@ -147,7 +160,8 @@ async def prune_threads(body: ThreadPrune, principal: OperatorDep, store: StoreD
 
 @router.get("/{thread_id}", response_model=ThreadPublic)
 async def get_thread(thread_id: str, principal: PrincipalDep, store: StoreDep) -> ThreadPublic:
-    return thread_public(store, load_thread(store, principal, thread_id))
+    thread = await db(load_thread, store, principal, thread_id)
+    return await db(thread_public, store, thread)
 
 
 @router.patch("/{thread_id}", response_model=ThreadPublic, responses={204: {"description": "Prefer: return=minimal"}})
@@ -161,33 +175,35 @@ async def update_thread(
     """Merge metadata into the thread. ``ttl`` is refused: threads are kept until deleted."""
     if body.ttl is not None:
         raise UserError("ttl: thread expiry is not supported; delete or prune threads instead")
-    load_thread(store, principal, thread_id)
-    store.update_thread_metadata(thread_id, body.metadata)
+    await db(load_thread, store, principal, thread_id)
+    await db(store.update_thread_metadata, thread_id, body.metadata)
     if prefer and "return=minimal" in prefer:
         return Response(status_code=204)
-    return thread_public(store, load_thread(store, principal, thread_id))
+    thread = await db(load_thread, store, principal, thread_id)
+    return await db(thread_public, store, thread)
 
 
 @router.delete("/{thread_id}", status_code=204)
 async def delete_thread(thread_id: str, principal: OperatorDep, store: StoreDep) -> Response:
     """Forget the thread's state and metadata; its runs' events and audit records stay."""
-    load_thread(store, principal, thread_id)
-    busy = _active(store, thread_id)
+    await db(load_thread, store, principal, thread_id)
+    busy = await db(_active, store, thread_id)
     if busy:
         raise Conflict(f"thread {thread_id!r} has a run in progress ({busy[0]['run_id']}); cancel it first")
-    store.delete_thread(thread_id)
+    await db(store.delete_thread, thread_id)
     return Response(status_code=204)
 
 
 @router.post("/{thread_id}/copy", response_model=ThreadPublic)
 async def copy_thread(thread_id: str, principal: OperatorDep, store: StoreDep) -> ThreadPublic:
     """A new thread with this one's metadata and saved state (runs are not copied: they happened once)."""
-    source = load_thread(store, principal, thread_id)
+    source = await db(load_thread, store, principal, thread_id)
     copy_id = f"thread-{uuid.uuid4()}"
-    store.create_thread(copy_id, principal.tenant, {**source["metadata"], "copied_from": thread_id})
+    await db(store.create_thread, copy_id, principal.tenant, {**source["metadata"], "copied_from": thread_id})
     if source.get("last_run_id"):
-        store.save_thread_state(copy_id, principal.tenant, source["state"], source["last_run_id"])
-    return thread_public(store, load_thread(store, principal, copy_id))
+        await db(store.save_thread_state, copy_id, principal.tenant, source["state"], source["last_run_id"])
+    copy = await db(load_thread, store, principal, copy_id)
+    return await db(thread_public, store, copy)
 
 
 @router.get("/{thread_id}/state", response_model=ThreadStatePublic)
@@ -202,7 +218,8 @@ async def get_thread_state(
 
     The checkpoint id is the id of the run that saved the values (Temporal's history is the checkpoint).
     """
-    return _state(store, load_thread(store, principal, thread_id))
+    thread = await db(load_thread, store, principal, thread_id)
+    return await db(_state, store, thread)
 
 
 @router.post("/{thread_id}/state", response_model=ThreadStateUpdated)
@@ -211,12 +228,12 @@ async def update_thread_state(
 ) -> ThreadStateUpdated:
     """Merge values into the thread's state as a run's input is merged (list values append), while no run is
     in progress; recorded in the audit log. ``as_node`` is refused: there is no graph step to attribute it to."""
-    thread = load_thread(store, principal, thread_id)
+    thread = await db(load_thread, store, principal, thread_id)
     if body.as_node is not None:
         raise UserError("as_node: state updates are not attributed to a node in Steward; leave it out")
     wanted = body.checkpoint_id or (body.checkpoint or {}).get("checkpoint_id")
-    _at_checkpoint(store, thread, wanted)
-    busy = _active(store, thread_id)
+    await db(_at_checkpoint, store, thread, wanted)
+    busy = await db(_active, store, thread_id)
     if busy:
         raise Conflict(f"thread {thread_id!r} has a run in progress ({busy[0]['run_id']}); update it afterwards")
     updates = body.values if isinstance(body.values, list) else [body.values or {}]
@@ -224,8 +241,9 @@ async def update_thread_state(
     for update in updates:
         state = _merge_into_thread(state, update)
     checkpoint_id = f"state-{uuid.uuid4()}"
-    store.save_thread_state(thread_id, principal.tenant, state, checkpoint_id)
-    store.append_audit(
+    await db(store.save_thread_state, thread_id, principal.tenant, state, checkpoint_id)
+    await db(
+        store.append_audit,
         principal.tenant,
         principal.id,
         "thread.state_updated",
@@ -247,8 +265,8 @@ async def patch_thread_state(
 ) -> Response:
     """Merge metadata into the thread's latest checkpoint's. Steward keeps one checkpoint per thread (see the
     module docstring), so that metadata is the thread's own: ``GET /threads/{id}`` shows the patch."""
-    load_thread(store, principal, thread_id)
-    store.update_thread_metadata(thread_id, body.metadata)
+    await db(load_thread, store, principal, thread_id)
+    await db(store.update_thread_metadata, thread_id, body.metadata)
     return Response(status_code=204)
 
 
@@ -256,15 +274,16 @@ async def patch_thread_state(
 async def get_thread_state_at(
     thread_id: str, body: ThreadStateAt, principal: PrincipalDep, store: StoreDep
 ) -> ThreadStatePublic:
-    thread = load_thread(store, principal, thread_id)
-    return _at_checkpoint(store, thread, body.checkpoint.get("checkpoint_id"))
+    thread = await db(load_thread, store, principal, thread_id)
+    return await db(_at_checkpoint, store, thread, body.checkpoint.get("checkpoint_id"))
 
 
 @router.get("/{thread_id}/state/{checkpoint_id}", response_model=ThreadStatePublic)
 async def get_thread_state_by_id(
     thread_id: str, checkpoint_id: str, principal: PrincipalDep, store: StoreDep, subgraphs: bool = False
 ) -> ThreadStatePublic:
-    return _at_checkpoint(store, load_thread(store, principal, thread_id), checkpoint_id)
+    thread = await db(load_thread, store, principal, thread_id)
+    return await db(_at_checkpoint, store, thread, checkpoint_id)
 
 
 def _history(
@@ -282,10 +301,10 @@ async def get_thread_history(
     thread_id: str, body: ThreadHistorySearch, principal: PrincipalDep, store: StoreDep
 ) -> list[ThreadStatePublic]:
     """The thread's checkpoints, newest first: Steward keeps the latest state only, so at most one."""
-    thread = load_thread(store, principal, thread_id)
+    thread = await db(load_thread, store, principal, thread_id)
     if body.checkpoint and body.checkpoint.get("checkpoint_id"):
-        _at_checkpoint(store, thread, body.checkpoint["checkpoint_id"])
-    return _history(store, thread, body.limit, body.before, body.metadata)
+        await db(_at_checkpoint, store, thread, body.checkpoint["checkpoint_id"])
+    return await db(_history, store, thread, body.limit, body.before, body.metadata)
 
 
 @router.get("/{thread_id}/history", response_model=list[ThreadStatePublic])
@@ -296,4 +315,5 @@ async def get_thread_history_get(
     limit: Annotated[int, Query(ge=1, le=1000)] = 10,
     before: Annotated[str | None, Query(max_length=200)] = None,
 ) -> list[ThreadStatePublic]:
-    return _history(store, load_thread(store, principal, thread_id), limit, before, None)
+    thread = await db(load_thread, store, principal, thread_id)
+    return await db(_history, store, thread, limit, before, None)
