@@ -3,8 +3,8 @@ call, another request on the same server is answered at once.
 
 Each case slows one ``Store`` method with a synchronous 0.5 s sleep (a slow PostgreSQL round trip) and sends a
 request that calls it; ``/health`` is then timed on the same uvicorn server. Were the call made on the event
-loop, ``/health`` would wait for it. Real uvicorn on loopback, real SQLite store; no Temporal needed (these
-routes only read the store).
+loop, ``/health`` would wait for it. Real uvicorn on loopback, real SQLite and PostgreSQL stores; no Temporal
+needed (these routes only read the store).
 """
 
 from __future__ import annotations
@@ -35,16 +35,22 @@ class Served:
 
 
 @pytest.fixture
-async def served(store: Any, tmp_path: Path) -> AsyncIterator[Served]:
+async def served(db_url: str, tmp_path: Path) -> AsyncIterator[Served]:
+    """The app on a fresh store of each backend (``db_url``: SQLite file, then embedded PostgreSQL)."""
     from runtime.settings import Settings
+    from runtime.store import Store
     from server.app import create_app
     from server.testing import serve_app
 
+    store = Store(db_url)
     _, key = store.create_api_key("alice", "acme", ["operator"])
     thread_id = store.create_thread("thread-slow", "acme")["thread_id"]
     app = create_app(Settings(home=tmp_path, task_queue="test-event-loop"), store=store)
-    async with serve_app(app) as running:
-        yield Served(running.base_url, store, thread_id, key)
+    try:
+        async with serve_app(app) as running:
+            yield Served(running.base_url, store, thread_id, key)
+    finally:
+        store.close()
 
 
 def slow_down(store: Any, method: str, monkeypatch: pytest.MonkeyPatch) -> threading.Event:
