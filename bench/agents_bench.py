@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
+import os
 import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,32 @@ TRAFFIC: dict[str, tuple[str, ...]] = {
 """Agent -> its traffic suite's file name(s) under evals/suites (the first that exists is run)."""
 OUT = ROOT / "bench" / "results" / "agents.json"
 FIELDS = ("straight_through_rate", "automated_correct_rate", "risky_routed_rate", "decision_p50_s", "decision_p95_s")
+
+
+DEMO_SOURCES = ROOT / "tools" / "data" / "sources.demo.yaml"
+DEMO_CARRIER_PORT = 8790
+"""The claims suites read shipments from the demo carrier on this loopback port (their header says so)."""
+
+
+@contextlib.contextmanager
+def carrier_for(agent: str) -> Iterator[None]:
+    """The claims agent's carrier for its suite: the demo carrier portal on loopback, and the allow-list that
+    names it (``STEWARD_SCRAPER_SOURCES``), as the suite's header asks; other agents need none."""
+    if agent != "claims":
+        yield
+        return
+    from tools.demo_carrier import DemoCarrier
+
+    before = os.environ.get("STEWARD_SCRAPER_SOURCES")
+    os.environ["STEWARD_SCRAPER_SOURCES"] = str(DEMO_SOURCES)
+    try:
+        with DemoCarrier(port=DEMO_CARRIER_PORT):
+            yield
+    finally:
+        if before is None:
+            os.environ.pop("STEWARD_SCRAPER_SOURCES", None)
+        else:
+            os.environ["STEWARD_SCRAPER_SOURCES"] = before
 
 
 def traffic_suite(agent: str, chosen: dict[str, Path] | None = None) -> Path | None:
@@ -156,8 +185,9 @@ async def _run_agents(
             journal = prepare_journal(settings.home, suite, assistant, concurrency=concurrency,
                                       case_timeout_s=case_timeout_s)  # fmt: skip
             t0 = time.perf_counter()
-            report = await run_eval(journal, suite, assistant, target, tracker, params={"bench": "agents_bench"},
-                                    traces=False)  # fmt: skip
+            with carrier_for(agent):
+                report = await run_eval(journal, suite, assistant, target, tracker, params={"bench": "agents_bench"},
+                                        traces=False)  # fmt: skip
             results[agent] = entry(report.metrics, model, suite_path, report, risky) | {
                 "wall_s": round(time.perf_counter() - t0, 1)
             }
