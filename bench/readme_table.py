@@ -96,17 +96,46 @@ def _llm(r: Result) -> tuple[str, str, str]:
     )
 
 
+def _pct(value: Any) -> str:
+    return "n/a" if value is None else f"{_n(float(value) * 100, 0)} %"
+
+
 def _agents(r: Result) -> tuple[str, str, str]:
     parts = []
     for agent, v in sorted(r.items()):
         if not isinstance(v, dict) or "cases" not in v:
             continue
         parts.append(
-            f"{agent}: {v.get('passed', '?')}/{v['cases']} pass, "
-            f"straight-through {_n(v['straight_through_rate'] * 100, 0)} %, "
-            f"decision p50 {_n(v['decision_p50_s'], 2)} s (model {v.get('model') or 'none'})"
+            f"{agent} ({v['cases']} cases, {Path(str(v.get('suite', '?'))).name}): "
+            f"straight-through {_pct(v['straight_through_rate'])}, "
+            f"automated correct {_pct(v.get('automated_correct_rate'))}, "
+            f"risky routed {_pct(v.get('risky_routed_rate'))}, pass {_pct(v.get('pass_rate'))}, "
+            f"decision p50 {_n(v['decision_p50_s'], 2)} s / p95 {_n(v['decision_p95_s'], 2)} s "
+            f"(model {v.get('model') or 'none'})"
         )
-    return ("eval suites through the runtime (`agents.json`)", "; ".join(parts), "")
+    return (
+        "reference agents on their traffic suites with the real local model (`agents.json`)",
+        "; ".join(parts),
+        "straight-through >= 65 %, automated correct >= 98 %, risky routed 100 %",
+    )
+
+
+def _peer(r: Result) -> tuple[str, str, str]:
+    ratios = r.get("ratios_steward_over_peer") or {}
+    peer = "" if r.get("peer_skipped") is None else f" (peer skipped: {r['peer_skipped']})"
+    gain = ratios.get("runs_per_s_8")
+    under = ", **under** target" if gain is not None and gain < 1.0 else ""
+    return (
+        "Steward vs `langgraph dev` on one plain LangGraph project, same langgraph-sdk client, one run (`peer.json`)",
+        f"single run p50 {_n(r.get('steward_p50_ms'))} vs {_n(r.get('peer_p50_ms'))} ms "
+        f"({_n(ratios.get('p50'), 2)}x); first event {_n(r.get('steward_first_event_ms'))} vs "
+        f"{_n(r.get('peer_first_event_ms'))} ms; resume {_n(r.get('steward_resume_ms'))} vs "
+        f"{_n(r.get('peer_resume_ms'))} ms ({_n(ratios.get('resume'), 2)}x); 8 clients "
+        f"{_n(r.get('steward_runs_per_s_8'))} vs {_n(r.get('peer_runs_per_s_8'))} runs/s "
+        f"({_n(gain, 2)}x{under}); RSS API+worker {_n(r.get('steward_rss_mb'), 0)} MB "
+        f"(+ Temporal {_n(r.get('steward_temporal_rss_mb'), 0)} MB) vs {_n(r.get('peer_rss_mb'), 0)} MB{peer}",
+        "p50 <= 0.1x, first event <= 50 ms, resume <= 0.1x, 8 clients >= 1.0x",
+    )
 
 
 ROWS: list[tuple[str, Callable[[Result], tuple[str, str, str]]]] = [
@@ -116,6 +145,7 @@ ROWS: list[tuple[str, Callable[[Result], tuple[str, str, str]]]] = [
     ("evals.json", _evals),
     ("llm.json", _llm),
     ("agents.json", _agents),
+    ("peer.json", _peer),
 ]
 
 
