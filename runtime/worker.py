@@ -82,6 +82,14 @@ def build_replayer(assistants: Iterable[AssistantSpec] | None = None) -> Any:
     )
 
 
+def _share_scraper_politeness(store: Store) -> None:
+    """The scraper's per-host spacing and robots cache in the app store, so every worker shares them."""
+    from runtime.db.shared_state import SharedPoliteness
+    from tools.scraper import install_politeness, local_politeness
+
+    install_politeness(SharedPoliteness(store.engine, local_politeness()))
+
+
 def build_worker(
     client: Client,
     task_queue: str,
@@ -97,6 +105,7 @@ def build_worker(
     settings (``STEWARD_DECISION_PUBLIC_KEYS`` or the embedded signing key)."""
     set_event_sink(StoreEventSink(store))
     install_verifier(decision_verifier or DecisionVerifier.from_settings(get_settings()))
+    _share_scraper_politeness(store)
     acts = StewardActivities(store, policy, actions)
     served = list(assistants) if assistants is not None else list_assistants()
     return Worker(

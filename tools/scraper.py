@@ -6,6 +6,10 @@ The tool returns evidence, not conclusions: the page text (bounded, with instruc
 or the API record. Turning text into fields is ``tools.extraction``'s job, done by the agent with the local
 model or the labelled regex fallback, so a page can never talk to the model that decides anything.
 
+Politeness (the per-host spacing and the robots.txt cache) sits behind :class:`Politeness`: per process by
+default; every worker installs the app store's (``runtime.db.shared_state.SharedPoliteness``), so all workers
+keep one spacing per host (slots reserved atomically on the database's clock) and fetch a robots.txt once.
+
 Sources come from ``tools/data/sources.yaml``; ``STEWARD_SCRAPER_SOURCES`` names another file, and
 ``configure_sources`` replaces them in-process (tests serve a carrier portal on loopback).
 """
@@ -16,10 +20,11 @@ import asyncio
 import hashlib
 import os
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 from urllib.parse import quote, urlsplit
 
 from pydantic import BaseModel, Field
@@ -54,11 +59,14 @@ _OVERRIDE: SourcesDoc | None = None
 
 
 def configure_sources(doc: SourcesDoc | dict[str, Any] | None) -> None:
-    """Replace the allow-list in this process (None restores the file); clears robots and rate-limit state."""
+    """Replace the allow-list in this process (None restores the file); forgets the robots and spacing state of
+    the new list's hosts, wherever the politeness keeps it."""
     global _OVERRIDE
     _OVERRIDE = SourcesDoc.model_validate(doc) if isinstance(doc, dict) else doc
-    _ROBOTS.clear()
-    _NEXT_AT.clear()
+    if _OVERRIDE is not None:
+        sources = _OVERRIDE.sources
+        _POLITENESS.clear([urlsplit(s.base_url).netloc for s in sources], [s.base_url for s in sources])
+    _LOCAL.clear([], [])
 
 
 def load_sources() -> SourcesDoc:
@@ -80,64 +88,158 @@ def get_source(source_id: str) -> SourceConfig:
 
 # -- politeness: robots.txt and per-host spacing -------------------------------------------------------------
 
-_ROBOTS: dict[str, tuple[float, Any]] = {}
-_NEXT_AT: dict[str, float] = {}
-_HOST_LOCKS: dict[tuple[int, str], asyncio.Lock] = {}
+RobotsFetch = Callable[[], Awaitable[tuple[str, int | None, float]]]
+"""Fetches a robots.txt: (the rules text it stands for, HTTP status or None if unreachable, seconds to keep)."""
 
 
-def _host_lock(host: str) -> asyncio.Lock:
-    key = (id(asyncio.get_running_loop()), host)
+class Politeness(Protocol):
+    """Where the per-host spacing and the robots cache live. Per process by default (:class:`LocalPoliteness`);
+    the worker installs the app store's (``runtime.db.shared_state.SharedPoliteness``) so that every worker
+    shares one spacing per host and one robots.txt per site. Tools may not import the runtime, hence the
+    protocol and :func:`install_politeness`."""
+
+    async def reserve(self, host: str, interval_s: float) -> float:
+        """Take the host's next request slot (spacing ``interval_s``); returns the seconds to wait for it."""
+        ...
+
+    async def defer(self, host: str, delay_s: float) -> None:
+        """No request to ``host`` sooner than ``delay_s`` from now (after each response; a 429's ``Retry-After``);
+        a later slot already reserved stays."""
+        ...
+
+    async def robots(self, base_url: str, fetch: RobotsFetch) -> str:
+        """The cached rules text of ``base_url``, or ``fetch()``'s, cached for the time it says."""
+        ...
+
+    def clear(self, hosts: list[str], base_urls: list[str]) -> None:
+        """Forget these hosts' spacing and robots (empty lists: everything this instance keeps)."""
+        ...
+
+
+class LocalPoliteness:
+    """Spacing and robots cache in this process (one event loop at a time), on the monotonic clock."""
+
+    def __init__(self) -> None:
+        self._next_at: dict[str, float] = {}
+        self._robots: dict[str, tuple[float, str]] = {}
+        self._locks: dict[tuple[int, str], asyncio.Lock] = {}
+
+    def _lock(self, name: str) -> asyncio.Lock:
+        key = (id(asyncio.get_running_loop()), name)
+        if key not in self._locks:
+            self._locks[key] = asyncio.Lock()
+        return self._locks[key]
+
+    async def reserve(self, host: str, interval_s: float) -> float:
+        now = time.monotonic()
+        slot = max(self._next_at.get(host, 0.0), now)
+        self._next_at[host] = slot + interval_s
+        return slot - now
+
+    async def defer(self, host: str, delay_s: float) -> None:
+        self._next_at[host] = max(self._next_at.get(host, 0.0), time.monotonic() + delay_s)
+
+    async def robots(self, base_url: str, fetch: RobotsFetch) -> str:
+        async with self._lock("robots:" + base_url):  # concurrent first calls fetch robots.txt once
+            cached = self._robots.get(base_url)
+            if cached and cached[0] > time.monotonic():
+                return cached[1]
+            body, _status, ttl_s = await fetch()
+            self._robots[base_url] = (time.monotonic() + ttl_s, body)
+            return body
+
+    def clear(self, hosts: list[str], base_urls: list[str]) -> None:
+        if not hosts and not base_urls:
+            self._next_at.clear()
+            self._robots.clear()
+        for h in hosts:
+            self._next_at.pop(h, None)
+        for b in base_urls:
+            self._robots.pop(b, None)
+
+
+_LOCAL = LocalPoliteness()
+_POLITENESS: Politeness = _LOCAL
+
+
+def install_politeness(politeness: Politeness | None) -> None:
+    """Use ``politeness`` for every fetch in this process from now on (None: back to per-process)."""
+    global _POLITENESS
+    _POLITENESS = politeness if politeness is not None else _LOCAL
+
+
+def local_politeness() -> LocalPoliteness:
+    """This process's own spacing and cache (the shared one's fallback while the database is down)."""
+    return _LOCAL
+
+
+_HOST_LOCKS: dict[tuple[int, int, str], asyncio.Lock] = {}
+
+
+def _host_lock(politeness: Politeness, host: str) -> asyncio.Lock:
+    """One caller at a time per host, event loop and politeness (a process has one politeness installed;
+    tests that stand for two processes pass two)."""
+    key = (id(asyncio.get_running_loop()), id(politeness), host)
     if key not in _HOST_LOCKS:
         _HOST_LOCKS[key] = asyncio.Lock()
     return _HOST_LOCKS[key]
 
 
-async def _polite_get(client: Any, url: str, interval: float, headers: dict[str, str]) -> Any:
-    """GET with the host's spacing held across every caller in this process; one retry on 429/Retry-After."""
+async def _polite_get(
+    client: Any, url: str, interval: float, headers: dict[str, str], politeness: Politeness | None = None
+) -> Any:
+    """GET in the host's next free slot, shared by every caller the politeness covers; one retry on 429, after
+    ``Retry-After`` (capped at ``MAX_RETRY_AFTER_S``), during which no caller sends to that host either.
+
+    This process's calls to one host go one at a time, and the spacing also counts from the end of each
+    response (a slow host is not sent the next request the moment it answers); across processes the
+    reserved slots keep the spacing between request starts.
+    """
     host = urlsplit(url).netloc
-    for attempt in range(2):
-        async with _host_lock(host):
-            wait = _NEXT_AT.get(host, 0.0) - time.monotonic()
+    polite = politeness or _POLITENESS
+    async with _host_lock(polite, host):
+        for attempt in range(2):
+            wait = await polite.reserve(host, interval)
             if wait > 0:
                 await asyncio.sleep(wait)
             try:
                 response = await client.get(url, headers=headers)
             finally:
-                _NEXT_AT[host] = time.monotonic() + interval
+                await polite.defer(host, interval)
             if response.status_code == 429 and attempt == 0:
                 try:
                     retry_after = float(response.headers.get("retry-after", "1"))
                 except ValueError:
                     retry_after = 1.0
-                _NEXT_AT[host] = time.monotonic() + min(max(retry_after, interval), MAX_RETRY_AFTER_S)
+                await polite.defer(host, min(max(retry_after, interval), MAX_RETRY_AFTER_S))
                 continue
             return response
     return response
 
 
-async def _robots(client: Any, source: SourceConfig, user_agent: str) -> Any:
+_DISALLOW_ALL = "User-agent: *\nDisallow: /\n"
+
+
+async def _robots(client: Any, source: SourceConfig, user_agent: str, politeness: Politeness | None = None) -> Any:
     """The host's parsed robots.txt; 4xx = no rules (allow), 5xx or unreachable = disallow all (RFC 9309)."""
     from protego import Protego
 
-    cached = _ROBOTS.get(source.base_url)
-    if cached and cached[0] > time.monotonic():
-        return cached[1]
-    try:
-        r = await _polite_get(
-            client, source.base_url + "/robots.txt", source.min_interval_s, {"User-Agent": user_agent}
-        )
+    polite = politeness or _POLITENESS
+
+    async def fetch() -> tuple[str, int | None, float]:
+        try:
+            r = await _polite_get(
+                client, source.base_url + "/robots.txt", source.min_interval_s, {"User-Agent": user_agent}, polite
+            )
+        except Exception:  # unreachable: treat as a full disallow until it answers, and ask again soon
+            return _DISALLOW_ALL, None, 30.0
         if r.status_code >= 500:
-            rules = Protego.parse("User-agent: *\nDisallow: /\n")
-        elif r.status_code >= 400:
-            rules = Protego.parse("")
-        else:
-            rules = Protego.parse(r.text)
-    except Exception:  # unreachable: treat as a full disallow until it answers
-        rules = Protego.parse("User-agent: *\nDisallow: /\n")
-        _ROBOTS[source.base_url] = (time.monotonic() + 30.0, rules)
-        return rules
-    _ROBOTS[source.base_url] = (time.monotonic() + ROBOTS_TTL_S, rules)
-    return rules
+            return _DISALLOW_ALL, r.status_code, ROBOTS_TTL_S
+        if r.status_code >= 400:
+            return "", r.status_code, ROBOTS_TTL_S
+        return str(r.text), r.status_code, ROBOTS_TTL_S
+
+    return Protego.parse(await polite.robots(source.base_url, fetch))
 
 
 # -- page text ----------------------------------------------------------------------------------------------
@@ -220,8 +322,13 @@ class TrackShipmentResult(BaseModel):
     note: str = ""
 
 
-async def track(carrier: str, tracking_number: str, client: Any = None) -> TrackShipmentResult:
-    """Read one shipment's status from its carrier: the API if configured, else the robots-permitted page."""
+async def track(
+    carrier: str, tracking_number: str, client: Any = None, politeness: Politeness | None = None
+) -> TrackShipmentResult:
+    """Read one shipment's status from its carrier: the API if configured, else the robots-permitted page.
+
+    ``politeness``: where spacing and robots live for this call (default: the installed one).
+    """
     import httpx
 
     doc = load_sources()
@@ -241,7 +348,7 @@ async def track(carrier: str, tracking_number: str, client: Any = None) -> Track
             if not source.tracking_path:
                 return TrackShipmentResult(**base, status="http_error", note="source has neither API nor page")
             url = source.base_url + source.tracking_path.format(tracking_number=quote(tracking_number))
-            rules = await _robots(client, source, doc.user_agent)
+            rules = await _robots(client, source, doc.user_agent, politeness)
             if not rules.can_fetch(url, doc.user_agent):
                 return TrackShipmentResult(
                     **base, status="disallowed_by_robots", note=f"robots.txt of {source.base_url} disallows {url}"
@@ -250,7 +357,7 @@ async def track(carrier: str, tracking_number: str, client: Any = None) -> Track
             delay = rules.crawl_delay(doc.user_agent)
             interval = max(source.min_interval_s, float(delay or 0.0))
         interval = source.min_interval_s if method == "api" else interval
-        r = await _polite_get(client, url, interval, headers)
+        r = await _polite_get(client, url, interval, headers, politeness)
     except httpx.HTTPError as exc:
         return TrackShipmentResult(**base, status="unreachable", note=f"{type(exc).__name__}: {exc}"[:300])
     finally:
