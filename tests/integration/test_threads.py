@@ -76,14 +76,16 @@ async def test_long_run_continues_as_new_at_an_approval_boundary(client, store, 
         result_type=AgentRunResult,
     )
     first_run = handle.result_run_id
-    for row in await pending_approvals(store, run_id, 2):
-        await deciding.decide(
-            client,
-            store,
-            ApprovalDecision(
-                approval_id=row["approval_id"], action="approve", principal=Principal(id="bob", roles=["approver"])
-            ),
-        )
+    # Lending policy 2026.12: one approval (the loan); the templated notice follows it straight through.
+    (row,) = await pending_approvals(store, run_id, 1)
+    assert row["tool"] == "approve_loan"
+    await deciding.decide(
+        client,
+        store,
+        ApprovalDecision(
+            approval_id=row["approval_id"], action="approve", principal=Principal(id="bob", roles=["approver"])
+        ),
+    )
     result = await handle.result()
     assert result.status == "success" and result.outcome["decision"] == "approved"
     first = client.get_workflow_handle(run_id, run_id=first_run)
@@ -92,4 +94,5 @@ async def test_long_run_continues_as_new_at_an_approval_boundary(client, store, 
     tools = store.tool_executions(run_id)
     assert sorted(t["tool"] for t in tools) == ["approve_loan", "credit_check", "notify_customer"]
     assert all(t["attempts"] == 1 for t in tools)
+    assert [a["tool"] for a in store.list_approvals(run_id=run_id)] == ["approve_loan"]
     assert store.get_thread("thread-can")["state"]["outcome"]["decision"] == "approved"
