@@ -19,6 +19,9 @@ from tests.conftest import GOOD_APPLICATION
 pytestmark = pytest.mark.timeout(120)
 
 BAND_C = {"application": {**GOOD_APPLICATION["application"], "application_id": "A-C", "credit_score": 600}}
+# Bureau band D: the rules propose decline_loan (an approver confirms it), and the decline notice that follows
+# it needs an approver too (LP-6.2): one run that asks for two approvals, one after the other.
+BAND_D = {"application": {**GOOD_APPLICATION["application"], "application_id": "A-D", "credit_score": 550}}
 
 
 @dataclass
@@ -74,11 +77,12 @@ async def run_status(http: httpx.AsyncClient, thread_id: str, run_id: str) -> st
     return str(r.json()["status"])
 
 
-async def start_waiting_run(http: httpx.AsyncClient) -> dict[str, Any]:
-    """A band-A application: the run stops at two approvals (approve_loan, notify_customer)."""
+async def start_waiting_run(http: httpx.AsyncClient, application: dict[str, Any] = GOOD_APPLICATION) -> dict[str, Any]:
+    """A run that stops at its loan decision: by default GOOD_APPLICATION, whose approve_loan waits for an
+    approver (its debt service is above the straight-through line); the notice is proposed only after it ran."""
     thread = (await http.post("/threads", json={})).json()
     r = await http.post(
-        f"/threads/{thread['thread_id']}/runs", json={"assistant_id": "loan_triage", "input": GOOD_APPLICATION}
+        f"/threads/{thread['thread_id']}/runs", json={"assistant_id": "loan_triage", "input": application}
     )
     assert r.status_code == 200, r.text
     run = r.json()
@@ -205,7 +209,7 @@ async def test_roles_gate_starting_deciding_and_audit(api: Api) -> None:
         assert r.status_code == 403 and "lacks role 'operator'" in r.json()["detail"]
         run = await start_waiting_run(operator)
         pending = (await viewer.get("/approvals", params={"run_id": run["run_id"]})).json()
-        assert len(pending) == 2
+        assert [a["tool"] for a in pending] == ["approve_loan"]  # the notice comes only after the decision ran
         r = await operator.post(f"/approvals/{pending[0]['approval_id']}/decision", json={"action": "approve"})
         assert r.status_code == 403 and "approver" in r.json()["detail"]
         for path in ("/audit", "/audit/verify", "/metrics"):
@@ -246,25 +250,26 @@ async def test_another_tenants_key_gets_404_for_threads_runs_approvals_and_audit
 
 
 async def test_run_and_approve_over_http(api: Api) -> None:
+    """A band-D application asks for two approvals one after the other: the decline (high risk), then, once the
+    decline ran, its adverse-action notice (medium risk, LP-6.2). Bob approves the first and edits the second."""
     async with api.http("alice") as alice, api.http("bob") as bob, api.http("root") as root:
-        run = await start_waiting_run(alice)
+        run = await start_waiting_run(alice, BAND_D)
         tid, rid = run["thread_id"], run["run_id"]
         got = (await alice.get(f"/threads/{tid}/runs/{rid}")).json()
-        assert got["steward_status"] == "interrupted" and len(got["interrupts"]) == 2
+        assert got["steward_status"] == "interrupted" and len(got["interrupts"]) == 1
         assert got["temporal_url"].endswith(f"/workflows/{rid}")
         thread = (await alice.get(f"/threads/{tid}")).json()
-        assert thread["status"] == "interrupted" and len(thread["interrupts"][rid]) == 2
+        assert thread["status"] == "interrupted" and len(thread["interrupts"][rid]) == 1
         waiting = (await alice.post("/threads/search", json={"status": "interrupted"})).json()
         assert [t["thread_id"] for t in waiting] == [tid]
         high = (await bob.get("/approvals", params={"risk": "high", "assistant_id": "loan_triage"})).json()
-        assert [a["tool"] for a in high] == ["approve_loan"]
-        medium = (await bob.get("/approvals", params={"risk": "medium", "thread_id": tid})).json()
-        assert [a["tool"] for a in medium] == ["notify_customer"]
+        assert [a["tool"] for a in high] == ["decline_loan"]
+        assert (await bob.get("/approvals", params={"risk": "medium", "thread_id": tid})).json() == []
         r = await bob.post(f"/approvals/{high[0]['approval_id']}/decision", json={"action": "edit", "args": {}})
         assert r.status_code == 422 and "invalid arguments" in r.json()["detail"]
         r = await bob.post(
             f"/approvals/{high[0]['approval_id']}/decision",
-            json={"action": "approve", "comment": "rules and score agree"},
+            json={"action": "approve", "comment": "band D, the rules agree"},
         )
         assert r.status_code == 200 and r.json() == {
             "approval_id": high[0]["approval_id"],
@@ -273,8 +278,14 @@ async def test_run_and_approve_over_http(api: Api) -> None:
         }
         r = await bob.post(f"/approvals/{high[0]['approval_id']}/decision", json={"action": "approve"})
         assert r.status_code == 409 and "not pending" in r.json()["detail"]
-        assert await run_status(alice, tid, rid) == "interrupted"  # one approval still open
-        edited = {**medium[0]["args"], "message": "Approved: we will call you today."}
+
+        async def notice() -> list[dict[str, Any]]:
+            return list((await bob.get("/approvals", params={"risk": "medium", "thread_id": tid})).json())
+
+        medium = await poll(notice, 60)  # proposed once the decline ran; a decline notice waits for an approver
+        assert [a["tool"] for a in medium] == ["notify_customer"] and medium[0]["args"]["decision"] == "declined"
+        assert await run_status(alice, tid, rid) == "interrupted"  # the notice's approval is open
+        edited = {**medium[0]["args"], "message": "Declined: we will call you today to explain why."}
         r = await bob.post(f"/approvals/{medium[0]['approval_id']}/decision", json={"action": "edit", "args": edited})
         assert r.status_code == 200 and r.json()["status"] == "edited"
 
@@ -283,7 +294,8 @@ async def test_run_and_approve_over_http(api: Api) -> None:
 
         await poll(done)
         final = (await alice.get(f"/threads/{tid}/runs/{rid}")).json()
-        assert final["outcome"]["decision"] == "approved" and final["outcome"]["decided_by"] == "bob"
+        assert final["outcome"]["decision"] == "declined" and final["outcome"]["decided_by"] == "bob"
+        assert final["outcome"]["tools"]["notify_customer"] == "executed"
         state = (await alice.get(f"/threads/{tid}/state")).json()
         assert state["values"]["outcome"] == final["outcome"] and state["next"] == [] and state["interrupts"] == []
         assert state["checkpoint"]["checkpoint_id"] == rid
