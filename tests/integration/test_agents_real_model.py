@@ -122,7 +122,9 @@ async def test_kyc_agent_explains_a_true_positive_with_the_model(
 async def test_loan_triage_explains_its_decision_with_the_model(
     client, store, task_queue, worker, model_server: ModelServer, tmp_path: Path
 ) -> None:
-    _, out = await run(client, store, task_queue, "loan_triage", GOOD_APPLICATION, approvals=2)
+    _, out = await run(
+        client, store, task_queue, "loan_triage", GOOD_APPLICATION, approvals=1
+    )  # the loan; its notice follows without a person (LP-6.1)
     assert out["decision"] == "approved" and out["explanation_by"] == "model" and out["explanation"]
     assert out["rules_fired"][-1] == "LEND-APPROVE"
     print("agent run seconds with the real model:", TIMINGS)
