@@ -21,16 +21,19 @@ import httpx
 import pytest
 
 from guards.policy import load_policy_engine
+from guards.types import ApprovalDecision, Principal
 from runtime import runs
 from runtime.devserver import free_port
 from runtime.outbox import DispatchOptions, Outbox, OutboxDispatcher
 from runtime.settings import Settings
 from runtime.store import Store
 from runtime.worker import build_worker
-from tests.conftest import GOOD_APPLICATION, wait_for
-from tests.integration.test_crash_recovery import REQUESTER, _approve_all, _spawn_worker
+from tests.conftest import GOOD_APPLICATION, pending_approvals, wait_for
+from tests.integration import deciding
+from tests.integration.test_crash_recovery import REQUESTER, _spawn_worker
 from tools.adapters import ActionRouting, AdapterName, Delivery
 
+APPROVER = Principal(id="bob", roles=["approver"])
 ACTING = ["approve_loan", "notify_customer"]  # the loan flow's two side effects (credit_check has none)
 
 
@@ -84,9 +87,20 @@ def _webhook_env(url: str, **extra: str) -> dict[str, str]:
 
 
 async def _approved_run(client: Any, store: Store, task_queue: str) -> str:
+    """A loan approved by a person; its notice then runs straight through (lending policy 2026.12, rule
+    stp-loan-notice), so the run has the loan flow's two side effects and only the loan asked for an approver."""
     handle = await runs.start_run(client, store, task_queue, "loan_triage", GOOD_APPLICATION, REQUESTER)
-    await _approve_all(client, store, handle.id)
-    result = await handle.result()
+    (row,) = await pending_approvals(store, handle.id, 1, timeout=120)
+    assert row["tool"] == "approve_loan", row
+    await deciding.decide(
+        client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve", principal=APPROVER)
+    )
+    try:
+        result = await asyncio.wait_for(handle.result(), 120)
+    except TimeoutError:
+        pending = [a["tool"] for a in store.list_approvals(run_id=handle.id, status="pending")]
+        raise AssertionError(f"the run did not finish; still pending: {pending}") from None
+    assert [a["tool"] for a in store.list_approvals(run_id=handle.id)] == ["approve_loan"]
     assert result.status == "success" and (result.outcome or {}).get("decision") == "approved", result
     return handle.id
 
