@@ -196,7 +196,9 @@ async def test_respond_answers_instead_of_running_the_tool(client, store, task_q
     assert results["approve_loan"]["status"] == "responded"
     assert results["approve_loan"]["output"] == "Call the customer instead."
     assert "approve_loan" not in executed(store, handle.id)
-    assert store.get_approval(loan["approval_id"])["status"] != "pending"
+    assert store.get_approval(loan["approval_id"])["status"] == "responded"
+    # The loan did not run, so it goes to an underwriter and the customer is told "referred".
+    assert_referred_and_told(store, handle.id, result, "bob")
 
 
 async def test_principal_without_the_role_is_refused(client, store, task_queue, worker) -> None:
