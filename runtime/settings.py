@@ -126,6 +126,15 @@ class Settings(BaseSettings):
     mlflow_artifact_root: str | None = Field(
         default=None, description="Artifact location for new eval experiments; unset = <home>/mlruns (embedded)."
     )
+    # Retrieval (tools/retrieval.py): the policy corpus index.
+    chroma_url: str | None = Field(
+        default=None,
+        description="Chroma server (http://host:8000 or https://...) for the policy index; unset = an embedded "
+        "PersistentClient under <home>/chroma.",
+    )
+    chroma_token: SecretStr | None = Field(
+        default=None, description="Bearer token sent to the Chroma server (its token authentication), if any."
+    )
     eval_concurrency: int = Field(default=4, ge=1, description="Eval cases in flight at once (steward eval run).")
     eval_case_timeout_s: float = Field(default=120.0, gt=0, description="Per-case time limit of an eval run.")
 

@@ -36,3 +36,10 @@ def mlflow_artifact_root() -> str:
     path = (steward_home() / "mlruns").resolve()
     path.mkdir(parents=True, exist_ok=True)
     return path.as_uri()
+
+
+def chroma_server() -> tuple[str, str | None] | None:
+    """``STEWARD_CHROMA_URL`` (and ``STEWARD_CHROMA_TOKEN``) when a Chroma server holds the index; None for the
+    embedded PersistentClient under the home."""
+    url = os.environ.get("STEWARD_CHROMA_URL")
+    return (url, os.environ.get("STEWARD_CHROMA_TOKEN") or None) if url else None

