@@ -7,6 +7,7 @@ of duties, and its refusals come back as typed errors (Forbidden, Conflict, NotF
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -100,10 +101,15 @@ async def start_run(
     data = validate_input(assistant_id, payload) if validate else mask_cardholder_value(dict(payload))
     run_id = run_id or new_run_id()
     thread_id = thread_id or f"thread-{uuid.uuid4()}"
-    thread = store.get_thread(thread_id)
-    if thread is not None and thread["tenant"] != requester.tenant:
-        raise NotFound(f"thread {thread_id!r} not found")
-    store.create_run(run_id, thread_id, assistant_id, requester.tenant, requester.id, data)
+
+    def record() -> None:
+        thread = store.get_thread(thread_id)
+        if thread is not None and thread["tenant"] != requester.tenant:
+            raise NotFound(f"thread {thread_id!r} not found")
+        store.create_run(run_id, thread_id, assistant_id, requester.tenant, requester.id, data)
+
+    # The store is synchronous: its round trips run off the event loop (the API serves other requests meanwhile).
+    await asyncio.to_thread(record)
     return await client.start_workflow(
         WORKFLOW_NAME,
         AgentRunInput(
@@ -208,7 +214,7 @@ async def decide(client: Client, store: Store, decision: ApprovalDecision, signe
     ``decision.principal`` must come from an authenticated API key (the API's dependency or
     ``principal_for_key``): the proof minted here vouches for it, and the workflow accepts nothing else.
     """
-    approval = store.get_approval(decision.approval_id)
+    approval = await asyncio.to_thread(store.get_approval, decision.approval_id)
     if approval is None or approval["tenant"] != decision.principal.tenant:
         raise NotFound(f"approval {decision.approval_id!r} not found")
     if approval["status"] not in ("pending",):

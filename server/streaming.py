@@ -51,6 +51,7 @@ from typing import Any
 from runtime.db.notify import RunWatch, listener_for
 from runtime.errors import UserError
 from runtime.store import TERMINAL_STATUSES, Store
+from server.aio import db
 from server.views import human_interrupt
 
 STREAM_MODES: tuple[str, ...] = ("values", "updates", "messages", "messages-tuple", "custom", "events")
@@ -324,13 +325,13 @@ async def _run_frames(
     mapper = StreamMapper(run=run, modes=modes, final_state=final_state_of(store, run))
     seq = 0
     while seq < cursor.after:
-        batch = store.events_after(run_id, seq, limit=1000)
+        batch = await db(store.events_after, run_id, seq, limit=1000)
         if not batch:
             break
         for e in batch:
             if e["seq"] > cursor.after:
                 break
-            mapper.feed(e, emit=False)
+            mapper.feed(e, emit=False)  # emit=False: never reads the store
             seq = e["seq"]
         else:
             continue
@@ -347,9 +348,10 @@ async def _run_frames(
     loop = asyncio.get_running_loop()
     next_status_check = loop.time() + status_every_s
     while True:
-        batch = store.events_after(run_id, seq, limit=500)
+        batch = await db(store.events_after, run_id, seq, limit=500)
         for e in batch:
-            frames = mapper.feed(e)
+            # The end of a successful run reads the thread's final state from the store: off the loop too.
+            frames = await db(mapper.feed, e) if e["type"] == "run_finished" else mapper.feed(e)
             seq = e["seq"]
             n = len(frames)
             for i, (name, data) in enumerate(frames, 1):
@@ -376,9 +378,9 @@ async def _run_frames(
         if loop.time() >= next_status_check:
             # A run can end without a run_finished event (terminated from outside Temporal's UI): don't hang.
             next_status_check = loop.time() + status_every_s
-            latest = store.get_run(run_id)
+            latest = await db(store.get_run, run_id)
             if latest is None or latest["status"] in TERMINAL_STATUSES:
-                if not store.events_after(run_id, seq, limit=1):
+                if not await db(store.events_after, run_id, seq, limit=1):
                     status = latest["status"] if latest else "error"
                     yield Frame("end", {"run_id": run_id, "status": status, "reason": "finished"})
                     return
