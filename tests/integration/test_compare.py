@@ -31,7 +31,7 @@ async def test_compare_shows_metrics_side_by_side_and_names_regressed_cases(
     pass_rate = next(line for line in text.splitlines() if line.startswith("pass_rate "))
     assert pass_rate.split()[1:4] == ["1.000", "0.250", "-0.750"] and pass_rate.endswith("worse")
     assert "3 case(s) regressed" in text
-    assert "refer-high-loan-to-income: outcome: decision: expected 'referred', got 'approved-rejected'" in text
+    assert "refer-high-loan-to-income: outcome: decision: expected 'referred', got 'approved'" in text, text
     assert "incomplete-no-income" not in text.split("regressed")[1]
 
     md = (report_dir / "comparison.md").read_text()
