@@ -8,8 +8,9 @@ import pytest
 from guards.types import ApprovalDecision, Principal
 from runtime import runs
 from runtime.errors import UserError
-from tests.conftest import GOOD_APPLICATION, make_worker, pending_approvals
+from tests.conftest import GOOD_APPLICATION, make_worker, pending_approvals, wait_for
 from tests.integration import deciding
+from tests.integration.loan_flow import decide_as_they_come
 
 REQUESTER = Principal(id="alice", roles=["operator"])
 APPROVER = Principal(id="bob", roles=["approver"])
@@ -51,40 +52,58 @@ async def test_outbound_pii_is_redacted_before_the_approver_sees_it(client, stor
             "message": "Your card 4111 1111 1111 1111 and IBAN GB82 WEST 1234 5698 7654 32 are on file.",
         },
     }
+    loan = {"id": "l1", "name": "approve_loan", "args": {"application_id": "A-1", "amount": 100, "reason": "band A"}}
     async with make_worker(client, store, task_queue):
+        # A notice presupposes a decision (lending policy 2026.12): it is proposed once the loan was approved.
         handle = await runs.start_run(
-            client, store, task_queue, "scripted", {"tool_calls": [call]}, REQUESTER, validate=False
+            client, store, task_queue, "scripted", {"tool_calls": [loan, call]}, REQUESTER, validate=False
         )
-        (row,) = await pending_approvals(store, handle.id, 1)
+        (first,) = await pending_approvals(store, handle.id, 1)
+        assert first["tool"] == "approve_loan"
+        await deciding.decide(
+            client, store, ApprovalDecision(approval_id=first["approval_id"], action="approve", principal=APPROVER)
+        )
+        row = await wait_for(
+            lambda: next((r for r in store.list_approvals(run_id=handle.id, status="pending")), None), timeout=90
+        )
+        assert row["tool"] == "notify_customer"
         assert row["args"]["message"] == "Your card <CARD> and IBAN <IBAN> are on file."
         await deciding.decide(
             client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve", principal=APPROVER)
         )
         await handle.result()
-    (executed,) = store.tool_executions(handle.id)
+    executed = next(t for t in store.tool_executions(handle.id) if t["tool"] == "notify_customer")
     assert "4111" not in executed["args"]["message"]
     verdicts = [e["data"] for e in store.events_after(handle.id) if e["type"] == "guard_verdict"]
     assert verdicts and verdicts[0]["validator"] == "pii" and verdicts[0]["on_fail"] == "fix"
 
 
 async def test_over_limit_and_foreign_links_are_denied_and_never_executed(client, store, task_queue) -> None:
-    calls = [
-        {"id": "big", "name": "approve_loan", "args": {"application_id": "A", "amount": 7_000_000, "reason": "x"}},
-        {
-            "id": "link",
-            "name": "notify_customer",
-            "args": {"applicant_id": "P", "channel": "email", "message": "Pay at https://evil.example/pay"},
-        },
-    ]
+    big = {"id": "big", "name": "approve_loan", "args": {"application_id": "A", "amount": 7_000_000, "reason": "x"}}
+    small = {"id": "ok", "name": "approve_loan", "args": {"application_id": "B", "amount": 100, "reason": "x"}}
+    link = {
+        "id": "link",
+        "name": "notify_customer",
+        "args": {"applicant_id": "P", "channel": "email", "message": "Pay at https://evil.example/pay"},
+    }
     async with make_worker(client, store, task_queue):
-        handle = await runs.start_run(
-            client, store, task_queue, "scripted", {"tool_calls": calls}, REQUESTER, validate=False
+        over = await runs.start_run(
+            client, store, task_queue, "scripted", {"tool_calls": [big]}, REQUESTER, validate=False
         )
-        result = await handle.result()
-    statuses = {r["tool_call_id"]: (r["status"], r["reason"]) for r in result.state["tool_results"]}
-    assert statuses["big"][0] == "denied" and "amount_limit" in statuses["big"][1]
-    assert statuses["link"][0] == "denied" and "allowed_domains" in statuses["link"][1]
-    assert store.tool_executions(handle.id) == [] and store.list_approvals(run_id=handle.id) == []
+        over_result = await over.result()
+        # A notice is proposed only after its decision ran (lending policy 2026.12): approve a small loan first.
+        linked = await runs.start_run(
+            client, store, task_queue, "scripted", {"tool_calls": [small, link]}, REQUESTER, validate=False
+        )
+        decided = await decide_as_they_come(client, store, linked.id, principal=APPROVER)
+        linked_result = await linked.result()
+    (big_result,) = over_result.state["tool_results"]
+    assert big_result["status"] == "denied" and "amount_limit" in big_result["reason"]
+    assert store.tool_executions(over.id) == [] and store.list_approvals(run_id=over.id) == []
+    statuses = {r["tool_call_id"]: (r["status"], r.get("reason", "")) for r in linked_result.state["tool_results"]}
+    assert statuses["link"][0] == "denied" and "allowed_domains" in statuses["link"][1], statuses
+    assert [r["tool"] for r in decided] == ["approve_loan"], "the denied notice never reached an approver"
+    assert [t["tool"] for t in store.tool_executions(linked.id)] == ["approve_loan"]
 
 
 async def test_no_consent_denies_the_credit_check(client, store, task_queue) -> None:
@@ -100,11 +119,9 @@ async def test_no_consent_denies_the_credit_check(client, store, task_queue) -> 
 async def test_every_guard_point_leaves_an_audit_record(client, store, task_queue) -> None:
     async with make_worker(client, store, task_queue):
         handle = await runs.start_run(client, store, task_queue, "loan_triage", GOOD_APPLICATION, REQUESTER)
-        for row in await pending_approvals(store, handle.id, 2):
-            await deciding.decide(
-                client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve", principal=APPROVER)
-            )
+        decided = await decide_as_they_come(client, store, handle.id, principal=APPROVER)
         await handle.result()
+    assert [r["tool"] for r in decided] == ["approve_loan"], "the approval notice goes straight through"
     actions = [r["action"] for r in store.audit_records(run_id=handle.id)]
     assert "guard.input" in actions and actions.count("guard.tool_args") == 3
     assert actions.count("guard.tool_output") == 3 and actions.count("policy.decision") >= 3
