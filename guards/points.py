@@ -36,6 +36,8 @@ class ValidatorConfig(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
     tools: list[str] | None = None
     """Only for these tools (tool_args / tool_output points); None = every tool."""
+    except_tools: list[str] = Field(default_factory=list)
+    """Every tool but these (a referral moves no money, so an amount ceiling must not stop it)."""
     fields: Literal["all", "free_text"] = "all"
     """``free_text``: only string fields the input schema leaves open (no enum, const, format or pattern), so
     structured fields that need an identifier (an IBAN field, an e-mail field) keep it."""
@@ -240,7 +242,7 @@ def run_point(
     profile = load_profile(assistant_id)
     outcome = GuardOutcome(value=value, profile=profile.name, profile_version=profile.version)
     for cfg in getattr(profile, point):
-        if cfg.tools is not None and tool not in cfg.tools:
+        if (cfg.tools is not None and tool not in cfg.tools) or tool in cfg.except_tools:
             continue
         whole = cfg.validator in WHOLE_VALUE_VALIDATORS
         targets = [("", outcome.value)] if whole else string_leaves(outcome.value)
