@@ -41,6 +41,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -50,13 +51,14 @@ from pydantic import BaseModel, Field, ValidationError
 from sse_starlette import EventSourceResponse
 
 from guards.types import Principal, has_role
+from runtime.db.notify import RunWatch, listener_for
 from runtime.errors import Conflict, Forbidden, NotFound, StewardError, UserError
 from runtime.store import TERMINAL_STATUSES, Store
 from server.aio import db
 from server.deps import DispatcherDep, PrincipalDep, StoreDep
 from server.dispatch import RunDispatcher
 from server.schemas import RunCreate
-from server.streaming import StreamMapper, final_state_of
+from server.streaming import SAFETY_POLL_S, StreamMapper, final_state_of
 from server.views import human_interrupt, load_thread
 
 router = APIRouter(prefix="/threads", tags=["threads"])
@@ -336,49 +338,63 @@ def _fold(mapper: ProtocolMapper, batch: list[dict[str, Any]]) -> list[tuple[dic
 async def protocol_events(
     store: Store, thread_id: str, body: EventStreamRequest, poll_s: float = 0.05
 ) -> AsyncIterator[dict[str, Any]]:
-    """The thread's protocol events after ``body.since``, following later runs, until the caller stops."""
+    """The thread's protocol events after ``body.since``, following later runs, until the caller stops.
+
+    On PostgreSQL the current run's events are pushed (LISTEN/NOTIFY, ``runtime.db.notify``): the stream waits
+    for a notification, at most ``SAFETY_POLL_S``; on SQLite it polls every ``poll_s``. A new run on the thread
+    announces nothing to a watch of the previous one, so the thread's runs are still looked up every ``poll_s``.
+    """
     position, after = await db(_start, store, thread_id, body.since)
     at_root = body.namespaces is None or any(ns == [] for ns in body.namespaces)
     mapper: ProtocolMapper | None = None
     folded = 0
     runs_ = await db(_thread_runs, store, thread_id)
-    while True:
-        if position > len(runs_):
-            await asyncio.sleep(poll_s)
-            runs_ = await db(_newer_runs, store, thread_id, runs_)
-            continue
-        run = runs_[position - 1]
-        if mapper is None or mapper.run["run_id"] != run["run_id"]:
-            mapper, folded = ProtocolMapper(run=run, store=store), 0
-        batch = await db(store.events_after, run["run_id"], folded, limit=500)
-        # Folded in the worker thread: the mapper reads the run's final state from the store when it ends.
-        # Always folded, so a resumed stream's mapper state matches a fresh one's.
-        for e, mapped in await db(_fold, mapper, batch):
-            folded = e["seq"]
-            if e["seq"] <= after or not at_root:
+    listener = listener_for(store.engine)  # None on SQLite
+    with ExitStack() as watching:
+        watch: RunWatch | None = None
+        while True:
+            if position > len(runs_):
+                await asyncio.sleep(poll_s)
+                runs_ = await db(_newer_runs, store, thread_id, runs_)
                 continue
-            seq = position * RUN_SPAN + e["seq"]
-            for i, (method, data) in enumerate(mapped):
-                if _wanted(method, body.channels):
-                    yield {
-                        "type": "event",
-                        "event_id": f"{seq}.{i}",
-                        "seq": seq,
-                        "method": method,
-                        "params": {"namespace": [], "timestamp": int(e["ts"] * 1000), "data": data},
-                    }
-        if batch:
-            continue
-        latest = await db(store.get_run, run["run_id"])
-        if mapper.values.finished is not None or latest is None or latest["status"] in TERMINAL_STATUSES:
-            runs_ = await db(_newer_runs, store, thread_id, runs_)
-            if position < len(runs_):
-                position, after = position + 1, 0
+            run = runs_[position - 1]
+            if mapper is None or mapper.run["run_id"] != run["run_id"]:
+                mapper, folded = ProtocolMapper(run=run, store=store), 0
+                if listener is not None:  # registered before the first read: no wake-up falls in between
+                    watching.close()
+                    watch = watching.enter_context(listener.watch(run["run_id"]))
+            batch = await db(store.events_after, run["run_id"], folded, limit=500)
+            # Folded in the worker thread: the mapper reads the run's final state from the store when it ends.
+            # Always folded, so a resumed stream's mapper state matches a fresh one's.
+            for e, mapped in await db(_fold, mapper, batch):
+                folded = e["seq"]
+                if e["seq"] <= after or not at_root:
+                    continue
+                seq = position * RUN_SPAN + e["seq"]
+                for i, (method, data) in enumerate(mapped):
+                    if _wanted(method, body.channels):
+                        yield {
+                            "type": "event",
+                            "event_id": f"{seq}.{i}",
+                            "seq": seq,
+                            "method": method,
+                            "params": {"namespace": [], "timestamp": int(e["ts"] * 1000), "data": data},
+                        }
+            if batch:
                 continue
-        await asyncio.sleep(poll_s)
+            latest = await db(store.get_run, run["run_id"])
+            finished = mapper.values.finished is not None or latest is None or latest["status"] in TERMINAL_STATUSES
+            if finished:
+                runs_ = await db(_newer_runs, store, thread_id, runs_)
+                if position < len(runs_):
+                    position, after = position + 1, 0
+                    continue
+            if watch is None or finished:
+                await asyncio.sleep(poll_s)  # SQLite, or a finished run: only a new run can come next
+            else:
+                await watch.wait(folded, SAFETY_POLL_S)
 
 
-@router.post("/{thread_id}/stream/events", response_class=EventSourceResponse)
 async def thread_events(
     thread_id: str, body: EventStreamRequest, principal: PrincipalDep, store: StoreDep, request: Request
 ) -> EventSourceResponse:

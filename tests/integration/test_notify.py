@@ -145,6 +145,42 @@ async def test_a_stream_on_one_replica_gets_events_appended_on_another_without_p
         await close_listeners()
 
 
+async def test_the_thread_event_stream_is_pushed_too(
+    replicas: tuple[Store, Store], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``/threads/{id}/stream/events`` (``protocol_events``) on one replica gets an event appended on the other
+    with its polls and safety poll at 30 s: only the notification can deliver it in time."""
+    from server.routes import thread_stream
+    from server.routes.thread_stream import EventStreamRequest, protocol_events
+
+    monkeypatch.setattr(thread_stream, "SAFETY_POLL_S", 30.0)
+    writer, reader = replicas
+    run = new_run(writer)
+    await append(writer, run["run_id"], "n0")
+    got: list[dict[str, Any]] = []
+
+    async def consume() -> None:
+        body = EventStreamRequest(channels=["custom", "lifecycle", "tasks"])
+        async for event in protocol_events(reader, run["thread_id"], body, poll_s=30.0):
+            got.append(event)
+
+    stream = asyncio.create_task(consume())
+    try:
+        process_listener = listener_for(reader.engine)
+        assert process_listener is not None
+        await process_listener.ready()
+        await wait_for(lambda: bool(got), timeout=10)  # the first event, read at once
+        seen = len(got)
+        await asyncio.sleep(0.3)  # now waiting on its watch (or, without the push, a 30 s sleep)
+        started = time.monotonic()
+        await append(writer, run["run_id"], "n1")
+        await wait_for(lambda: len(got) > seen, timeout=PUSHED_WITHIN_S)
+        assert time.monotonic() - started < PUSHED_WITHIN_S
+    finally:
+        stream.cancel()
+        await close_listeners()
+
+
 async def test_sqlite_has_no_listener_and_streams_poll(tmp_path: Path) -> None:
     store = Store(tmp_path / "steward.db")
     try:
