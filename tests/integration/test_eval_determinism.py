@@ -17,6 +17,18 @@ from tests.integration.evals_support import run_suite
 pytest_plugins = ("tests.integration.evals_support",)
 
 
+def own_run_ids_masked(r: CaseResult, args: dict[str, Any]) -> dict[str, Any]:
+    """A notice cites the decision that ran as ``<run id>:<call id>`` (lending policy 2026.12). Run ids differ
+    between two evals by design (checked below), so the fingerprint keeps the call id and checks that the
+    reference names this case's own run."""
+    ref = args.get("decision_reference")
+    if ref is None:
+        return args
+    run_id, _, call = str(ref).partition(":")
+    assert run_id == r.run_id, f"{r.case_id}: the notice cites {ref!r}, not a decision of its own run {r.run_id}"
+    return {**args, "decision_reference": f"<own run>:{call}"}
+
+
 def fingerprint(r: CaseResult) -> dict[str, Any]:
     return {
         "status": r.status,
@@ -24,7 +36,7 @@ def fingerprint(r: CaseResult) -> dict[str, Any]:
         "checks": {k: c and c.model_dump() for k, c in r.checks.items()},
         "decision": (r.outcome or {}).get("decision"),
         "decided_by": (r.outcome or {}).get("decided_by"),
-        "trajectory": [(c["tool"], c["status"], c["step"], c["args"]) for c in r.trajectory],
+        "trajectory": [(c["tool"], c["status"], c["step"], own_run_ids_masked(r, c["args"])) for c in r.trajectory],
         "approvals": [(a["tool"], a["required_role"], a["approvals_required"], a["status"]) for a in r.approvals],
         "guard_blocks": r.guard_blocks,
         "tokens": r.tokens,
