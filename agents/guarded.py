@@ -327,9 +327,20 @@ def unmet_dependency(
 
 
 async def drop_call(ctx: RunContext, call: ToolCall, reason: str, depends_on: str) -> ToolResult:
-    """Record a dependent call that will not run: one ``tool_call_dropped`` event, and its result."""
-    args = call.get("args") or {}
-    data = {"tool_call_id": call["id"], "tool": call["name"], "args": args, "reason": reason, "depends_on": depends_on}
+    """Record a dependent call that will not run: one ``tool_call_dropped`` event, and its result.
+
+    Only the names of its arguments are recorded, never their values: a dropped call never reached the argument
+    guards (PII redaction, secrets), so its values are unchecked text that must not reach the event log or the
+    thread's state."""
+    arg_names = sorted((call.get("args") or {}).keys())
+    data = {
+        "tool_call_id": call["id"],
+        "tool": call["name"],
+        "args": {},
+        "arg_names": arg_names,
+        "reason": reason,
+        "depends_on": depends_on,
+    }
     # A plain dict (the activity's AppendEventsInput shape): agents must not import the runtime package.
     event = {"key": f"{call['id']}:dropped", "type": DROPPED_EVENT, "data": data}
     events = {"run_id": ctx["run_id"], "events": [event]}
@@ -339,7 +350,7 @@ async def drop_call(ctx: RunContext, call: ToolCall, reason: str, depends_on: st
         start_to_close_timeout=timedelta(seconds=30),
         retry_policy=RetryPolicy(maximum_attempts=5),
     )
-    return _result(ctx, call, "dropped", args=args, reason=reason, depends_on=depends_on)
+    return _result(ctx, call, "dropped", args={}, arg_names=arg_names, reason=reason, depends_on=depends_on)
 
 
 async def run_call_chain(

@@ -163,3 +163,7 @@ async def test_a_dependent_action_without_its_decision_is_dropped(client, store,
     assert notice["status"] == "dropped"
     assert notice["reason"] == "dep_test_notify presupposes a decision by dep_test_decide, which this run has not taken"
     assert {r["tool"] for r in store.tool_executions(handle.id)} == {"dep_test_other"}
+    # Its arguments never reached the guards: only their names are kept, in the result and in the event log.
+    assert notice["args"] == {} and notice["arg_names"] == sorted(NOTIFY["args"])
+    dropped = [e["data"] for e in store.events_after(handle.id) if e["type"] == "tool_call_dropped"]
+    assert [(d["args"], d["arg_names"]) for d in dropped] == [({}, sorted(NOTIFY["args"]))]
