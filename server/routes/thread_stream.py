@@ -395,6 +395,7 @@ async def protocol_events(
                 await watch.wait(folded, SAFETY_POLL_S)
 
 
+@router.post("/{thread_id}/stream/events", response_class=EventSourceResponse)
 async def thread_events(
     thread_id: str, body: EventStreamRequest, principal: PrincipalDep, store: StoreDep, request: Request
 ) -> EventSourceResponse:
