@@ -40,11 +40,16 @@ async def test_each_threshold_moved_one_step_is_killed_by_a_case_or_reported_as_
         "probe_band/PROBE-B: 600 <= score",
     ]  # "!= 0.5" is no threshold
     register_assistant(PROBE)
-    async with build_worker(client, task_queue, store, load_policy_engine(), assistants=[PROBE]):
-        target = EvalTarget(client, task_queue, store, "test worker")
-        report = await check_ruleset(
-            target, tmp_path, RULESET, "mutation_probe", suite, rules_dir=rules_dir, concurrency=3
-        )
+    try:
+        async with build_worker(client, task_queue, store, load_policy_engine(), assistants=[PROBE]):
+            target = EvalTarget(client, task_queue, store, "test worker")
+            report = await check_ruleset(
+                target, tmp_path, RULESET, "mutation_probe", suite, rules_dir=rules_dir, concurrency=3
+            )
+    finally:  # the registry is process-wide: later tests list every assistant and its model card
+        from agents.registry import _EXTRA
+
+        _EXTRA.pop(PROBE.name, None)
     assert report.baseline_failed == []
     killed = {(m.threshold, m.mutated): m.killed_by for m in report.mutants}
     assert killed == {

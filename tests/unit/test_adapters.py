@@ -41,8 +41,9 @@ def _run(tool: str, args: dict[str, Any], run_id: str = "run-1", call_id: str = 
 
 
 def test_every_side_effecting_tool_reports_its_action() -> None:
-    """No side-effecting tool may answer without saying which adapter took its action."""
-    acting = [t.name for t in list_tools() if t.side_effect]
+    """No side-effecting tool Steward ships (``tools.*``) may answer without saying which adapter took its
+    action (test modules register probe tools of their own in the same process)."""
+    acting = [t.name for t in list_tools() if t.side_effect and t._fn.__module__.startswith("tools.")]
     assert {"approve_loan", "decline_loan", "notify_customer", "pay_claim", "decline_claim"} <= set(acting)
     assert {"request_documents", "escalate_case"} <= set(acting)
     for name in acting:
