@@ -138,6 +138,39 @@ def _peer(r: Result) -> tuple[str, str, str]:
     )
 
 
+def _chat(r: Result) -> tuple[str, str, str]:
+    parts = []
+    for agent, models in sorted(r.items()):
+        if agent.startswith("_") or not isinstance(models, dict):
+            continue
+        for model, v in sorted(models.items()):
+            if not isinstance(v, dict):
+                continue
+            if "skipped" in v:
+                parts.append(f"{agent}/{model}: not measured ({v['skipped']})")
+                continue
+            bits = []
+            if v.get("requests"):
+                bits.append(
+                    f"{v['requests']} requests: fields {_pct(v.get('field_accuracy'))}, clarify on complete "
+                    f"{_pct(v.get('clarify_rate'))}, invented confirmed {_pct(v.get('invented_confirmed'))}, "
+                    f"TTFT p50 {_n(v.get('ttft_p50_ms'), 0)} ms"
+                )
+            if v.get("questions"):
+                bits.append(
+                    f"{v['questions']} follow-ups: grounded answers {_pct(v.get('grounded_answer_rate'))} "
+                    f"(model-phrased {_pct(v.get('model_answer_rate'))})"
+                )
+            if bits:
+                parts.append(f"{agent}/{model}: " + "; ".join(bits))
+    return (
+        "chat: plain-words requests extracted by the local model, and follow-up questions answered from the "
+        "record (`chat.json`)",
+        "; ".join(parts),
+        "invented confirmed 0 %",
+    )
+
+
 ROWS: list[tuple[str, Callable[[Result], tuple[str, str, str]]]] = [
     ("runtime.json", _runtime),
     ("guards.json", _guards),
@@ -146,6 +179,7 @@ ROWS: list[tuple[str, Callable[[Result], tuple[str, str, str]]]] = [
     ("llm.json", _llm),
     ("agents.json", _agents),
     ("peer.json", _peer),
+    ("chat.json", _chat),
 ]
 
 
@@ -160,8 +194,9 @@ def render(results: Path = RESULTS) -> str:
         data = json.loads(path.read_text())
         what, measured, target = row(data)
         lines.append(f"| {what} | {measured} | {target} |")
-        if isinstance(data.get("machine"), str):
-            machines.add(data["machine"].split("; Linux")[0])
+        machine = data.get("machine") or (data.get("_meta") or {}).get("machine")
+        if isinstance(machine, str):
+            machines.add(machine.split("; Linux")[0])
     machine_line = "Machines named by these files: " + "; ".join(f"`{m}`" for m in sorted(machines)) + "."
     return "\n".join([BEGIN, *lines, "", machine_line, END])
 

@@ -32,7 +32,7 @@ from runtime.db.migrate import upgrade
 from runtime.db.notify import CHANNEL as NOTIFY_CHANNEL
 from runtime.db.notify import payload as notify_payload
 from runtime.db.sql import AUDIT_LOCK, EVENTS_LOCK_CLASS, insert_ignore, upsert
-from runtime.db.tables import api_keys, approvals, audit, events, node_executions, run_queue, runs, threads
+from runtime.db.tables import answers, api_keys, approvals, audit, events, node_executions, run_queue, runs, threads
 from runtime.db.tables import tool_executions as tool_ledger
 
 TERMINAL_STATUSES = frozenset(str(s) for s in TERMINAL_RUN_STATUSES)
@@ -603,6 +603,31 @@ class Store:
         the record of what was done, and the audit chain must not lose links."""
         with self._tx() as c:
             return int(c.execute(threads.delete().where(threads.c.thread_id == thread_id)).rowcount) > 0
+
+    def add_answer(self, answer: dict[str, Any], tenant: str) -> None:
+        """Keep an answer to an operator's question (``runtime.ask.Answer`` as JSON) with its thread."""
+        row = {
+            "answer_id": answer["answer_id"],
+            "thread_id": answer["thread_id"],
+            "run_id": answer["run_id"],
+            "tenant": tenant,
+            "asked_by": answer["asked_by"],
+            "created_at": time.time(),
+            "question": answer["question"],
+            "answer": _dumps(answer),
+        }
+        with self._tx() as c:
+            c.execute(answers.insert().values(**row))
+
+    def list_answers(self, thread_id: str, tenant: str, limit: int = 200) -> list[dict[str, Any]]:
+        """A thread's answers, oldest first."""
+        stmt = (
+            select(answers.c.answer)
+            .where(answers.c.thread_id == thread_id, answers.c.tenant == tenant)
+            .order_by(answers.c.created_at)
+            .limit(limit)
+        )
+        return [json.loads(r["answer"]) for r in self._rows(stmt)]
 
     def enqueue_run(self, run_id: str, thread_id: str, principal: dict[str, Any]) -> None:
         """Hold a run (already in ``runs`` as pending) until its thread is free (multitask strategy enqueue).

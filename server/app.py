@@ -31,7 +31,20 @@ from runtime.store import Store, open_store
 from server.connection import TemporalConnection, TemporalUnavailable
 from server.dispatch import RunDispatcher
 from server.metrics import ApiMetrics, MetricsMiddleware
-from server.routes import approvals, assistants, audit, crons, events, ops, outbox, runs, thread_stream, threads, tools
+from server.routes import (
+    approvals,
+    ask,
+    assistants,
+    audit,
+    crons,
+    events,
+    ops,
+    outbox,
+    runs,
+    thread_stream,
+    threads,
+    tools,
+)
 from server.schemas import ERROR_RESPONSES
 
 log = logging.getLogger("steward.server")
@@ -196,7 +209,7 @@ def create_app(
     app.add_middleware(BodyLimit, limit=max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
 
-    for module in (ops, assistants, threads, thread_stream, crons, runs, approvals, tools, audit, events, outbox):
+    for module in (ops, assistants, threads, ask, thread_stream, crons, runs, approvals, tools, audit, events, outbox):
         for router in getattr(module, "routers", [module.router]):
             app.include_router(router, responses=ERROR_RESPONSES)
     app.mount("/console", StaticFiles(directory=CONSOLE_DIR, html=True), name="console")

@@ -40,7 +40,10 @@ def cmd_worker(args: argparse.Namespace) -> int:
 def cmd_server(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from runtime.worker import install_chat_model
+
     s = _settings()
+    install_chat_model(s)  # follow-up answers (/threads/{id}/ask) are phrased by the same model as the agents'
     uvicorn.run("server.app:app", host=args.host or s.api_host, port=args.port or s.api_port, log_level="info")
     return 0
 

@@ -6,6 +6,7 @@ creates, while these describe the schema at head.
 """
 
 from runtime.db._meta import metadata
+from runtime.db.answers import answers
 from runtime.db.approvals import approvals
 from runtime.db.audit import audit, audit_checkpoints, audit_head
 from runtime.db.events import events
@@ -15,6 +16,7 @@ from runtime.db.outbox import outbox
 from runtime.db.threads import run_queue, runs, threads
 
 __all__ = [
+    "answers",
     "api_keys",
     "approvals",
     "audit",
