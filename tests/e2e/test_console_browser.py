@@ -80,6 +80,7 @@ async def test_trigger_a_run_watch_tokens_approve_in_the_inbox_and_see_it_finish
             await sign_in(operator, console["url"], console["operator"])
             await operator.wait_for_selector("#assistant option[value=loan_triage]", state="attached")
             await operator.select_option("#assistant", "loan_triage")  # not the only assistant any more
+            await operator.click("#tab-json")  # the structured input is the chat's "Advanced (JSON)" tab
             await operator.fill("#input", json.dumps(GOOD_APPLICATION))
             await operator.click("#send")
 
