@@ -380,29 +380,24 @@ async def test_injected_text_is_shown_as_text_and_never_runs(
             await page.click("#tab-json")
             await page.fill("#input", json.dumps(application))
             await page.click("#send")
-            await page.wait_for_function(
-                "document.querySelector('#send-status').textContent !== ''"
-                " || document.querySelector('#messages article.approval') !== null"
-                " || document.querySelector('#timeline').textContent.includes('run ')",
-                timeout=60_000,
-            )
+            sent = page.locator("#messages li.msg.user.json")
+            await sent.wait_for()
+            assert "<script>window.__pwned=1</script>" in await sent.inner_text()
+            await page.locator("#messages article.approval").wait_for(timeout=60_000)
+            tid = await page.get_attribute("#thread-title", "title")
             approver = await _operator(browser, c, errors, key="approver")
-            if (
-                await page.locator("#messages article.approval").count()
-                or await page.locator("#thread-title[title]").count()
-            ):
-                tid = await page.get_attribute("#thread-title", "title")
-                if tid:
-                    await approver.locator("#threads li").filter(has_text=tid).click()
-                    card = approver.locator("#messages article.approval")
-                    await card.first.wait_for(timeout=60_000)
-                    await card.locator(".comment").fill(" ".join(PAYLOADS))
-                    await card.locator("button[data-action=approve]").click()
-                    await card.locator(".result").filter(has_text="approved by arthur").wait_for(timeout=15_000)
-                    await approver.wait_for_function(
-                        "document.querySelector('#timeline').textContent.includes('<script>window.__pwned=1</script>')",
-                        timeout=30_000,
-                    )
+            await approver.locator("#threads li").filter(has_text=tid).click()
+            card = approver.locator("#messages article.approval")
+            await card.first.wait_for(timeout=60_000)
+            await card.locator(".comment").fill(" ".join(PAYLOADS))
+            await card.locator("button[data-action=approve]").click()
+            await card.locator(".result").filter(has_text="approved by arthur").wait_for(timeout=15_000)
+            for p in (page, approver):  # the comment, as text, in both timelines
+                await p.wait_for_function(
+                    "document.querySelector('#timeline').textContent"
+                    ".includes('“<img src=x onerror=\"window.__pwned=1\"> [x](javascript:window.__pwned=1)')",
+                    timeout=30_000,
+                )
             for p in (page, approver):
                 for link in await p.locator("a[href]").all():
                     href = await link.get_attribute("href") or ""
@@ -480,6 +475,35 @@ async def test_a_question_answered_through_the_sdk_shows_in_the_open_page(chat_c
                 .wait_for(timeout=60_000)
             )
             await asyncio.sleep(0)
+            assert errors == []
+        finally:
+            await browser.close()
+
+
+async def test_a_run_waiting_on_a_question_is_cancelled_from_the_run_panel(chat_console: dict[str, Any]) -> None:
+    from playwright.async_api import async_playwright
+
+    c = chat_console
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            errors: list[str] = []
+            page = await _operator(browser, c, errors)
+            await _say(page, REQUEST)
+            await _intake_bubble(page, "asking", "applicant")
+            assert await page.locator("#retry-run").is_hidden(), "retry is for failed runs only"
+            await page.click("#cancel-run")
+            await page.wait_for_function(
+                "document.querySelector('#run-status').textContent === 'cancelled'", timeout=30_000
+            )
+            await page.locator("#messages li.msg.console").filter(has_text="cancelled").wait_for()
+            assert await page.locator("#cancel-run").is_hidden()
+            tid = await page.get_attribute("#thread-title", "title")
+            run = c["store"].list_runs(tid)[0]
+            assert run["status"] == "cancelled"
+            # The thread list is searchable by status too.
+            await page.fill("#thread-search", "idle")
+            await page.locator("#threads li").filter(has_text=tid).wait_for(timeout=15_000)
             assert errors == []
         finally:
             await browser.close()
