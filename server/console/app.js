@@ -208,7 +208,12 @@ function drawHistoryMessage(m) {
   let li;
   if (isUserMessage(m)) li = userBubble(text);
   else {
-    if (!text && (m.tool_calls?.length || m.type === "tool" || m.role === "tool")) return;
+    if (!text) return;  // a model turn that only proposed tool calls: the timeline and approvals show them
+    if (m.type === "tool" || m.role === "tool") {
+      li = bubble("assistant", { who: `tool ${m.name || ""} (${m.status || "result"})`, text, cls: "tool-result" });
+      rememberHistory(li);
+      return;
+    }
     li = bubble("assistant", { who: m.node || m.name || "assistant", by: m.by || (m.type === "ai" ? "model" : null), text });
     if (m.card?.length) li.append(understoodCard(m.card));
   }

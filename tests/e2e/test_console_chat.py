@@ -507,3 +507,97 @@ async def test_a_run_waiting_on_a_question_is_cancelled_from_the_run_panel(chat_
             assert errors == []
         finally:
             await browser.close()
+
+
+@pytest.fixture
+def react_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A user's project (create_react_agent over plain langchain tools), served in this process."""
+    from agents.registry import use_project
+    from tests.integration.test_react_tools import write_project
+
+    monkeypatch.setenv("REACT_TOOLS_LEDGER", str(tmp_path / "tools.ledger"))
+    folder = tmp_path / "project"
+    folder.mkdir()
+    use_project(write_project(folder))
+    yield folder
+    use_project()
+
+
+async def test_a_user_defined_messages_agent_chats_with_no_extra_code(
+    react_project: Path, chat_console: dict[str, Any], client
+) -> None:  # type: ignore[no-untyped-def]
+    from playwright.async_api import async_playwright
+
+    from guards.types import ApprovalDecision
+    from tests.conftest import pending_approvals
+    from tests.integration import deciding
+
+    c = chat_console
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            errors: list[str] = []
+            page = await _page(browser, errors)
+            await sign_in(page, c["url"], c["operator"])
+            await page.wait_for_selector("#assistant option[value=react_prebuilt]", state="attached")
+            await page.select_option("#assistant", "react_prebuilt")
+            await _say(page, "Please refund order O-42")
+            # Its high-risk refund waits for a person, inline in the conversation as for the built-in agents.
+            card = page.locator("#messages article.approval")
+            await card.first.wait_for(timeout=60_000)
+            assert await card.locator(".tool").inner_text() == "refund_order"
+            tid = await page.get_attribute("#thread-title", "title")
+            run_id = c["store"].list_runs(tid)[0]["run_id"]
+            [row] = await pending_approvals(c["store"], run_id, 1)
+            await deciding.decide(
+                client,
+                c["store"],
+                ApprovalDecision(approval_id=row["approval_id"], action="approve", principal=c["approver_principal"]),
+            )
+            await page.wait_for_function(
+                "document.querySelector('#run-status').textContent === 'success'", timeout=60_000
+            )
+            # The agent's own reply (its last AI message) is shown, by the model.
+            reply = page.locator("#messages li.msg.by-model").filter(has_text="refund_order:success:refunded 42.0")
+            await reply.wait_for(timeout=15_000)
+            await page.screenshot(path=str(ARTIFACTS / "chat-user-defined-agent.png"))
+            assert errors == []
+        finally:
+            await browser.close()
+
+
+async def test_a_failed_run_is_retried_on_the_same_input(react_project: Path, chat_console: dict[str, Any]) -> None:
+    from playwright.async_api import async_playwright
+
+    c = chat_console
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            errors: list[str] = []
+            page = await _page(browser, errors)
+            await sign_in(page, c["url"], c["operator"])
+            await page.wait_for_selector("#assistant option[value=direct_support]", state="attached")
+            await page.select_option("#assistant", "direct_support")  # its node calls a tool directly: refused
+            await _say(page, "hello there")
+            await page.wait_for_function(
+                "document.querySelector('#run-status').textContent === 'error'", timeout=60_000
+            )
+            assert await page.locator("#cancel-run").is_hidden()
+            first = (await page.inner_text("#run-links .run-id")).strip()
+            await page.click("#retry-run")
+            await page.locator("#messages li.msg.console").filter(has_text="Retrying").wait_for(timeout=15_000)
+            await page.wait_for_function(
+                f"!document.querySelector('#run-links .run-id').textContent.includes('{first}')", timeout=15_000
+            )
+            tid = await page.get_attribute("#thread-title", "title")
+            runs_ = c["store"].list_runs(tid)
+            assert len(runs_) == 2
+            inputs = [json.dumps(r.get("input"), sort_keys=True) for r in runs_]
+            assert inputs[0] == inputs[1] and "hello there" in inputs[0], inputs
+            await page.wait_for_function(
+                "document.querySelector('#run-status').textContent === 'error'", timeout=60_000
+            )
+            await page.screenshot(path=str(ARTIFACTS / "chat-retry-failed-run.png"))
+            assert errors == []
+        finally:
+            await browser.close()
