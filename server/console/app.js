@@ -161,9 +161,9 @@ function addConfirmButtons(li) {
   if (li.querySelector(".confirm")) return;
   const yes = el("button", { type: "button", class: "confirm-yes", text: "Yes, start" });
   const change = el("button", { type: "button", class: "confirm-change ghost", text: "Change…" });
-  yes.onclick = async () => {
+  yes.onclick = async () => {  // always an answer to this card, never a new request "yes"
     yes.disabled = true;
-    await say("yes");
+    try { await resume("yes"); } catch (err) { yes.disabled = false; consoleBubble(`That was not sent: ${err.message}`); }
   };
   change.onclick = () => { showTab("chat"); $("#prompt").focus(); };
   li.append(el("div", { class: "row confirm" }, yes, change));
@@ -545,20 +545,22 @@ async function openIntake(threadId) {
   return (threadState.interrupts || []).find((i) => String(i.value?.kind || "").startsWith("intake_")) || null;
 }
 
+/** Answer the question the thread's run waits on: the same run continues (its stream is still followed). */
+async function resume(text) {
+  userBubble(text);
+  closeConfirmButtons();
+  const run = await api("POST", `/threads/${enc(state.thread)}/runs`,
+    { assistant_id: state.run?.assistant_id || state.assistant.assistant_id, command: { resume: text } });
+  if (run.run_id !== state.run?.run_id || !state.stream) watchRun(run);
+}
+
 async function say(text) {
   if (!state.assistant) { setSendStatus("sign in first", true); return; }
   setSendStatus("");
   try {
     if (state.thread && state.run) {
       const open = await openIntake(state.thread);
-      if (open) {
-        userBubble(text);
-        closeConfirmButtons();
-        const run = await api("POST", `/threads/${enc(state.thread)}/runs`,
-          { assistant_id: state.run.assistant_id || state.assistant.assistant_id, command: { resume: text } });
-        if (run.run_id !== state.run?.run_id || !state.stream) watchRun(run);
-        return;
-      }
+      if (open) { await resume(text); return; }
       if (QUESTION.test(text)) { await ask(text); return; }
     }
     await ensureThread(text);

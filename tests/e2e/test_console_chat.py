@@ -155,6 +155,13 @@ async def test_plain_words_request_one_question_answered_in_the_chat_then_confir
             assert await page.locator("#empty").is_visible()
             await page.locator("#examples button.example-request").filter(has_text="Triage A-9").click()
             assert await page.input_value("#prompt") == REQUEST
+            # Keyboard: Shift+Enter adds a line (nothing is sent), Tab reaches the send button.
+            await page.press("#prompt", "Shift+Enter")
+            assert await page.input_value("#prompt") == REQUEST + "\n"
+            assert await page.locator("#messages li").count() == 0
+            await page.press("#prompt", "Tab")
+            assert await page.evaluate("document.activeElement.id") == "say"
+            await page.fill("#prompt", REQUEST)
             await page.screenshot(path=str(ARTIFACTS / "chat-empty-state.png"))
             await page.press("#prompt", "Enter")
 
@@ -339,7 +346,17 @@ async def test_a_follow_up_question_is_answered_with_a_citation_that_opens_the_r
                 await markers.first.click()
                 await page.wait_for_function("document.querySelector('#record-title').textContent.startsWith('[')")
 
-            # Reopening the thread shows the persisted question and answer again.
+            # An answer whose claim is not in the record is withdrawn, and the page says so.
+            scripted_model[:] = ["It was declined by Zoe Miller on 3 March 1999 [1]."]
+            await _say(page, "who approved, and when?")
+            await answer.nth(1).wait_for(timeout=120_000)
+            withdrawn = answer.nth(1).locator(".withdrawn")
+            await withdrawn.wait_for(timeout=5_000)
+            assert "The model's answer was withdrawn" in await withdrawn.inner_text()
+            assert "Zoe Miller" not in await answer.nth(1).locator(".body").inner_text()
+            await page.screenshot(path=str(ARTIFACTS / "chat-follow-up-withdrawn.png"))
+
+            # Reopening the thread shows the persisted questions and answers again.
             await page.click("#new-thread")
             await page.locator("#threads li").filter(has_text=tid).click()
             await page.locator("#messages li.msg.answer[data-answer]").first.wait_for(timeout=15_000)
