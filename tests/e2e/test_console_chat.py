@@ -268,6 +268,13 @@ async def test_an_inline_approval_card_completes_the_run(
             )
             assert "approved by arthur “fine, checked in the chat”" in await operator.inner_text("#timeline")
             assert await operator.locator("#messages article.approval button[data-action=approve]").is_disabled()
+            # Authorship: the rules' texts are labelled "rules"; the summary's streamed tokens, by the model.
+            rules = operator.locator("#messages li.msg.by-rules .author")
+            assert {await a.inner_text() for a in await rules.all()} >= {"rules"}
+            model = operator.locator("#messages li.msg.by-model")
+            await model.first.wait_for(timeout=30_000)
+            assert (await model.first.locator(".author").inner_text()).startswith("model: ")
+            assert await operator.locator("#messages li.msg.streaming").count() == 0, "finished bubbles stop streaming"
             await operator.screenshot(path=str(ARTIFACTS / "chat-inline-approval-done.png"))
             assert errors == []
         finally:
