@@ -1,16 +1,15 @@
-// Steward operator console: a chat over the runtime, one ES module plus markdown.js, no build step.
+// Steward operator console: a chat over the runtime, plain ES modules, no build step.
 //
-// Streams use fetch() (not EventSource) so the API key travels in a header, never in a URL or an access
-// log; a dropped stream is rejoined with Last-Event-ID, so nothing is lost or shown twice.
+// HTTP and streams live in net.js, Markdown in markdown.js.
 //
 // SAFETY: the DOM is built only with createElement / createTextNode / textContent (via el() and
 // markdown.js). No innerHTML, outerHTML, insertAdjacentHTML or document.write anywhere in the console:
 // operator messages, model output, approval comments and tool arguments are untrusted text.
 
 import { renderMarkdown } from "./markdown.js";
+import { api, el, enc, followRun, key, readFrames, saveKey } from "./net.js";
 
 const $ = (sel) => document.querySelector(sel);
-const KEY = "steward.apiKey";
 const TERMINAL = new Set(["success", "error", "cancelled", "timeout"]);
 const QUESTION = /\?\s*$|^\s*(why|which|who|what|when|how|did|is|was)\b/i;
 const EXAMPLES = [
@@ -23,94 +22,6 @@ const state = {
   assistants: [], assistant: null, thread: null, run: null, stream: null, info: null, schemas: {},
   actions: new Map(), events: new Map(), threads: [], history: [], historyFrom: 0, approvalCards: new Map(),
 };
-
-function key() { return localStorage.getItem(KEY) || ""; }
-
-function el(tag, props = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(props)) {
-    if (v === undefined || v === null) continue;
-    if (k === "class") node.className = v; else if (k === "text") node.textContent = v; else node.setAttribute(k, v);
-  }
-  for (const c of children) if (c !== null && c !== undefined) node.append(c);
-  return node;
-}
-
-async function api(method, path, body) {
-  const res = await fetch(path, {
-    method,
-    headers: { "X-Api-Key": key(), ...(body !== undefined ? { "Content-Type": "application/json" } : {}) },
-    body: body !== undefined ? JSON.stringify(body) : undefined,
-  });
-  const data = res.headers.get("content-type")?.includes("json") ? await res.json() : await res.text();
-  if (!res.ok) {
-    const detail = typeof data === "object" ? data.detail : data;
-    throw Object.assign(new Error(`${res.status}: ${typeof detail === "string" ? detail : JSON.stringify(detail)}`),
-      { status: res.status, detail });
-  }
-  return data;
-}
-
-const enc = encodeURIComponent;
-
-// ---- SSE over fetch ----------------------------------------------------------------------------
-function parseBlock(block) {
-  const frame = { id: null, event: "message", data: "" };
-  for (const line of block.split("\n")) {
-    if (!line || line.startsWith(":")) continue;
-    const i = line.indexOf(":");
-    const name = i < 0 ? line : line.slice(0, i);
-    const value = i < 0 ? "" : line.slice(i + 1).replace(/^ /, "");
-    if (name === "id") frame.id = value; else if (name === "event") frame.event = value;
-    else if (name === "data") frame.data += (frame.data ? "\n" : "") + value;
-  }
-  return frame;
-}
-
-/** Read an SSE response body, calling onFrame(frame) per frame; returns true when an "end" frame arrived. */
-async function readFrames(res, onFrame) {
-  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return false;
-    buf += value;
-    // Normalise CRLF, keeping a trailing CR until its LF arrives in the next chunk.
-    const keepCR = buf.endsWith("\r");
-    buf = (keepCR ? buf.slice(0, -1) : buf).replace(/\r\n?/g, "\n") + (keepCR ? "\r" : "");
-    let cut;
-    while ((cut = buf.indexOf("\n\n")) >= 0) {
-      const frame = parseBlock(buf.slice(0, cut));
-      buf = buf.slice(cut + 2);
-      if (onFrame(frame) === "end") return true;
-    }
-  }
-}
-
-async function followRun(threadId, runId, onFrame, signal) {
-  let lastId = null;
-  for (let attempt = 0; attempt < 30 && !signal.aborted; attempt++) {
-    try {
-      const headers = { "X-Api-Key": key(), ...(lastId ? { "Last-Event-ID": lastId } : {}) };
-      const url = `/threads/${enc(threadId)}/runs/${enc(runId)}/stream?stream_mode=custom&follow=true`;
-      const res = await fetch(url, { headers, signal });
-      if (res.status >= 400 && res.status < 500) throw Object.assign(new Error(await res.text()), { fatal: true });
-      if (!res.ok) throw new Error(`stream: ${res.status}`);
-      const ended = await readFrames(res, (frame) => {
-        if (frame.id) lastId = frame.id;
-        attempt = 0;
-        const data = frame.data ? JSON.parse(frame.data) : null;
-        onFrame(frame.event, data);
-        return frame.event === "end" ? "end" : null;
-      });
-      if (ended) return;
-    } catch (err) {
-      if (signal.aborted) return;
-      if (err.fatal) { onFrame("error", { message: err.message }); return; }
-    }
-    await new Promise((r) => setTimeout(r, Math.min(5000, 250 * 2 ** attempt)));  // dropped: rejoin
-  }
-}
 
 // ---- the conversation ---------------------------------------------------------------------------
 function authorLabel(by, model) {
@@ -864,7 +775,7 @@ async function start() {
   await refreshOutbox();
 }
 
-$("#key-form").onsubmit = (e) => { e.preventDefault(); localStorage.setItem(KEY, $("#key").value.trim()); start(); };
+$("#key-form").onsubmit = (e) => { e.preventDefault(); saveKey($("#key").value.trim()); start(); };
 $("#composer").onsubmit = sendComposer;
 $("#prompt").addEventListener("keydown", (e) => {
   if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); sendComposer(); }
