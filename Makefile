@@ -45,7 +45,7 @@ test-fast: install
 
 bench: install
 	$(PY) bench/runtime_bench.py
-	@for b in bench/llm_bench.py bench/server_bench.py bench/guards_bench.py bench/evals_bench.py bench/peer_bench.py bench/agents_bench.py; do \
+	@for b in bench/llm_bench.py bench/server_bench.py bench/guards_bench.py bench/evals_bench.py bench/peer_bench.py bench/agents_bench.py bench/chat_bench.py; do \
 		if [ -f $$b ]; then $(PY) $$b || exit 1; fi; done
 
 # The CI smoke eval: a fresh home (its own Temporal state and MLflow store), the shipped loan_triage through
