@@ -10,6 +10,10 @@ export LITELLM_LOCAL_MODEL_COST_MAP := True
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export ANONYMIZED_TELEMETRY := False
+# llama.cpp is compiled portable (AVX2/FMA/F16C), not for the build machine's CPU: a native build on a VM
+# that announces Intel AMX died with SIGILL at the first matrix multiply (runtime/llm/cpucheck.py).
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON
+LLAMA_PIN := $(shell grep -i '^llama[-_]cpp[-_]python==' requirements.lock)
 
 .PHONY: install run test test-fast lint bench eval-smoke clean help
 
@@ -24,6 +28,10 @@ $(STAMP): requirements.lock pyproject.toml
 	$(PIP) install --disable-pip-version-check -q "setuptools>=68" wheel
 	$(PIP) install --disable-pip-version-check -q -r requirements.lock
 	$(PIP) install --disable-pip-version-check -q --no-deps --no-build-isolation -e .
+	@$(PY) -m runtime.llm.cpucheck || { \
+	  echo "rebuilding $(LLAMA_PIN) portable, without pip's cache (CMAKE_ARGS=$$CMAKE_ARGS)"; \
+	  $(PIP) install --disable-pip-version-check -q --no-cache-dir --force-reinstall --no-deps \
+	    --no-binary llama-cpp-python "$(LLAMA_PIN)" && $(PY) -m runtime.llm.cpucheck; }
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
