@@ -484,8 +484,21 @@ async function say(text) {
     watchRun(run);
     loadThreads();
   } catch (err) {
+    if (err.status === 422 || err.status === 413) { refusedBubble(err); return; }
     consoleBubble(`That was not sent: ${err.message}`);
   }
+}
+
+/** A message the API refused before any run (an input guard, the size limit): a polite reply saying why
+ * and what this assistant does, never a raw error; nothing was started. */
+function refusedBubble(err) {
+  const detail = Array.isArray(err.detail) ? err.detail.map((d) => d.msg || JSON.stringify(d)).join("; ")
+    : typeof err.detail === "string" ? err.detail : err.message;
+  const what = state.assistant?.description ? ` I can help with this: ${state.assistant.description}` : "";
+  const example = state.assistant ? examplesFor(state.assistant)[0] : null;
+  const text = `I can't take that message, so nothing was started (${detail}).${what}` +
+    (example ? ` For example: "${example}"` : "");
+  return bubble("assistant", { who: "console", text, cls: "console refused" });
 }
 
 async function sendComposer(event) {
