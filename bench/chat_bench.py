@@ -20,8 +20,9 @@ Per agent and model the file holds:
 - ``refused_rate``: on bad input (``kind: refuse``), the share where nothing was extracted, so intake starts
   no run;
 - ``ttft_p50_ms``/``ttft_p95_ms``: time from the extraction call's start to its first streamed token, timed
-  on the real call by a callback on the chat model (``ttft_method``); ``extract_p50_ms``/``p95``: the whole
-  ``read_message``;
+  on the real call by a callback on the chat model (``ttft_method``), over every call that streamed (its
+  answer parsed or not; ``model_fallbacks`` counts the unparsed ones); ``extract_p50_ms``/``p95``: the whole
+  ``read_message``. With ``--concurrency`` above 1 a request may wait behind others, and both include it;
 - ``questions``/``grounded_answer_rate``: from ``bench.chat_followups.measure(model, base_url)`` when that
   module exists, else not measured.
 

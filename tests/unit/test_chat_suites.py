@@ -308,3 +308,43 @@ def test_the_written_form_reader_can_fail() -> None:
     assert dates_written("born 21 July 1976") == {"1976-07-21"}
     assert dates_written("2. Juni 1958 / 15 de agosto de 1970") == {"1958-06-02", "1970-08-15"}
     assert dates_written("03/04/1979") == set()  # either order: not a value
+
+
+def test_chat_bench_scores_what_reached_the_card_against_the_suite() -> None:
+    """bench/chat_bench.py's figures: a value for an unstated field is invented (unless the case leaves that
+    free-text field unscored), a different value is wrong, a refused value is not confirmed, and a bad-input
+    request with any value is not refused."""
+    from agents.loan_triage.graph import LoanTriageInput
+    from bench.chat_bench import CaseResult, ChatCase, confirmable, score
+
+    def result(case: ChatCase, values: dict[str, Any], missing: list[str] | None = None) -> CaseResult:
+        return CaseResult(case, values, confirmable(values, LoanTriageInput), missing or [], [], [], "answered",
+                          None, "intake@x", 10.0, 20.0)  # fmt: skip
+
+    a = "application."
+    full = ChatCase("T-1", "r", {a + "application_id": "A-1", a + "applicant_id": "P-1", a + "amount": 12000}, True,
+                    False, unscored=(a + "purpose",))  # fmt: skip
+    other = ChatCase("T-2", "r", {a + "amount": 5000, a + "purpose": "kitchen"}, False, False,
+                     accept={a + "purpose": ["a kitchen"]})  # fmt: skip
+    bad = ChatCase("T-3", "r", {}, False, True)
+    got = score(
+        [
+            result(
+                full,
+                {
+                    a + "application_id": "A-1",
+                    a + "applicant_id": "1",
+                    a + "amount": 12000.0,
+                    a + "purpose": "kitchen",
+                    a + "credit_score": 700,
+                },
+            ),  # fmt: skip
+            result(other, {a + "amount": 5000, a + "purpose": "a kitchen", a + "currency": "EUROS"}, [a + "x"]),
+            result(bad, {a + "age": 3}),
+        ]
+    )
+    assert got["field_accuracy"] == 0.8 and got["wrong_values"] == 1 and got["missed_values"] == 0
+    # credit_score was not stated: invented; purpose is unscored there; currency 'EUROS' is refused by the model
+    assert got["invented_values"] == 1 and got["invented_confirmed"] == 0.5
+    assert got["invented_examples"] == [{"case": "T-1", "field": a + "credit_score", "got": 700}]
+    assert got["clarify_rate"] == 0.0 and got["refused_rate"] == 0.0 and got["requests"] == 3
