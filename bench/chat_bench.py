@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import calendar
 import importlib
 import importlib.util
 import inspect
@@ -75,6 +76,24 @@ TTFT_METHOD = (
 )
 EXAMPLES = 25
 """Wrong and invented values listed per entry (all are counted)."""
+
+
+@dataclass(frozen=True)
+class BenchOptions:
+    """How one measurement runs (recorded in ``_meta`` and in each entry)."""
+
+    limit: int | None = None
+    """First N cases per suite: quick tries only, never a reported figure."""
+    timeout_s: float = 180.0
+    """Per model call; a call that takes longer is a fallback (counted in ``model_fallbacks``)."""
+    concurrency: int = 1
+    """Requests read at once: faster on a batching server, but TTFT then includes queueing behind the others."""
+    deadline: float | None = None
+    """Epoch seconds after which no new request is read: the entry then says ``partial`` and how many were."""
+    resumed: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Case id -> its progress line from an earlier run's log of the same model: re-scored, not re-read."""
+    out: Path = OUT
+    note: str | None = None
 
 
 # -- the suite ----------------------------------------------------------------------------------------------
@@ -226,6 +245,38 @@ async def read_case(case: ChatCase, spec: Any) -> CaseResult:
     )
 
 
+def from_log(case: ChatCase, spec: Any, row: dict[str, Any]) -> CaseResult:
+    """A case an earlier run of the same model already read (its logged grounded values, ambiguous fields,
+    model status and timings), scored again exactly as a fresh reading is."""
+    from agents.intake import missing_fields
+
+    values = dict(row["values"])
+    return CaseResult(
+        case=case,
+        values=values,
+        confirmed=confirmable(values, spec.input_model),
+        missing=missing_fields(spec.fields(), values),
+        ambiguous=list(row.get("ambiguous") or []),
+        dropped=list(row.get("dropped") or []),
+        model_status=row.get("model"),
+        model_reason=row.get("reason"),
+        prompt=row.get("prompt"),
+        ttft_ms=row.get("ttft_ms"),
+        extract_ms=float(row["extract_ms"]),
+        raw=str(row.get("raw") or ""),
+    )
+
+
+def logged_cases(log: Path) -> dict[str, dict[str, Any]]:
+    """Case id -> the progress line ``read_suite`` printed for it."""
+    rows = {}
+    for line in log.read_text(encoding="utf-8").splitlines():
+        if line.startswith('{"case"'):
+            row = json.loads(line)
+            rows[row["case"]] = row
+    return rows
+
+
 # -- scoring ------------------------------------------------------------------------------------------------
 
 
@@ -348,9 +399,7 @@ async def followups(model: str, base_url: str, agents: list[str]) -> dict[str, d
     return {a: dict(got) for a in agents}
 
 
-async def measure_model(
-    model: str, agents: list[str], limit: int | None, timeout_s: float, home: Path, concurrency: int = 1
-) -> dict[str, dict[str, Any]]:
+async def measure_model(model: str, agents: list[str], opts: BenchOptions, home: Path) -> dict[str, dict[str, Any]]:
     """Start the embedded model server with ``model``, read every request of every agent's suite."""
     from agents.context import set_chat_model_factory
     from agents.intake import IntakeSpec
@@ -365,10 +414,13 @@ async def measure_model(
             "llm_port": free_port(),
             "llm_base_url": None,
             "llm_default_model": model,
-            "llm_timeout_s": timeout_s,
+            "llm_timeout_s": opts.timeout_s,
         }
     )
     why = available(model, settings)
+    if opts.deadline is not None and time.time() > opts.deadline:
+        stamp = time.strftime("%H:%M UTC", time.gmtime(opts.deadline))
+        why = f"not measured: the run's deadline ({stamp}) passed before this model's turn on this machine"
     if why:
         return {a: {"skipped": why} for a in agents}
     t0 = time.perf_counter()
@@ -384,14 +436,17 @@ async def measure_model(
                 out[agent] = {"skipped": f"{agent} declares no input model"}
                 continue
             spec = IntakeSpec(agent, loaded.declaration.description, loaded.input_model)
-            cases = load_cases(agent)[:limit] if limit else load_cases(agent)
+            cases = load_cases(agent)[: opts.limit] if opts.limit else load_cases(agent)
             started = time.perf_counter()
-            results = await read_suite(cases, spec, concurrency)
+            results = await read_suite(cases, spec, opts)
             out[agent] = score(results) | {
                 "wall_s": round(time.perf_counter() - started, 1),
-                "concurrency": concurrency,
+                "concurrency": opts.concurrency,
+                "resumed_from_log": sum(c.id in opts.resumed for c in cases),
             }
+            out[agent] |= {"partial": len(results) < len(cases), "cases_in_suite": len(cases)}
             print(f"{agent} {model}: {json.dumps({k: out[agent][k] for k in HEADLINE})}", flush=True)
+            write(opts.out, {agent: {model: out[agent]}})  # each agent's figures as soon as they exist
         for agent, extra in (await followups(model, settings.resolved_llm_base_url, agents)).items():
             if agent in out and "skipped" not in out[agent]:
                 out[agent].update(extra)
@@ -401,17 +456,22 @@ async def measure_model(
     return out
 
 
-async def read_suite(cases: list[ChatCase], spec: Any, concurrency: int) -> list[CaseResult]:
-    """Every case read, ``concurrency`` at a time, in the suite's order; each logged as it finishes."""
-    gate = asyncio.Semaphore(concurrency)
+async def read_suite(cases: list[ChatCase], spec: Any, opts: BenchOptions) -> list[CaseResult]:
+    """Every case read, ``opts.concurrency`` at a time, in the suite's order, each logged as it finishes; a
+    case in ``opts.resumed`` is re-scored from the log; none is started after ``opts.deadline``."""
+    gate = asyncio.Semaphore(opts.concurrency)
 
-    async def one(case: ChatCase) -> CaseResult:
+    async def one(case: ChatCase) -> CaseResult | None:
+        if case.id in opts.resumed:
+            return from_log(case, spec, opts.resumed[case.id])
         async with gate:
+            if opts.deadline is not None and time.time() > opts.deadline:
+                return None
             r = await read_case(case, spec)
         print(json.dumps(_progress(r), ensure_ascii=False), flush=True)
         return r
 
-    return list(await asyncio.gather(*(one(c) for c in cases)))
+    return [r for r in await asyncio.gather(*(one(c) for c in cases)) if r is not None]
 
 
 HEADLINE = ("requests", "field_accuracy", "clarify_rate", "invented_confirmed", "refused_rate", "ttft_p50_ms")
@@ -427,6 +487,7 @@ def _progress(r: CaseResult) -> dict[str, Any]:
         "dropped": r.dropped,
         "model": r.model_status,
         "reason": r.model_reason,
+        "prompt": r.prompt,
         "ttft_ms": None if r.ttft_ms is None else round(r.ttft_ms),
         "extract_ms": round(r.extract_ms),
         "raw": r.raw[:1500],
@@ -451,48 +512,66 @@ def _versions() -> dict[str, str]:
     return out
 
 
-async def measure(
-    agents: list[str],
-    models: list[str],
-    limit: int | None,
-    timeout_s: float,
-    note: str | None = None,
-    concurrency: int = 1,
-) -> dict[str, Any]:
+def meta(agents: list[str], opts: BenchOptions) -> dict[str, Any]:
+    """Where and how the figures were measured."""
+    return {
+        "machine": machine(),
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "versions": _versions(),
+        "model_timeout_s": opts.timeout_s,
+        "concurrency": opts.concurrency,
+        "limit": opts.limit,
+        "suites": {a: f"evals/suites/{CHAT_SUITES[a]}" for a in agents},
+        **({"note": opts.note} if opts.note else {}),
+    }
+
+
+async def measure(agents: list[str], models: list[str], opts: BenchOptions) -> dict[str, Any]:
     from agents._llm import configure_prompt_registry
 
     # The packaged intake prompt (its version is recorded): a registry on this machine is not the deployment's.
     configure_prompt_registry(None)
     results: dict[str, Any] = {a: {} for a in agents}
+    results["_meta"] = meta(agents, opts)
+    if opts.deadline is None or time.time() < opts.deadline:  # the file says how it is being measured
+        write(opts.out, {"_meta": results["_meta"]})
     for model in models:
         home = Path(tempfile.mkdtemp(prefix="steward-chat-bench-"))
         try:
-            for agent, entry in (await measure_model(model, agents, limit, timeout_s, home, concurrency)).items():
+            for agent, entry in (await measure_model(model, agents, opts, home)).items():
                 results[agent][model] = entry
+                write(opts.out, {agent: {model: entry}})  # with the follow-up figures merged in
         finally:
             shutil.rmtree(home, ignore_errors=True)
-    results["_meta"] = {
-        "machine": machine(),
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "versions": _versions(),
-        "model_timeout_s": timeout_s,
-        "limit": limit,
-        "suites": {a: f"evals/suites/{CHAT_SUITES[a]}" for a in agents},
-        **({"note": note} if note else {}),
-    }
+    if any("skipped" not in e for a in agents for e in results[a].values()):
+        results["_meta"] = meta(agents, opts)
+        write(opts.out, {"_meta": results["_meta"]})
     return results
 
 
 def merge(previous: dict[str, Any], measured: dict[str, Any]) -> dict[str, Any]:
-    """The measured entries over the previous file's, per agent and model (the others are kept)."""
+    """The measured entries over the previous file's, per agent and model (the others are kept). Within an
+    entry the measured keys replace theirs and the others stay: bench/chat_followups.py writes its keys
+    (``questions``, ``grounded_answer_rate``) into the same entries. A skipped model's entry is replaced."""
     merged = {k: dict(v) if isinstance(v, dict) else v for k, v in previous.items()}
     for agent, models in measured.items():
         if agent == "_meta":
             merged["_meta"] = models
-        else:
-            merged.setdefault(agent, {}).update(models)
+            continue
+        entries = merged.setdefault(agent, {})
+        for model, entry in models.items():
+            before = entries.get(model)
+            kept: dict[str, Any] = before if isinstance(before, dict) else {}
+            entries[model] = entry if "skipped" in entry or "skipped" in kept else {**kept, **entry}
     return dict(sorted(merged.items()))
+
+
+def write(out: Path, measured: dict[str, Any]) -> None:
+    """Merge ``measured`` into the results file (the other agents' and models' entries are kept)."""
+    previous = json.loads(out.read_text()) if out.exists() else {}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(merge(previous, measured), indent=2, ensure_ascii=False) + "\n")
 
 
 def main() -> None:
@@ -510,12 +589,26 @@ def main() -> None:
     ap.add_argument(
         "--concurrency", type=int, default=1, help="requests read at once (>1 queues them: TTFT then includes the wait)"
     )
+    ap.add_argument("--deadline", default=None, help="HH:MM UTC today: read no new request after it (partial)")
+    ap.add_argument("--resume", default=None, help="a log of an earlier run of the one model measured")
     a = ap.parse_args()
-    measured = asyncio.run(measure(a.agents, a.models, a.limit, a.timeout, a.note, a.concurrency))
-    out = Path(a.out)
-    previous = json.loads(out.read_text()) if out.exists() else {}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(merge(previous, measured), indent=2, ensure_ascii=False) + "\n")
+    if a.resume and len(a.models) != 1:
+        ap.error("--resume takes the log of one model's run: name that model alone with --models")
+    deadline = None
+    if a.deadline:
+        hh, mm = (int(x) for x in a.deadline.split(":"))
+        now = time.gmtime()
+        deadline = calendar.timegm((now.tm_year, now.tm_mon, now.tm_mday, hh, mm, 0, 0, 0, 0))
+    opts = BenchOptions(
+        limit=a.limit,
+        timeout_s=a.timeout,
+        concurrency=a.concurrency,
+        deadline=deadline,
+        resumed=logged_cases(Path(a.resume)) if a.resume else {},
+        out=Path(a.out),
+        note=a.note,
+    )
+    measured = asyncio.run(measure(a.agents, a.models, opts))
     print(json.dumps({a: {m: {k: e.get(k) for k in HEADLINE} for m, e in v.items()} for a, v in measured.items()
                       if a != "_meta"}, indent=2))  # fmt: skip
 
