@@ -34,10 +34,27 @@ from typing import Any
 NOT_FOUND = "I can't find that in the record."
 MAX_QUESTION_CHARS = 1000
 MAX_FACTS = 6
-ANSWER_PROMPT = """You answer an operator's question about a finished or waiting case, using ONLY the numbered
-facts below, which come from the case's record. Write one to three short sentences. After each sentence put
-the number of the fact it uses in brackets, like [1]. Do not add anything the facts do not say. If the facts
-do not answer the question, write exactly: I can't find that in the record."""
+ANSWER_PROMPT = """Answer the question about a case in one or two short sentences, using only the numbered facts
+from the case's record, and put the number of each fact you use in brackets.
+
+Facts:
+[1] The decision was referred, decided by rules.
+[2] Rule LEND-DSTI-REFER fired.
+Question: why was it referred?
+Answer: The rules referred it because rule LEND-DSTI-REFER fired [1] [2].
+"""
+"""A worked example, not instructions alone: the default local model is a small base model, which continues a
+pattern far better than it follows a paragraph of instructions (measured: with instructions only, it repeated
+the instructions back as its answer)."""
+ANSWER_STOP = ["\nQuestion:", "\nFacts:", "\n\n"]
+MIN_COVERAGE = 0.75
+"""Share of a sentence's content words that its cited facts (or the question) must contain."""
+_GLUE = set(
+    "because since after before then also both there their they them was were has have had been being the this "
+    "that these those which who whom what when with without from into under over case rules rule person people "
+    "answer not and but for its".split()
+)
+"""Words an answer may use that no fact needs to hold."""
 
 # Topic words -> the kinds of fact that answer them. A question may hit several topics.
 TOPICS: dict[str, tuple[str, ...]] = {
@@ -460,7 +477,7 @@ def select_facts(question: str, facts: list[Fact]) -> list[Fact]:
     qwords = {w for w in _words(question) if w not in _SUBJECT and not any(w.startswith(t) for t in _TOPIC_WORDS)}
     words = {id(f): _words(f"{f.text} {f.label} {json.dumps(f.value, default=str)}") for f in facts}
     named_anywhere = {w for w in qwords if any(w in ws for ws in words.values())}
-    if qwords and not named_anywhere and not _EXPLANATORY & set(topics):
+    if qwords - named_anywhere and not _EXPLANATORY & set(topics):
         return []  # it asks about something the record does not hold ("the applicant's favourite colour")
     if chosen and named_anywhere:
         named = [f for f in chosen if named_anywhere & words[id(f)]]
@@ -527,6 +544,26 @@ def ungrounded(text: str, cited: list[Fact]) -> list[str]:
     return missing
 
 
+def unsupported_sentences(text: str, cited: list[Fact], question: str) -> list[str]:
+    """The sentences of ``text`` that are not claims of the cited facts: each sentence's content words must
+    come (``MIN_COVERAGE`` of them) from the cited facts or the question, and at least one from a fact. This
+    catches what a list of checkable tokens does not: a model repeating its instructions, or inventing a
+    fact in plain words ("the phone number was used to track the shipment")."""
+    if re.search(r"(?im)^\s*(question|facts|answer)\s*:", text):
+        return [text.strip()[:120]]
+    fact_words = set().union(*(_words(f"{f.text} {f.label} {json.dumps(f.value, default=str)}") for f in cited))
+    allowed = fact_words | _words(question) | _GLUE
+    bad = []
+    for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
+        words = {w for w in _words(sentence) if len(w) > 3 and not w.isdigit()} - _GLUE
+        if not words:
+            continue
+        covered = len(words & allowed) / len(words)
+        if covered < MIN_COVERAGE or not words & fact_words:
+            bad.append(sentence[:120])
+    return bad
+
+
 def _cited_numbers(text: str, n: int) -> list[int]:
     return sorted({int(m) for m in re.findall(r"\[(\d{1,2})\]", text) if 1 <= int(m) <= n})
 
@@ -569,11 +606,11 @@ async def answer(
     from runtime.llm.chat_model import astream_message
 
     listing = "\n".join(f"[{i}] {f.text}" for i, f in enumerate(chosen, 1))
-    prompt = f"{ANSWER_PROMPT}\n\nFacts:\n{listing}\n\nQuestion: {question}\nAnswer:"
+    prompt = f"{ANSWER_PROMPT}\nFacts:\n{listing}\nQuestion: {question}\nAnswer:"
     name = getattr(model, "model_name", None) or getattr(model, "model", None) or type(model).__name__
     try:
         message = await astream_message(
-            model.bind(max_tokens=max_tokens), [{"role": "user", "content": prompt}], on_token
+            model.bind(max_tokens=max_tokens, stop=ANSWER_STOP), [{"role": "user", "content": prompt}], on_token
         )
         text = str(message.content or "").strip()
     except Exception as exc:  # noqa: BLE001 - the model only phrases; the record's answer stands without it
@@ -584,9 +621,14 @@ async def answer(
         return {**fallback, "model": str(name), "withdrawn": "the model found no answer in facts that hold one"}
     used = _cited_numbers(text, len(chosen))
     cited = [chosen[i - 1] for i in used] or chosen
-    missing = ungrounded(re.sub(r"\[\d{1,2}\]", "", text), cited)
-    if missing:
-        reason = "claims not in the record: " + ", ".join(dict.fromkeys(missing))
+    plain = re.sub(r"\[\d{1,2}\]", "", text)
+    missing = ungrounded(plain, cited)
+    unsupported = unsupported_sentences(plain, cited, question)
+    if missing or unsupported:
+        reason = "; ".join(
+            ([f"claims not in the record: {', '.join(dict.fromkeys(missing))}"] if missing else [])
+            + ([f"a sentence not in the record (no cited fact supports it): {unsupported[0]!r}"] if unsupported else [])
+        )
         return {**fallback, "model": str(name), "withdrawn": _short(reason, 300)}
     if not used:  # every claim is in the facts; cite them all
         text = text + " " + " ".join(f"[{i}]" for i in range(1, len(chosen) + 1))

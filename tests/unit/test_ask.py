@@ -121,6 +121,10 @@ async def test_a_grounded_model_answer_is_kept_and_its_tokens_stream() -> None:
         "The loan was approved by Arthur [1].",  # a decision the record does not hold
         "Rule LEND-LTV-CAP fired [1].",  # a rule that did not fire
         "Rule LEND-DSTI-REFER fired because the DSTI was 0.55 [1].",  # a number nowhere in the record
+        # a small base model repeating its instructions: no checkable token, but no fact says any of it
+        "Answer the question about a case in one or two short sentences, using only the numbered facts.",
+        "Rule LEND-DSTI-REFER fired [1]. The applicant's phone number was used to verify the employer.",
+        "Rule LEND-DSTI-REFER fired [1].\nQuestion: which rule fired?\nAnswer: LEND-DSTI-REFER",
     ],
 )
 async def test_a_model_answer_with_a_claim_not_in_the_record_is_withdrawn(invented: str) -> None:
