@@ -33,7 +33,7 @@ from typing import Any
 
 NOT_FOUND = "I can't find that in the record."
 MAX_QUESTION_CHARS = 1000
-MAX_FACTS = 6
+MAX_FACTS = 8
 ANSWER_PROMPT = """Answer the question about a case in one or two short sentences, using only the numbered facts
 from the case's record, and put the number of each fact you use in brackets.
 
@@ -460,34 +460,41 @@ def question_topics(question: str) -> list[str]:
 
 
 def select_facts(question: str, facts: list[Fact]) -> list[Fact]:
-    """The facts a question is about: by its topics first (in the order the topic's answer reads: for "why",
-    the decision, then the rules that fired, then the passages they rest on), narrowed to the facts the
-    question names when it names some; else the facts sharing the most content words with it."""
+    """The facts a question is about: by its topics (the best facts of each topic in turn, so "why was it
+    approved without a person?" gets the decision, the rule that fired, the passage and the approval facts
+    before a second rule), narrowed to the facts the question names when it names some; else the facts
+    sharing the most content words with it."""
     topics = question_topics(question)
     order: list[str] = []
     for topic in topics:
         order += [t for t in ANSWERS.get(topic, ()) if t not in order]
     if "approval" in topics and "why" not in topics and "decision" in order and len(order) > 1:
         order.remove("decision")  # "who approved it?" is about the approval, not the decision in general
-    rank = {t: i for i, t in enumerate(order)}
-    chosen = sorted(
-        (f for f in facts if rank.keys() & set(f.topics)),
-        key=lambda f: (f.weight, min(rank[t] for t in f.topics if t in rank)),
-    )
     qwords = {w for w in _words(question) if w not in _SUBJECT and not any(w.startswith(t) for t in _TOPIC_WORDS)}
     words = {id(f): _words(f"{f.text} {f.label} {json.dumps(f.value, default=str)}") for f in facts}
     named_anywhere = {w for w in qwords if any(w in ws for ws in words.values())}
     if qwords - named_anywhere and not _EXPLANATORY & set(topics):
         return []  # it asks about something the record does not hold ("the applicant's favourite colour")
-    if chosen and named_anywhere:
-        named = [f for f in chosen if named_anywhere & words[id(f)]]
+    pool = [f for f in facts if set(order) & set(f.topics)]
+    if pool and named_anywhere:
+        named = [f for f in pool if named_anywhere & words[id(f)]]
         if named:
-            chosen = named
-    if not chosen and named_anywhere:
+            pool = named
+    if pool:
+        groups = [sorted((f for f in pool if t in f.topics), key=lambda f: f.weight) for t in order]
+        chosen: list[Fact] = []
+        while len(chosen) < MAX_FACTS and any(groups):
+            for group in groups:
+                while group and group[0] in chosen:
+                    group.pop(0)
+                if group and len(chosen) < MAX_FACTS:
+                    chosen.append(group.pop(0))
+        return chosen
+    if named_anywhere:
         scored = [(len(named_anywhere & words[id(f)]), i, f) for i, f in enumerate(facts)]
         best = max((n for n, _, _ in scored), default=0)
-        chosen = [f for n, _, f in scored if n and n == best]
-    return chosen[:MAX_FACTS]
+        return [f for n, _, f in scored if n and n == best][:MAX_FACTS]
+    return []
 
 
 _TOPIC_WORDS = {w for words in TOPICS.values() for phrase in words for w in phrase.split() if len(w) >= 3} | set(

@@ -97,6 +97,12 @@ class Settings(BaseSettings):
         default=True,
         description="`steward up` runs the model server as a child and workers use it (when llm_base_url is unset).",
     )
+    ask_model_phrasing: bool = Field(
+        default=False,
+        description="Follow-up answers (/threads/{id}/ask) are phrased by the agents' model, claim-checked against "
+        "the record; off: the record's facts are the answer (bench/results/chat.json: the small embedded models "
+        "rarely phrase one that passes).",
+    )
     scoring_bootstrap: bool = Field(
         default=True,
         description="A worker trains and registers the credit-risk model in MLflow at start if none is registered.",

@@ -22,9 +22,10 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from guards.types import Principal
 from runtime.ask import MAX_QUESTION_CHARS, answer, load_record
 from runtime.errors import NotFound
+from runtime.settings import Settings
 from runtime.store import Store
 from server.aio import db
-from server.deps import PrincipalDep, StoreDep
+from server.deps import PrincipalDep, SettingsDep, StoreDep
 from server.schemas import _Request
 from server.views import load_run, load_thread
 
@@ -48,10 +49,11 @@ def _target_run(store: Store, principal: Principal, thread_id: str, run_id: str 
     return runs[0]
 
 
-def _model() -> Any | None:
+def _model(settings: Settings) -> Any | None:
+    """The agents' chat model when answers are to be phrased by it (``STEWARD_ASK_MODEL_PHRASING``)."""
     from agents.context import get_chat_model
 
-    return get_chat_model()
+    return get_chat_model() if settings.ask_model_phrasing else None
 
 
 def _keep(store: Store, principal: Principal, result: dict[str, Any]) -> None:
@@ -73,23 +75,29 @@ def _keep(store: Store, principal: Principal, result: dict[str, Any]) -> None:
 
 
 async def _answer(
-    store: Store, principal: Principal, thread_id: str, body: AskCreate, on_token: Any = None
+    store: Store, settings: Settings, principal: Principal, thread_id: str, body: AskCreate, on_token: Any = None
 ) -> dict[str, Any]:
     run = await db(_target_run, store, principal, thread_id, body.run_id)
     record = await db(load_record, store, run, principal.tenant)
-    result = await answer(record, body.question.strip(), asked_by=principal.id, model=_model(), on_token=on_token)
+    result = await answer(
+        record, body.question.strip(), asked_by=principal.id, model=_model(settings), on_token=on_token
+    )
     await db(_keep, store, principal, result)
     return result
 
 
 @router.post("/{thread_id}/ask", response_model=dict[str, Any])
-async def ask(thread_id: str, body: AskCreate, principal: PrincipalDep, store: StoreDep) -> dict[str, Any]:
+async def ask(
+    thread_id: str, body: AskCreate, principal: PrincipalDep, store: StoreDep, settings: SettingsDep
+) -> dict[str, Any]:
     """Answer a question about the thread's run from its record, with citations."""
-    return await _answer(store, principal, thread_id, body)
+    return await _answer(store, settings, principal, thread_id, body)
 
 
 @router.post("/{thread_id}/ask/stream", response_class=EventSourceResponse)
-async def ask_stream(thread_id: str, body: AskCreate, principal: PrincipalDep, store: StoreDep) -> EventSourceResponse:
+async def ask_stream(
+    thread_id: str, body: AskCreate, principal: PrincipalDep, store: StoreDep, settings: SettingsDep
+) -> EventSourceResponse:
     """The same answer, streamed: ``token`` events (the model's, as they come), ``answer``, ``end``."""
     await db(_target_run, store, principal, thread_id, body.run_id)  # a 404 before the stream opens
     queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
@@ -97,7 +105,7 @@ async def ask_stream(thread_id: str, body: AskCreate, principal: PrincipalDep, s
     async def produce() -> None:
         try:
             result = await _answer(
-                store, principal, thread_id, body, lambda t: queue.put_nowait(("token", {"text": t}))
+                store, settings, principal, thread_id, body, lambda t: queue.put_nowait(("token", {"text": t}))
             )
             queue.put_nowait(("answer", result))
         except Exception as exc:  # noqa: BLE001 - reported in the stream, which has already started

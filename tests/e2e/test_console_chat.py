@@ -87,7 +87,9 @@ async def chat_console(
     from server.app import create_app
     from server.testing import serve_app
 
-    app = create_app(Settings(home=tmp_path, task_queue=task_queue), store=store, client=client)
+    app = create_app(
+        Settings(home=tmp_path, task_queue=task_queue, ask_model_phrasing=True), store=store, client=client
+    )
     async with (
         build_worker(client, task_queue, store, load_policy_engine(), assistants=list_assistants()),
         serve_app(app) as api,

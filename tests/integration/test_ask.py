@@ -57,7 +57,9 @@ async def served(client, store, task_queue, tmp_path: Path) -> AsyncIterator[Ser
 
     set_chat_model_factory(None)
     async with build_worker(client, task_queue, store, load_policy_engine(), assistants=list_assistants()):
-        app = create_app(Settings(home=tmp_path, task_queue=task_queue), store=store, client=client)
+        app = create_app(
+            Settings(home=tmp_path, task_queue=task_queue, ask_model_phrasing=True), store=store, client=client
+        )
         async with serve_app(app) as running:
             yield Served(running.base_url, store.create_api_key("olivia", "default", ["operator"])[1], store)
     set_chat_model_factory(None)
