@@ -57,7 +57,7 @@ _INSTRUCTION = re.compile(
 INTAKE_PROMPT = """You read a request written by a bank operator and copy the values it states into JSON.
 Copy every value exactly as it is written in the request (numbers with their words, e.g. "80k", "12,000";
 names with their accents; dates as written). Use "" for anything the request does not state. Never guess,
-never compute, never fill in an example."""
+never compute, never copy a value from the example."""
 
 
 class IntakeState(TypedDict, total=False):
@@ -137,18 +137,54 @@ def _label(path: tuple[str | int, ...]) -> str:
     return " ".join(words).replace("related parties", "related party")
 
 
+def model_keys(fields: list[Field]) -> dict[str, str]:
+    """Field key -> the key the model writes: its label ("annual income"), unique, else the dotted key.
+
+    Measured with gemma3-270m on the chat suites: with dotted keys ("application.annual_income") the model
+    copied each key as its own value, so grounding dropped every field; with the labels and a worked example
+    it copies the values written in the request."""
+    out: dict[str, str] = {}
+    seen: set[str] = set()
+    for f in fields:
+        name = f.label if f.label and f.label not in seen else f.key
+        seen.add(name)
+        out[f.key] = name
+    return out
+
+
 def model_schema(fields: list[Field]) -> dict[str, Any]:
     """A flat object, one string property per field, every one required ("" for unknown): the shape small
     models and llama.cpp's grammar handle (nullable unions and regex patterns are refused by its grammar)."""
+    keys = model_keys(fields)
     props: dict[str, Any] = {}
     for f in fields:
         if f.kind == "enum":
-            props[f.key] = {"type": "string", "enum": ["", *f.enum]}
+            props[keys[f.key]] = {"type": "string", "enum": ["", *f.enum]}
         elif f.kind == "boolean":
-            props[f.key] = {"type": "string", "enum": ["", "yes", "no"]}
+            props[keys[f.key]] = {"type": "string", "enum": ["", "yes", "no"]}
         else:
-            props[f.key] = {"type": "string", "maxLength": 80}
+            props[keys[f.key]] = {"type": "string", "maxLength": 80}
     return {"type": "object", "properties": props, "required": list(props)}
+
+
+_EXAMPLE_VALUES = {"string": "R-3", "number": "5,000", "integer": "640", "date": "3 May 1980", "country": "Norway"}
+
+
+def worked_example(fields: list[Field]) -> str:
+    """One made-up request and its JSON, for the model to continue the pattern: up to three fields stated,
+    every other field "". Its values are never taken: grounding keeps only what the operator's own text
+    supports, and the example's words are not in it."""
+    keys = model_keys(fields)
+    stated: dict[str, str] = {}
+    for f in fields:
+        if len(stated) == 3:
+            break
+        value = f.enum[0] if f.kind == "enum" and f.enum else _EXAMPLE_VALUES.get(f.kind)
+        if value and value not in stated.values() and isinstance(f.path[-1], str):
+            stated[keys[f.key]] = value
+    answer = {keys[f.key]: stated.get(keys[f.key], "") for f in fields}
+    request = ", ".join(f"{k} {v}" for k, v in stated.items())
+    return f"Request: {request}\nJSON: {json.dumps(answer, ensure_ascii=False)}"
 
 
 # -- reading a message -----------------------------------------------------------------------------------
@@ -191,14 +227,15 @@ async def read_message(text: str, fields: list[Field], description: str, asked: 
     if direct is not None and asked:
         raw[asked[0]] = direct  # the answer to "what is the X?" is X (still grounded in the answer)
     else:
+        names = model_keys(fields)
         listing = "\n".join(
-            f'- "{f.key}": {f.label}' + (f" (one of: {', '.join(f.enum)})" if f.enum else "") for f in fields
+            f'- "{names[f.key]}"' + (f" (one of: {', '.join(f.enum)})" if f.enum else "") for f in fields
         )
 
         def user(instructions: str) -> str:
             return (
                 f"{instructions}\n\nThe assistant's job: {description}\nFields:\n{listing}\n\n"
-                f"--- request ---\n{text}\n--- end ---\nJSON:"
+                f"{worked_example(fields)}\n\nRequest: {text}\nJSON:"
             )
 
         data, use = await extract(
@@ -210,9 +247,11 @@ async def read_message(text: str, fields: list[Field], description: str, asked: 
             max_tokens=40 + 30 * len(fields),
         )
         model_use = use.public()
+        from_name = {name: key for key, name in names.items()}
         for k, v in (data.model_extra or {} if data else {}).items():
-            if k in by_key and v not in ("", None) and k not in raw:
-                raw[k] = v
+            key = from_name.get(k, k)  # the label the model was given, or a dotted key
+            if key in by_key and v not in ("", None) and key not in raw:
+                raw[key] = v
     values: dict[str, Any] = {}
     dropped: list[str] = []
     ambiguous: list[str] = []
