@@ -11,7 +11,8 @@ Per agent and model the file holds:
 
 - ``field_accuracy``: over every (case, stated field) pair of the non-refuse cases, the share whose grounded
   value equals the stated one (numbers as floats, strings exact after strip, or one of the case's ``accept``
-  spans); ``wrong_values`` (a value for a stated field that differs) and ``missed_values`` (none) beside it;
+  spans); ``field_accuracy_any_case`` also takes a value that differs only in letter case ("Used car");
+  ``wrong_values`` (a value for a stated field that differs) and ``missed_values`` (none) beside it;
 - ``clarify_rate``: on requests that state every required field (``complete``), the share where intake would
   ask anything (a missing or ambiguous field);
 - ``invented_confirmed``: the share of non-refuse requests where a value for a field the request does not
@@ -92,6 +93,8 @@ class BenchOptions:
     """Epoch seconds after which no new request is read: the entry then says ``partial`` and how many were."""
     resumed: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Case id -> its progress line from an earlier run's log of the same model: re-scored, not re-read."""
+    rescore_only: bool = False
+    """Score the resumed cases again (with this code's scoring) and read none: no model server is started."""
     out: Path = OUT
     note: str | None = None
 
@@ -294,6 +297,13 @@ def same(expected: Any, got: Any, also: list[Any] | None = None) -> bool:
     return False
 
 
+def _same_but_case(expected: Any, got: Any, also: list[Any] | None = None) -> bool:
+    """A string that differs from the stated one only in letter case ("Used car" for "used car")."""
+    return isinstance(got, str) and any(
+        isinstance(w, str) and w.strip().casefold() == got.strip().casefold() for w in [expected, *(also or [])]
+    )
+
+
 def _share(n: int, total: int) -> float | None:
     """A rate with nothing to count over is null, not 0 or 1."""
     return round(n / total, 4) if total else None
@@ -304,7 +314,7 @@ def score(results: list[CaseResult]) -> dict[str, Any]:
     stated = [r for r in results if not r.case.refuse]
     refuse = [r for r in results if r.case.refuse]
     complete = [r for r in stated if r.case.complete]
-    pairs = right = wrong = missed = invented = 0
+    pairs = right = right_any_case = wrong = missed = invented = 0
     wrong_examples: list[dict[str, Any]] = []
     invented_examples: list[dict[str, Any]] = []
     cases_invented = 0
@@ -323,6 +333,7 @@ def score(results: list[CaseResult]) -> dict[str, Any]:
             else:
                 wrong += 1
                 row["wrong"] += 1
+                right_any_case += _same_but_case(want, r.values[key], r.case.accept.get(key))
                 if len(wrong_examples) < EXAMPLES:
                     wrong_examples.append({"case": r.case.id, "field": key, "expected": want, "got": r.values[key]})
         extra = {k: v for k, v in r.confirmed.items() if k not in r.case.expected and k not in r.case.unscored}
@@ -341,6 +352,7 @@ def score(results: list[CaseResult]) -> dict[str, Any]:
     return {
         "requests": len(results),
         "field_accuracy": _share(right, pairs),
+        "field_accuracy_any_case": _share(right + right_any_case, pairs),
         "clarify_rate": _share(sum(r.asks for r in complete), len(complete)),
         "invented_confirmed": _share(cases_invented, len(stated)),
         "invented_values": invented,
@@ -418,14 +430,15 @@ async def measure_model(model: str, agents: list[str], opts: BenchOptions, home:
         }
     )
     why = available(model, settings)
-    if opts.deadline is not None and time.time() > opts.deadline:
+    if opts.deadline is not None and time.time() > opts.deadline and not opts.rescore_only:
         stamp = time.strftime("%H:%M UTC", time.gmtime(opts.deadline))
         why = f"not measured: the run's deadline ({stamp}) passed before this model's turn on this machine"
     if why:
         return {a: {"skipped": why} for a in agents}
     t0 = time.perf_counter()
-    child = await asyncio.to_thread(ensure_model_server, settings, 600.0)
-    print(f"{model}: model server ready in {time.perf_counter() - t0:.1f}s", flush=True)
+    child = None if opts.rescore_only else await asyncio.to_thread(ensure_model_server, settings, 600.0)
+    if child is not None:
+        print(f"{model}: model server ready in {time.perf_counter() - t0:.1f}s", flush=True)
     set_chat_model_factory(timed_model_factory(settings, model))
     out: dict[str, dict[str, Any]] = {}
     try:
@@ -452,7 +465,8 @@ async def measure_model(model: str, agents: list[str], opts: BenchOptions, home:
                 out[agent].update(extra)
     finally:
         set_chat_model_factory(None)
-        child.stop()
+        if child is not None:
+            child.stop()
     return out
 
 
@@ -464,6 +478,8 @@ async def read_suite(cases: list[ChatCase], spec: Any, opts: BenchOptions) -> li
     async def one(case: ChatCase) -> CaseResult | None:
         if case.id in opts.resumed:
             return from_log(case, spec, opts.resumed[case.id])
+        if opts.rescore_only:
+            return None
         async with gate:
             if opts.deadline is not None and time.time() > opts.deadline:
                 return None
@@ -591,6 +607,7 @@ def main() -> None:
     )
     ap.add_argument("--deadline", default=None, help="HH:MM UTC today: read no new request after it (partial)")
     ap.add_argument("--resume", default=None, help="a log of an earlier run of the one model measured")
+    ap.add_argument("--rescore", action="store_true", help="with --resume: score its cases again, read none")
     a = ap.parse_args()
     if a.resume and len(a.models) != 1:
         ap.error("--resume takes the log of one model's run: name that model alone with --models")
@@ -605,6 +622,7 @@ def main() -> None:
         concurrency=a.concurrency,
         deadline=deadline,
         resumed=logged_cases(Path(a.resume)) if a.resume else {},
+        rescore_only=bool(a.rescore and a.resume),
         out=Path(a.out),
         note=a.note,
     )
