@@ -305,7 +305,7 @@ def record_facts(record: Record) -> list[Fact]:
                     f"Policy rule {rule} gated the actions.",
                     rule,
                     ("rule", "approval"),
-                    weight=2,
+                    weight=2 if str(rule).startswith("default") else 1,  # a fallback rule explains nothing
                 )
             )
         for cite in basis.get("citations") or []:
@@ -391,14 +391,24 @@ def record_facts(record: Record) -> list[Fact]:
                 )
             )
     if not record.approvals:
+        actions = (outcome.get("actions") or []) if isinstance(outcome, dict) else []
+        gates = {str(a.get("tool")): str(a["policy_rule"]) for a in actions if a.get("policy_rule")}
         add(
             Fact(
                 "run",
                 "events[type=approval_requested]",
                 "no approval",
-                "No approval was requested in this run: no person had to decide anything.",
-                [],
+                "No approval was requested in this run: no person had to decide anything."
+                + (
+                    " The actions ran under policy rules: "
+                    + ", ".join(f"{rule} ({tool})" for tool, rule in gates.items())
+                    + "."
+                    if gates
+                    else ""
+                ),
+                {"approvals": [], "policy_rules": gates},
                 ("approval",),
+                weight=0,
             )
         )
     for e in record.events:
