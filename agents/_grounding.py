@@ -253,6 +253,11 @@ def ground(f: Field, raw: Any, text: str) -> Any:
         stated = (value.replace("_", " "), *ENUM_WORDS.get(value, ()))
         return value if any(contains_words(text, w) for w in stated) else None
     value = str(raw).strip()
+    if value and not re.search(r"\s", value):
+        # One token ("PH-1008", "SS-600001", "kitchen"): it must stand alone in the text, not be a piece of a
+        # longer identifier ("1008" is not stated by "PH-1008").
+        pattern = rf"(?<![\w\-/.]){re.escape(value)}(?![\w\-/]|\.\w)"
+        return value if re.search(pattern, text, re.I) or contains_words(text, value) and value.isalpha() else None
     return value if contains_words(text, value) else None
 
 

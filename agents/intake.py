@@ -263,6 +263,17 @@ async def read_message(text: str, fields: list[Field], description: str, asked: 
             dropped.append(key)
         else:
             values[key] = got
+    # One piece of text backs one field: a string the model gave for two fields ("SS-600001" as the policy
+    # and as the carrier) is no one's until the operator says which (the fields are asked for).
+    owners: dict[str, list[str]] = {}
+    for key, value in values.items():
+        if isinstance(value, str) and by_key[key].kind == "string":
+            owners.setdefault(value.casefold(), []).append(key)
+    for keys in owners.values():
+        if len(keys) > 1:
+            for key in keys:
+                values.pop(key)
+                dropped.append(key)
     return Reading(values, dropped, ambiguous, model_use)
 
 

@@ -1,0 +1,64 @@
+"""Intake's reading of a plain-words request: what grounding keeps of the model's answer.
+
+The model is a scripted fake whose answer has the two mistakes the real one made on the claims chat suite
+(bench/results/chat.json): a piece of an identifier given as another field ("1008" out of "PH-1008"), and one
+identifier given for two fields ("SS-600001" as the policy and as the carrier).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
+
+from agents._grounding import Field, ground
+from agents.context import set_chat_model_factory
+from agents.intake import input_fields, model_keys, read_message, worked_example
+
+REQUEST = "Claim CL-5006 for claimant PH-1008, SwiftShip SS-600001, never arrived, claiming 780 EUR"
+
+
+def test_a_piece_of_an_identifier_is_not_a_stated_value() -> None:
+    f = Field(("claim", "shipment", "tracking_number"), "string", False, "tracking number")
+    assert ground(f, "1008", REQUEST) is None
+    assert ground(f, "PH-1008", REQUEST) == "PH-1008"
+    assert ground(f, "SS-600001", REQUEST) == "SS-600001"
+    assert ground(Field(("x", "purpose"), "string", True, "purpose"), "Kitchen", "12,000 for a kitchen") == "Kitchen"
+
+
+@pytest.fixture
+def claims_fields() -> Iterator[list[Field]]:
+    from agents.registry import list_assistants
+
+    model = next(a for a in list_assistants() if a.name == "claims").input_model
+    assert model is not None
+    yield input_fields(model.model_json_schema())
+    set_chat_model_factory(None)
+
+
+async def test_one_identifier_for_two_fields_is_asked_not_guessed(claims_fields: list[Field]) -> None:
+    names = model_keys(claims_fields)
+    answer = {
+        names["claim.claim_id"]: "CL-5006",
+        names["claim.claimant_id"]: "PH-1008",
+        names["claim.policy_id"]: "SS-600001",  # the request names no policy
+        names["claim.shipment.carrier"]: "SS-600001",
+        names["claim.shipment.tracking_number"]: "1008",
+        names["claim.amount_claimed"]: "780",
+    }
+    set_chat_model_factory(lambda: GenericFakeChatModel(messages=iter([AIMessage(content=json.dumps(answer))])))
+    reading = await read_message(REQUEST, claims_fields, "Cargo claims")
+    assert reading.values == {"claim.claim_id": "CL-5006", "claim.claimant_id": "PH-1008", "claim.amount_claimed": 780}
+    assert {"claim.policy_id", "claim.shipment.carrier", "claim.shipment.tracking_number"} <= set(reading.dropped)
+
+
+def test_the_worked_example_is_built_from_the_fields_and_states_at_most_three(claims_fields: list[Field]) -> None:
+    example = worked_example(claims_fields)
+    request, answer = example.split("\nJSON: ")
+    stated = {k: v for k, v in json.loads(answer).items() if v}
+    assert 1 <= len(stated) <= 3 and set(json.loads(answer)) == set(model_keys(claims_fields).values())
+    for value in stated.values():
+        assert value in request
