@@ -452,6 +452,9 @@ async def measure_model(model: str, agents: list[str], opts: BenchOptions, home:
             cases = load_cases(agent)[: opts.limit] if opts.limit else load_cases(agent)
             started = time.perf_counter()
             results = await read_suite(cases, spec, opts)
+            if not results:
+                out[agent] = {"skipped": "not measured: no request of the suite was read before the run's deadline"}
+                continue
             out[agent] = score(results) | {
                 "wall_s": round(time.perf_counter() - started, 1),
                 "concurrency": opts.concurrency,
@@ -606,7 +609,7 @@ def main() -> None:
         "--concurrency", type=int, default=1, help="requests read at once (>1 queues them: TTFT then includes the wait)"
     )
     ap.add_argument("--deadline", default=None, help="HH:MM UTC today: read no new request after it (partial)")
-    ap.add_argument("--resume", default=None, help="a log of an earlier run of the one model measured")
+    ap.add_argument("--resume", action="append", default=[], help="a log of an earlier run of the one model measured")
     ap.add_argument("--rescore", action="store_true", help="with --resume: score its cases again, read none")
     a = ap.parse_args()
     if a.resume and len(a.models) != 1:
@@ -621,7 +624,7 @@ def main() -> None:
         timeout_s=a.timeout,
         concurrency=a.concurrency,
         deadline=deadline,
-        resumed=logged_cases(Path(a.resume)) if a.resume else {},
+        resumed={k: v for log in a.resume for k, v in logged_cases(Path(log)).items()},
         rescore_only=bool(a.rescore and a.resume),
         out=Path(a.out),
         note=a.note,
