@@ -117,6 +117,8 @@ class NumberMention:
     value: float
     per_period: str | None = None
     """"month" when the text says "a month" right after it (not an annual amount)."""
+    start: int = -1
+    """Where the mention begins in the text (one mention, several readings, one start)."""
 
 
 def numbers_in(text: str) -> list[NumberMention]:
@@ -136,7 +138,7 @@ def numbers_in(text: str) -> list[NumberMention]:
         mult = _SCALE.get(scale, 1.0)
         period = _PER_PERIOD.match(text[m.end() :])
         for r in readings:
-            out.append(NumberMention(r * mult, period.group(1).lower() if period else None))
+            out.append(NumberMention(r * mult, period.group(1).lower() if period else None, m.start()))
     return out
 
 

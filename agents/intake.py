@@ -263,18 +263,35 @@ async def read_message(text: str, fields: list[Field], description: str, asked: 
             dropped.append(key)
         else:
             values[key] = got
-    # One piece of text backs one field: a string the model gave for two fields ("SS-600001" as the policy
-    # and as the carrier) is no one's until the operator says which (the fields are asked for).
+    # One mention in the text backs one field: a value the model gave for more fields than the request
+    # mentions it ("80k a year" as the annual income and as the monthly income and obligations; "SS-600001"
+    # as the policy and as the carrier) is kept for none of them, and the fields are asked for.
     owners: dict[str, list[str]] = {}
     for key, value in values.items():
-        if isinstance(value, str) and by_key[key].kind == "string":
-            owners.setdefault(value.casefold(), []).append(key)
-    for keys in owners.values():
-        if len(keys) > 1:
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float):
+            owners.setdefault(f"n:{float(value)!r}", []).append(key)
+        elif isinstance(value, str) and by_key[key].kind == "string":
+            owners.setdefault(f"s:{value.casefold()}", []).append(key)
+    for token, keys in owners.items():
+        if len(keys) > 1 and len(keys) > _mentions(token, text):
             for key in keys:
                 values.pop(key)
                 dropped.append(key)
     return Reading(values, dropped, ambiguous, model_use)
+
+
+def _mentions(token: str, text: str) -> int:
+    """How many times the request mentions a value (``n:<float>`` or ``s:<casefolded string>``)."""
+    from agents._grounding import numbers_in
+
+    kind, _, value = token.partition(":")
+    if kind == "n":
+        return len(
+            {m.start for m in numbers_in(text) if abs(m.value - float(value)) < 1e-6 * max(1.0, abs(float(value)))}
+        )
+    return len(re.findall(rf"(?<![\w\-/.]){re.escape(value)}(?![\w\-/])", text, re.I))
 
 
 def missing_fields(fields: list[Field], values: dict[str, Any]) -> list[str]:

@@ -62,3 +62,29 @@ def test_the_worked_example_is_built_from_the_fields_and_states_at_most_three(cl
     assert 1 <= len(stated) <= 3 and set(json.loads(answer)) == set(model_keys(claims_fields).values())
     for value in stated.values():
         assert value in request
+
+
+async def test_one_number_is_not_two_fields_unless_the_request_says_it_twice() -> None:
+    from agents.registry import list_assistants
+
+    model = next(a for a in list_assistants() if a.name == "loan_triage").input_model
+    assert model is not None
+    fields = input_fields(model.model_json_schema())
+    names = model_keys(fields)
+    answer = {
+        names["application.application_id"]: "A-9",
+        names["application.annual_income"]: "80k",
+        names["application.monthly_income"]: "80k",  # the request gives no monthly income
+        names["application.monthly_obligations"]: "80k",
+        names["application.amount"]: "12,000",
+    }
+    set_chat_model_factory(lambda: GenericFakeChatModel(messages=iter([AIMessage(content=json.dumps(answer))])))
+    try:
+        reading = await read_message("Triage A-9: 12,000 for a kitchen, income 80k a year", fields, "Loans")
+        assert reading.values == {"application.application_id": "A-9", "application.amount": 12000}
+        twice = {names["application.amount"]: "5,000", names["application.monthly_obligations"]: "5,000"}
+        set_chat_model_factory(lambda: GenericFakeChatModel(messages=iter([AIMessage(content=json.dumps(twice))])))
+        reading = await read_message("A-1: borrow 5,000; obligations 5,000 a month", fields, "Loans")
+        assert reading.values == {"application.amount": 5000, "application.monthly_obligations": 5000}
+    finally:
+        set_chat_model_factory(None)
