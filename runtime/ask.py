@@ -581,6 +581,21 @@ def unsupported_sentences(text: str, cited: list[Fact], question: str) -> list[s
     return bad
 
 
+def _malformed(text: str, n: int) -> str | None:
+    """Why a model's text is not an answer at all, whatever its words: it cites a fact that was not given,
+    repeats the fact list ("[7] Policy rule ..."), or says the same sentence twice (measured: what
+    gemma3-270m writes for most questions)."""
+    numbers = [int(m) for m in re.findall(r"\[(\d{1,3})\]", text)]
+    if any(k < 1 or k > n for k in numbers):
+        return "it cites a fact that was not given"
+    if re.match(r"\s*\[\d", text):
+        return "it repeats the list of facts instead of answering"
+    sentences = [x.strip() for x in re.split(r"(?<=[.!?])\s+|\n+", text) if x.strip()]
+    if len(sentences) != len(set(sentences)):
+        return "it repeats itself"
+    return None
+
+
 def _cited_numbers(text: str, n: int) -> list[int]:
     return sorted({int(m) for m in re.findall(r"\[(\d{1,2})\]", text) if 1 <= int(m) <= n})
 
@@ -636,6 +651,9 @@ async def answer(
         return {**fallback, "model": str(name), "withdrawn": "the model wrote nothing"}
     if text.strip().rstrip(".").lower() == NOT_FOUND.rstrip(".").lower():
         return {**fallback, "model": str(name), "withdrawn": "the model found no answer in facts that hold one"}
+    shape = _malformed(text, len(chosen))
+    if shape:
+        return {**fallback, "model": str(name), "withdrawn": shape}
     used = _cited_numbers(text, len(chosen))
     cited = [chosen[i - 1] for i in used] or chosen
     plain = re.sub(r"\[\d{1,2}\]", "", text)

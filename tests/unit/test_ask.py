@@ -125,11 +125,15 @@ async def test_a_grounded_model_answer_is_kept_and_its_tokens_stream() -> None:
         "Answer the question about a case in one or two short sentences, using only the numbered facts.",
         "Rule LEND-DSTI-REFER fired [1]. The applicant's phone number was used to verify the employer.",
         "Rule LEND-DSTI-REFER fired [1].\nQuestion: which rule fired?\nAnswer: LEND-DSTI-REFER",
+        # what gemma3-270m wrote in the follow-up bench: the facts list again, numbers that were not given
+        "[1] Rule LEND-DSTI-REFER fired.",
+        "Rule LEND-DSTI-REFER fired [9].",
+        "Rule LEND-DSTI-REFER fired. Rule LEND-DSTI-REFER fired.",
     ],
 )
 async def test_a_model_answer_with_a_claim_not_in_the_record_is_withdrawn(invented: str) -> None:
     out = await answer(_record(), "which rule fired?", asked_by="olivia", model=_model(invented))
-    assert out["by"] == "rules" and out["withdrawn"] and "not in the record" in out["withdrawn"]
+    assert out["by"] == "rules" and out["withdrawn"]
     assert out["text"].startswith("Rule LEND-DSTI-REFER fired.")
 
 
