@@ -94,7 +94,8 @@ class BenchOptions:
     resumed: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Case id -> its progress line from an earlier run's log of the same model: re-scored, not re-read."""
     rescore_only: bool = False
-    """Score the resumed cases again (with this code's scoring) and read none: no model server is started."""
+    """Score the resumed cases again (with this code's scoring) and read none: no model server is started;
+    give the run's own ``concurrency`` and ``timeout_s``, which its entries record."""
     out: Path = OUT
     note: str | None = None
 
@@ -453,13 +454,16 @@ async def measure_model(model: str, agents: list[str], opts: BenchOptions, home:
             started = time.perf_counter()
             results = await read_suite(cases, spec, opts)
             if not results:
-                out[agent] = {"skipped": "not measured: no request of the suite was read before the run's deadline"}
+                why = "in the resumed log(s)" if opts.rescore_only else "read before the run's deadline"
+                out[agent] = {"skipped": f"not measured: no request of the suite {why}"}
                 continue
             out[agent] = score(results) | {
-                "wall_s": round(time.perf_counter() - started, 1),
                 "concurrency": opts.concurrency,
+                "model_timeout_s": opts.timeout_s,
                 "resumed_from_log": sum(c.id in opts.resumed for c in cases),
             }
+            if not opts.rescore_only:  # a rescore's wall time says nothing about the model
+                out[agent]["wall_s"] = round(time.perf_counter() - started, 1)
             out[agent] |= {"partial": len(results) < len(cases), "cases_in_suite": len(cases)}
             print(f"{agent} {model}: {json.dumps({k: out[agent][k] for k in HEADLINE})}", flush=True)
             write(opts.out, {agent: {model: out[agent]}})  # each agent's figures as soon as they exist
@@ -538,8 +542,6 @@ def meta(agents: list[str], opts: BenchOptions) -> dict[str, Any]:
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "versions": _versions(),
-        "model_timeout_s": opts.timeout_s,
-        "concurrency": opts.concurrency,
         "limit": opts.limit,
         "suites": {a: f"evals/suites/{CHAT_SUITES[a]}" for a in agents},
         **({"note": opts.note} if opts.note else {}),
