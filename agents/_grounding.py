@@ -47,6 +47,11 @@ _NUMBER = re.compile(
     r"(?:\s*(k|thousand|mn|m|million|bn|billion)\b)?",
     re.IGNORECASE,
 )
+_UNIT = re.compile(r"^\s*(months?|mos?|years?|yrs?|y/o|%|percent|per cent|days?)(?![a-z])", re.I)
+"""A unit written right after a number: "60 months" is a term, "41 years" an age, "7.9 %" a rate."""
+_UNIT_FIELDS = {"month": ("term", "months"), "mo": ("term", "months"), "year": ("age", "years", "term"),
+                "yr": ("age", "years", "term"), "y/o": ("age",), "%": ("rate", "percent"),
+                "percent": ("rate", "percent"), "per cent": ("rate", "percent"), "day": ("days", "delay")}  # fmt: skip
 _PER_PERIOD = re.compile(r"^\s*(?:(?:eur|usd|gbp|[$€£]))?\s*(?:a|per|/|each)\s*(month|week|day|mo|wk)\b", re.I)
 
 ENUM_WORDS: dict[str, tuple[str, ...]] = {
@@ -119,6 +124,8 @@ class NumberMention:
     """"month" when the text says "a month" right after it (not an annual amount)."""
     start: int = -1
     """Where the mention begins in the text (one mention, several readings, one start)."""
+    unit: str | None = None
+    """"month", "year", "%", "day" when written right after the number."""
 
 
 def numbers_in(text: str) -> list[NumberMention]:
@@ -137,8 +144,12 @@ def numbers_in(text: str) -> list[NumberMention]:
                 readings.add(float(digits + frac))
         mult = _SCALE.get(scale, 1.0)
         period = _PER_PERIOD.match(text[m.end() :])
+        unit_match = _UNIT.match(text[m.end() :])
+        unit = unit_match.group(1).lower().rstrip("s") if unit_match else None
+        if unit in ("mo",):
+            unit = "month"
         for r in readings:
-            out.append(NumberMention(r * mult, period.group(1).lower() if period else None, m.start()))
+            out.append(NumberMention(r * mult, period.group(1).lower() if period else None, m.start(), unit))
     return out
 
 
@@ -268,7 +279,10 @@ def _ground_number(f: Field, raw: Any, text: str) -> float | int | None:
     if value is None:
         return None
     annual = "annual" in f.key or "year" in f.key
+    name = str(f.path[-1]).lower()
     for mention in numbers_in(text):
+        if mention.unit and not any(w in name for w in _UNIT_FIELDS.get(mention.unit, (mention.unit,))):
+            continue  # "60 months" is not a monthly income, "41 years" not an amount
         if abs(mention.value - value) < 1e-6 * max(1.0, abs(value)):
             if annual and mention.per_period:  # "5,000 a month" is not an annual income of 5,000
                 continue

@@ -274,6 +274,8 @@ async def read_message(text: str, fields: list[Field], description: str, asked: 
             owners.setdefault(f"n:{float(value)!r}", []).append(key)
         elif isinstance(value, str) and by_key[key].kind == "string":
             owners.setdefault(f"s:{value.casefold()}", []).append(key)
+        elif isinstance(value, str) and by_key[key].kind == "enum":
+            owners.setdefault(f"e:{value}", []).append(key)
     for token, keys in owners.items():
         if len(keys) > 1 and len(keys) > _mentions(token, text):
             for key in keys:
@@ -287,6 +289,12 @@ def _mentions(token: str, text: str) -> int:
     from agents._grounding import numbers_in
 
     kind, _, value = token.partition(":")
+    if kind == "e":  # an enum value: how often its words are written ("loss", "lost"; "director")
+        from agents._grounding import ENUM_WORDS, norm
+
+        padded = norm(text)
+        words = {norm(w).strip() for w in (value.replace("_", " "), *ENUM_WORDS.get(value, ()))}
+        return max((padded.count(f" {w}") for w in words if w), default=0)
     if kind == "n":
         return len(
             {m.start for m in numbers_in(text) if abs(m.value - float(value)) < 1e-6 * max(1.0, abs(float(value)))}

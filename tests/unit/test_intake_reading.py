@@ -88,3 +88,27 @@ async def test_one_number_is_not_two_fields_unless_the_request_says_it_twice() -
         assert reading.values == {"application.amount": 5000, "application.monthly_obligations": 5000}
     finally:
         set_chat_model_factory(None)
+
+
+def test_a_number_with_its_unit_grounds_only_a_field_of_that_unit() -> None:
+    text = "A-1042: 25,000 EUR for a used car, credit score 712, 60 months, applicant 41 years old, rate 6.9%"
+    income = Field(("application", "monthly_income"), "number", False, "monthly income")
+    term = Field(("application", "term_months"), "integer", False, "term months")
+    age = Field(("application", "age"), "integer", False, "age")
+    amount = Field(("application", "amount"), "number", True, "amount")
+    rate = Field(("application", "annual_rate"), "number", False, "annual rate")
+    assert ground(income, "60", text) is None and ground(term, "60", text) == 60
+    assert ground(amount, "41", text) is None and ground(age, "41", text) == 41
+    assert ground(amount, "6.9", text) is None and ground(rate, "6.9", text) == 6.9
+
+
+async def test_one_enum_word_is_not_the_value_of_several_fields(claims_fields: list[Field]) -> None:
+    names = model_keys(claims_fields)
+    answer = {
+        names["claim.claim_id"]: "CL-5006",
+        names["claim.claim_type"]: "loss",
+        names["claim.prior_claims.0.claim_type"]: "loss",  # the request mentions no prior claim
+    }
+    set_chat_model_factory(lambda: GenericFakeChatModel(messages=iter([AIMessage(content=json.dumps(answer))])))
+    reading = await read_message("Claim CL-5006: shipment lost in transit", claims_fields, "Cargo claims")
+    assert reading.values == {"claim.claim_id": "CL-5006"}
