@@ -43,7 +43,8 @@ _MONTHS = {
 }
 _SCALE = {"k": 1e3, "thousand": 1e3, "m": 1e6, "mn": 1e6, "million": 1e6, "bn": 1e9, "billion": 1e9}
 _NUMBER = re.compile(
-    r"(?<![\w.])(\d{1,3}(?:(?:,\d{3})+|(?:[ \u00a0\u202f]\d{3})+|(?:\.\d{3})+)|\d+)(?:([.,])(\d+))?"
+    r"(?<![\w.])(?<![A-Za-z]-)(?<![A-Za-z]_)"  # not a piece of an identifier ("A-1500")
+    r"(\d{1,3}(?:(?:,\d{3})+|(?:[ \u00a0\u202f]\d{3})+|(?:\.\d{3})+)|\d+)(?:([.,])(\d+))?"
     r"(?:\s*(k|thousand|mn|m|million|bn|billion)\b)?",
     re.IGNORECASE,
 )
@@ -52,7 +53,11 @@ _UNIT = re.compile(r"^\s*(months?|mos?|years?|yrs?|y/o|%|percent|per cent|days?)
 _UNIT_FIELDS = {"month": ("term", "months"), "mo": ("term", "months"), "year": ("age", "years", "term"),
                 "yr": ("age", "years", "term"), "y/o": ("age",), "%": ("rate", "percent"),
                 "percent": ("rate", "percent"), "per cent": ("rate", "percent"), "day": ("days", "delay")}  # fmt: skip
-_PER_PERIOD = re.compile(r"^\s*(?:(?:eur|usd|gbp|[$€£]))?\s*(?:a|per|/|each)\s*(month|week|day|mo|wk)\b", re.I)
+_PER_PERIOD = re.compile(
+    r"^\s*(?:(?:eur|usd|gbp|[$€£]|euros?))?\s*(?:a|per|/|each|im|pro|par|au|al|por|ao|в)\s*"
+    r"(month|monat|mois|mes|mese|week|woche|semaine|day|tag|jour|mo|wk)\b",
+    re.I,
+)
 
 ENUM_WORDS: dict[str, tuple[str, ...]] = {
     "damage": ("damag", "broken", "smashed", "crushed", "dented", "wet"),
@@ -144,12 +149,14 @@ def numbers_in(text: str) -> list[NumberMention]:
                 readings.add(float(digits + frac))
         mult = _SCALE.get(scale, 1.0)
         period = _PER_PERIOD.match(text[m.end() :])
+        per = period.group(1).lower() if period else None
+        per = {"monat": "month", "mois": "month", "mes": "month", "mese": "month", "mo": "month"}.get(per or "", per)
         unit_match = _UNIT.match(text[m.end() :])
         unit = unit_match.group(1).lower().rstrip("s") if unit_match else None
         if unit in ("mo",):
             unit = "month"
         for r in readings:
-            out.append(NumberMention(r * mult, period.group(1).lower() if period else None, m.start(), unit))
+            out.append(NumberMention(r * mult, per, m.start(), unit))
     return out
 
 
@@ -269,8 +276,9 @@ def ground(f: Field, raw: Any, text: str) -> Any:
     if value and not re.search(r"\s", value):
         # One token ("PH-1008", "SS-600001", "kitchen"): it must stand alone in the text, not be a piece of a
         # longer identifier ("1008" is not stated by "PH-1008").
-        pattern = rf"(?<![\w\-/.]){re.escape(value)}(?![\w\-/]|\.\w)"
-        return value if re.search(pattern, text, re.I) or contains_words(text, value) and value.isalpha() else None
+        pattern = rf"(?<![\w\-/.,]){re.escape(value)}(?![\w\-/]|[.,]\w)"
+        found = [m for m in re.finditer(pattern, text, re.I) if not (value.isdigit() and _UNIT.match(text[m.end() :]))]
+        return value if found or contains_words(text, value) and value.isalpha() else None
     return value if contains_words(text, value) else None
 
 
@@ -280,6 +288,9 @@ def _ground_number(f: Field, raw: Any, text: str) -> float | int | None:
         return None
     annual = "annual" in f.key or "year" in f.key
     name = str(f.path[-1]).lower()
+    low, high = f.schema.get("minimum"), f.schema.get("maximum")
+    if (low is not None and value < low) or (high is not None and value > high):
+        return None  # the input model refuses it: "705" is a score, not an annual rate of at most 0.5
     for mention in numbers_in(text):
         if mention.unit and not any(w in name for w in _UNIT_FIELDS.get(mention.unit, (mention.unit,))):
             continue  # "60 months" is not a monthly income, "41 years" not an amount

@@ -263,6 +263,19 @@ async def read_message(text: str, fields: list[Field], description: str, asked: 
             dropped.append(key)
         else:
             values[key] = got
+    # A value written right after another field's name is that field's ("Applicant P-901" is no application
+    # id): an identifier the model put under the wrong one of two similar fields is dropped and asked for.
+    heads = {f.key: f.label.split()[0].casefold() for f in fields if f.kind == "string" and f.label}
+    for key, value in list(values.items()):
+        own = heads.get(key)
+        if own is None or not isinstance(value, str):
+            continue
+        others = {h for k, h in heads.items() if h != own}
+        before = [text[max(0, m.start() - 30) : m.start()] for m in re.finditer(re.escape(value), text, re.I)]
+        words = [re.findall(r"[a-z]+", b.casefold())[-2:] for b in before]
+        if words and all(ws and others & set(ws) and own not in ws for ws in words):
+            values.pop(key)
+            dropped.append(key)
     # One mention in the text backs one field: a value the model gave for more fields than the request
     # mentions it ("80k a year" as the annual income and as the monthly income and obligations; "SS-600001"
     # as the policy and as the carrier) is kept for none of them, and the fields are asked for.

@@ -112,3 +112,40 @@ async def test_one_enum_word_is_not_the_value_of_several_fields(claims_fields: l
     set_chat_model_factory(lambda: GenericFakeChatModel(messages=iter([AIMessage(content=json.dumps(answer))])))
     reading = await read_message("Claim CL-5006: shipment lost in transit", claims_fields, "Cargo claims")
     assert reading.values == {"claim.claim_id": "CL-5006"}
+
+
+async def test_identifiers_numbers_and_neighbours_from_the_loan_chat_bench() -> None:
+    """Invented values the real model produced on evals/suites/loan_triage_chat.jsonl (LC-026, LC-031,
+    LC-034, LC-036, LC-046), each dropped now."""
+    from agents.registry import list_assistants
+
+    model = next(a for a in list_assistants() if a.name == "loan_triage").input_model
+    assert model is not None
+    fields = input_fields(model.model_json_schema())
+    names = model_keys(fields)
+
+    async def read(text: str, answer: dict[str, str]) -> dict[str, object]:
+        body = json.dumps({names[k]: v for k, v in answer.items()})
+        set_chat_model_factory(lambda: GenericFakeChatModel(messages=iter([AIMessage(content=body)])))
+        return (await read_message(text, fields, "Loans")).values
+
+    try:
+        got = await read("Application A-1500; applicant P-1501; score 720", {"application.age": "1500"})
+        assert got == {}
+        got = await read("Applicant P-901 asks for 19,000", {"application.application_id": "P-901"})
+        assert got == {}
+        got = await read("Einkommen 3.100 im Monat", {"application.annual_income": "3.1"})
+        assert got == {}
+        got = await read(
+            "27,000 for a car, 72 months", {"application.application_id": "27", "application.applicant_id": "72"}
+        )
+        assert got == {}
+        got = await read("reddito 75.000 annuo, punteggio 705", {"application.annual_rate": "705"})
+        assert got == {}
+        got = await read(
+            "application A-1042 for applicant P-5531",
+            {"application.application_id": "A-1042", "application.applicant_id": "P-5531"},
+        )
+        assert got == {"application.application_id": "A-1042", "application.applicant_id": "P-5531"}
+    finally:
+        set_chat_model_factory(None)
