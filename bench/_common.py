@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import platform
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runtime.settings import Settings
 
 
 def machine() -> str:
@@ -31,3 +35,27 @@ def pct(values: list[float], q: float) -> float:
     """Nearest-rank percentile (q in 0..1)."""
     s = sorted(values)
     return s[min(len(s) - 1, max(0, round(q * (len(s) - 1))))]
+
+
+def eval_settings(prefix: str, **extra: object) -> tuple[Settings, str]:
+    """(settings, MLflow tracking URI) for a benchmark's own eval environment: a temporary home, free ports
+    for Temporal, its UI and the model server, the usual MLflow tracking store (the caller removes the home)."""
+    import tempfile
+
+    from evals.tracking import artifact_root, tracking_uri
+    from runtime.devserver import free_port
+    from runtime.settings import Settings as _Settings
+
+    usual = _Settings()
+    uri = tracking_uri(usual)
+    update = {
+        "home": Path(tempfile.mkdtemp(prefix=prefix)),
+        "db_path": None,
+        "temporal_dev_port": free_port(),
+        "temporal_ui_port": free_port(),
+        "llm_port": free_port(),
+        "mlflow_tracking_uri": uri,
+        "mlflow_artifact_root": artifact_root(usual, uri),
+        **extra,
+    }
+    return usual.model_copy(update=update), uri

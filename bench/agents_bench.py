@@ -23,7 +23,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._common import machine  # noqa: E402
+from bench._common import eval_settings, machine  # noqa: E402
 
 SUITES = ROOT / "evals" / "suites"
 TRAFFIC: dict[str, tuple[str, ...]] = {
@@ -109,24 +108,10 @@ def entry(metrics: dict[str, float], model: str, suite: Path, report: Any, risky
 async def measure(
     agents: list[str], concurrency: int, case_timeout_s: float, chosen: dict[str, Path] | None = None
 ) -> dict[str, Any]:
-    from evals.tracking import Tracker, artifact_root, tracking_uri
-    from runtime.devserver import free_port
-    from runtime.settings import Settings
+    from evals.tracking import Tracker
 
-    usual = Settings()
-    uri = tracking_uri(usual)
-    home = Path(tempfile.mkdtemp(prefix="steward-agents-bench-"))
-    settings = usual.model_copy(
-        update={
-            "home": home,
-            "db_path": None,
-            "temporal_dev_port": free_port(),
-            "temporal_ui_port": free_port(),
-            "llm_port": free_port(),
-            "mlflow_tracking_uri": uri,
-            "mlflow_artifact_root": artifact_root(usual, uri),
-        }
-    )
+    settings, uri = eval_settings("steward-agents-bench-")
+    home = settings.home
     tracker = Tracker.from_settings(settings)
     try:
         return await _measure(settings, tracker, uri, agents, concurrency, case_timeout_s, chosen)

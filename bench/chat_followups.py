@@ -28,7 +28,6 @@ import re
 import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -36,7 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench._common import machine  # noqa: E402
+from bench._common import eval_settings, machine  # noqa: E402
 
 SUITE = ROOT / "evals" / "suites" / "chat_followups.jsonl"
 OUT = ROOT / "bench" / "results" / "chat.json"
@@ -76,25 +75,10 @@ def _sub_suite(home: Path, suite_name: str, case_ids: set[str]) -> Path:
 
 
 async def measure_followups(model: str, questions: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    from evals.tracking import Tracker, artifact_root, tracking_uri
-    from runtime.devserver import free_port
-    from runtime.settings import Settings
+    from evals.tracking import Tracker
 
-    usual = Settings()
-    uri = tracking_uri(usual)
-    home = Path(tempfile.mkdtemp(prefix="steward-chat-followups-"))
-    settings = usual.model_copy(
-        update={
-            "home": home,
-            "db_path": None,
-            "temporal_dev_port": free_port(),
-            "temporal_ui_port": free_port(),
-            "llm_port": free_port(),
-            "llm_default_model": model,
-            "mlflow_tracking_uri": uri,
-            "mlflow_artifact_root": artifact_root(usual, uri),
-        }
-    )
+    settings, uri = eval_settings("steward-chat-followups-", llm_default_model=model)
+    home = settings.home
     try:
         return await _measure(settings, Tracker.from_settings(settings), questions)
     finally:
