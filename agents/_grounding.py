@@ -48,11 +48,21 @@ _NUMBER = re.compile(
     r"(?:\s*(k|thousand|mn|m|million|bn|billion)\b)?",
     re.IGNORECASE,
 )
-_UNIT = re.compile(r"^\s*(months?|mos?|years?|yrs?|y/o|%|percent|per cent|days?)(?![a-z])", re.I)
-"""A unit written right after a number: "60 months" is a term, "41 years" an age, "7.9 %" a rate."""
+_UNIT = re.compile(
+    r"^\s*(months?|mos?|years?|yrs?|y/o|%|percent|per cent|days?|eur|euros?|usd|dollars?|gbp|pounds?|chf|francs?"
+    r"|[€$£])(?![a-z])",
+    re.I,
+)
+"""A unit written right after a number: "60 months" is a term, "41 years" an age, "7.9 %" a rate, "20.000 EUR"
+an amount of money (never a term or a score)."""
+_MONEY_BEFORE = re.compile(r"(?:[€$£]|\b(?:eur|usd|gbp|chf))\s*$", re.I)
+"""A currency written right before a number ("€12,000", "EUR 900"): an amount of money."""
+_MONEY_UNITS = {"eur", "euro", "usd", "dollar", "gbp", "pound", "chf", "franc", "€", "$", "£"}
 _UNIT_FIELDS = {"month": ("term", "months"), "mo": ("term", "months"), "year": ("age", "years", "term"),
                 "yr": ("age", "years", "term"), "y/o": ("age",), "%": ("rate", "percent"),
                 "percent": ("rate", "percent"), "per cent": ("rate", "percent"), "day": ("days", "delay")}  # fmt: skip
+_NOT_MONEY = {"term", "month", "year", "age", "rate", "percent", "score", "day", "count", "quantity", "duration"}
+"""Field-name words of a quantity that is not an amount of money: "20.000 EUR" grounds none of them."""
 _PER_PERIOD = re.compile(
     r"^\s*(?:(?:eur|usd|gbp|[$€£]|euros?))?\s*(?:a|per|/|each|im|pro|par|au|al|por|ao|в)\s*"
     r"(month|monat|mois|mes|mese|week|woche|semaine|day|tag|jour|mo|wk)\b",
@@ -140,13 +150,14 @@ def numbers_in(text: str) -> list[NumberMention]:
     for m in _NUMBER.finditer(text):
         whole, sep, frac, scale = m.group(1), m.group(2), m.group(3), (m.group(4) or "").lower()
         digits = re.sub(r"[,. \u00a0\u202f]", "", whole)
-        readings = {float(digits)}
+        readings = [float(digits)]  # the grouping reading first: parse_number takes the first
         if re.fullmatch(r"\d{1,3}(\.\d{3})+", whole):  # "12.000": thousands or a decimal point
-            readings.add(float(whole))
+            readings.append(float(whole))
         if sep and frac:
-            readings = {float(f"{int(r)}.{frac}") for r in readings}
+            readings = [float(f"{int(r)}.{frac}") for r in readings]
             if sep == "," and len(frac) == 3 and "," not in whole:  # "12,000"
-                readings.add(float(digits + frac))
+                readings.insert(0, float(digits + frac))
+        readings = list(dict.fromkeys(readings))
         mult = _SCALE.get(scale, 1.0)
         period = _PER_PERIOD.match(text[m.end() :])
         per = period.group(1).lower() if period else None
@@ -155,6 +166,10 @@ def numbers_in(text: str) -> list[NumberMention]:
         unit = unit_match.group(1).lower().rstrip("s") if unit_match else None
         if unit in ("mo",):
             unit = "month"
+        if unit in _MONEY_UNITS or (unit is None and _MONEY_BEFORE.search(text[max(0, m.start() - 5) : m.start()])):
+            unit = "money"
+            if len(readings) > 1 and not scale:  # "1.250 €" is 1,250: money is not written to three decimals
+                readings = readings[:1]
         for r in readings:
             out.append(NumberMention(r * mult, per, m.start(), unit))
     return out
@@ -179,29 +194,41 @@ def _iso(y: int, m: int, d: int) -> str | None:
         return None
 
 
+def _date_hits(text: str) -> list[tuple[set[str], bool]]:
+    """Each date written in the text: its ISO reading(s), and whether the reading is certain."""
+    hits: list[tuple[set[str], bool]] = []
+    low = text.casefold()
+    for y, m, d in re.findall(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b", low):
+        if iso := _iso(int(y), int(m), int(d)):
+            hits.append(({iso}, True))
+    month = "|".join(sorted(_MONTHS, key=len, reverse=True))
+    for d, mon, y in re.findall(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({month})\.?,?\s+(\d{{4}})\b", low):
+        if iso := _iso(int(y), _MONTHS[mon], int(d)):
+            hits.append(({iso}, True))
+    for mon, d, y in re.findall(rf"\b({month})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", low):
+        if iso := _iso(int(y), _MONTHS[mon], int(d)):
+            hits.append(({iso}, True))
+    for a, b, y in re.findall(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4})\b", low):
+        first, second = int(a), int(b)
+        day_first, month_first = _iso(int(y), second, first), _iso(int(y), first, second)
+        readings = {x for x in (day_first, month_first) if x}
+        if readings:
+            hits.append((readings, not (day_first and month_first and first != second)))
+    return hits
+
+
 def dates_in(text: str) -> tuple[set[str], set[str]]:
     """(dates the text states unambiguously, dates only an ambiguous numeric reading gives), as ISO strings."""
     sure: set[str] = set()
     unsure: set[str] = set()
-    low = text.casefold()
-    for y, m, d in re.findall(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b", low):
-        if iso := _iso(int(y), int(m), int(d)):
-            sure.add(iso)
-    month = "|".join(sorted(_MONTHS, key=len, reverse=True))
-    for d, mon, y in re.findall(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({month})\.?,?\s+(\d{{4}})\b", low):
-        if iso := _iso(int(y), _MONTHS[mon], int(d)):
-            sure.add(iso)
-    for mon, d, y in re.findall(rf"\b({month})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", low):
-        if iso := _iso(int(y), _MONTHS[mon], int(d)):
-            sure.add(iso)
-    for a, b, y in re.findall(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4})\b", low):
-        first, second = int(a), int(b)
-        day_first, month_first = _iso(int(y), second, first), _iso(int(y), first, second)
-        if day_first and month_first and first != second:
-            unsure.update((day_first, month_first))
-        else:
-            sure.update(x for x in (day_first, month_first) if x)
+    for readings, certain in _date_hits(text):
+        (sure if certain else unsure).update(readings)
     return sure, unsure - sure
+
+
+def date_mentions(iso: str, text: str) -> int:
+    """How many times the text writes the date ``iso`` (in any form)."""
+    return sum(iso in readings for readings, _ in _date_hits(text))
 
 
 def _country_names(code: str) -> list[str]:
@@ -215,6 +242,116 @@ def _country_names(code: str) -> list[str]:
         return []
     names = [t.name, getattr(t, "full_name", None) or ""]
     return [n for n in names if n]
+
+
+def country_code(name: str) -> str | None:
+    """ISO 3166 alpha-2 code of a country written by name ("Germany", "Deutschland", "the Netherlands"), from
+    the territory list the sanctions libraries keep (``rigour``); None for a word that names no country."""
+    try:
+        from rigour.territories import lookup_territory
+
+        t = lookup_territory(name.strip())
+    except Exception:  # noqa: BLE001 - rigour missing: only codes count
+        return None
+    code = getattr(t, "ftm_country", None) or getattr(t, "code", None)
+    return code.upper() if code and len(code) == 2 and getattr(t, "is_country", True) else None
+
+
+def countries_in(text: str) -> set[str]:
+    """Codes of the countries a text names: capitalised words and pairs ("Germany", "United Kingdom") and
+    upper-case two-letter codes that name a country."""
+    out: set[str] = set()
+    words = re.findall(r"[A-Z][\w'À-ɏ]*", text)
+    grams = {*words, *(f"{a} {b}" for a, b in zip(words, words[1:], strict=False))}
+    for g in grams:
+        if len(g) == 2 and not g.isupper():
+            continue
+        if code := country_code(g):
+            out.add(code)
+    return out
+
+
+def country_mentions(code: str, text: str) -> int:
+    """How many times the text writes the country ``code``: the code itself or one of its names."""
+    n = len(re.findall(rf"\b{re.escape(code)}\b", text))
+    padded = norm(text)
+    for name in {norm(x).strip() for x in _country_names(code)}:
+        if name:
+            n += padded.count(f" {name} ")
+    return n
+
+
+def enum_mentions(value: str, text: str) -> int:
+    """How many times the text writes an enumeration value in words ("lost", "loss"; "director")."""
+    padded = norm(text)
+    words = {norm(w).strip() for w in (value.replace("_", " "), *ENUM_WORDS.get(value, ()))}
+    return len({m.start() for w in words if w for m in re.finditer(re.escape(f" {w}"), padded)})
+
+
+def _flag_words(name: str) -> list[str]:
+    words = [name.replace("_", " ")]
+    if name == "pep":
+        words += ["politically exposed"]
+    return words
+
+
+def flag_stated(f: Field, text: str) -> bool:
+    """Whether the text names a yes/no field at all ("PEP", "politically exposed")."""
+    return any(contains_words(text, w) for w in [f.label, *_flag_words(str(f.path[-1]))])
+
+
+def flag_mentions(name: str, text: str) -> int:
+    """How many times the text names the flag ``name`` (the last part of its path)."""
+    padded = norm(text)
+    spots = {m.start() for w in _flag_words(name) for m in re.finditer(re.escape(norm(w)), padded)}
+    return len(spots)
+
+
+def currency_in(text: str) -> bool:
+    """Whether the text names any currency (a symbol, a word, or an upper-case three-letter code)."""
+    low = text.casefold()
+    if any(sym in low for sym in ("€", "$", "£")):
+        return True
+    if any(contains_words(text, w) for ws in _CURRENCY_WORDS.values() for w in ws if w.isalpha()):
+        return True
+    return bool(re.search(r"\b[A-Z]{3}\b", text))
+
+
+_CLAUSE = re.compile(r"(?<!\d)[,;:!?](?!\d)|\.(?!\d)|\n|\b(?:and|but|with|plus|while|whereas)\b", re.I)
+
+
+def cues(f: Field) -> set[str]:
+    """Words that name a number field in a request: its label's words and the input model's own list
+    (``json_schema_extra={"x-intake-words": [...]}``, e.g. "mortgage" for monthly obligations)."""
+    words = {w for w in re.findall(r"[a-z]+", f.label.casefold()) if len(w) > 2}
+    words |= {norm(w).strip() for w in f.schema.get("x-intake-words", ())}
+    return {w for w in words if w}
+
+
+def _says(clause: str, words: set[str]) -> bool:
+    """Whether a normalised clause has one of ``words`` (a plural "s" either way)."""
+    have = set(clause.split())
+    return any(f" {w} " in clause if " " in w else (w in have or w.removesuffix("s") in have or f"{w}s" in have)
+               for w in words)  # fmt: skip
+
+
+def cue_conflict(f: Field, value: float, numeric: list[Field], mentions: list[NumberMention], text: str) -> bool:
+    """Whether every mention of ``value`` sits in a clause that names another number field and not ``f``: then
+    the value is that field's, not ``f``'s ("pays 420 a month on a mortgage" is no monthly income)."""
+    own = cues(f)
+    spots = [m.start for m in mentions if abs(m.value - value) < 1e-6 * max(1.0, abs(value))]
+    if not spots:
+        return False
+    bounds = sorted({0, *(m.end() for m in _CLAUSE.finditer(text)), len(text) + 1})
+    for at in spots:
+        start = max(b for b in bounds if b <= at)
+        end = min((b for b in bounds if b > at), default=len(text))
+        clause = norm(text[start:end])
+        if not any(
+            _says(clause, cues(g) - own) and not _says(clause, own - cues(g)) for g in numeric if g.key != f.key
+        ):
+            return False
+    return True
 
 
 @dataclass
@@ -243,25 +380,31 @@ def ground(f: Field, raw: Any, text: str) -> Any:
     if f.kind == "boolean":
         # Only a stated "yes" is taken: an unstated flag keeps the schema's default, never a guess.
         truthy = raw is True or str(raw).strip().casefold() in ("true", "yes")
-        words = [f.label, *(str(p).replace("_", " ") for p in f.path[-1:])]
-        if f.path[-1] == "pep":
-            words += ["pep", "politically exposed"]
-        return True if truthy and any(contains_words(text, w) for w in words) else None
+        return True if truthy and flag_stated(f, text) else None
     if f.kind == "date":
         value = str(raw).strip()
+        said, _ = dates_in(value)
+        if len(said) == 1:  # the model copied "21 July 1976" as written: that is 1976-07-21
+            value = next(iter(said))
         sure, unsure = dates_in(text)
         if value in sure:
             return value
         return AMBIGUOUS if value in unsure else None
     if f.kind == "country":
-        code = str(raw).strip().upper()
+        written = str(raw).strip()
+        code = written.upper() if re.fullmatch(r"[A-Za-z]{2}", written) else (country_code(written) or "")
         if not re.fullmatch(r"[A-Z]{2}", code):
             return None
         if re.search(rf"\b{code}\b", text) or any(contains_words(text, n) for n in _country_names(code)):
             return code
+        if len(written) > 2 and contains_words(text, written) and country_code(written) == code:
+            return code  # "Deutschland", "the Netherlands": a name the territory list knows
         return None
     if f.kind == "currency":
-        code = str(raw).strip().upper()
+        written = str(raw).strip()
+        code = next((c for c, ws in _CURRENCY_WORDS.items() if written.casefold() in ws), written.upper())
+        if not re.fullmatch(r"[A-Z]{3}", code):
+            return None  # "NL-445566" is no currency
         symbols = _CURRENCY_WORDS.get(code, (code.casefold(),))
         low = text.casefold()
         ok = any((w in low) if not w.isalpha() else contains_words(text, w) for w in symbols)
@@ -273,6 +416,15 @@ def ground(f: Field, raw: Any, text: str) -> Any:
         stated = (value.replace("_", " "), *ENUM_WORDS.get(value, ()))
         return value if any(contains_words(text, w) for w in stated) else None
     value = str(raw).strip()
+    if f.schema.get("x-intake-name") and (
+        re.search(r"\d", value) or not re.search(r"[^\W\d_]", value) or country_code(value) is not None
+    ):
+        return None  # a name ("Northline", "Tomás Ruiz") has letters, no digits, and is no country: "NL-60606"
+    near = f.schema.get("x-intake-near")
+    if near and not any(_follows(text, value, w) for w in near):
+        return None  # the input model says what is written before this value ("policy CP-1003")
+    if is_free_text(f) and (_only_a_quantity(value) or re.fullmatch(r"\w\w*[A-Z]\w*", value)):
+        return None  # "6,200 EUR", "18 October 2026", "Greece", "SwiftShip" describe nothing: another field's value
     if value and not re.search(r"\s", value):
         # One token ("PH-1008", "SS-600001", "kitchen"): it must stand alone in the text, not be a piece of a
         # longer identifier ("1008" is not stated by "PH-1008").
@@ -282,6 +434,48 @@ def ground(f: Field, raw: Any, text: str) -> Any:
     return value if contains_words(text, value) else None
 
 
+def _follows(text: str, value: str, word: str, within: int = 3) -> bool:
+    """Whether ``value`` is written within ``within`` words after ``word`` ("policy CP-1003", "under CP-1035")."""
+    w = norm(word).strip()
+    for m in re.finditer(re.escape(value), text, re.I):
+        before = norm(text[max(0, m.start() - 60) : m.start()]).split()[-within:]
+        if w in before or any(b.startswith(w) for b in before if len(w) >= 5):
+            return True
+    return False
+
+
+def is_free_text(f: Field) -> bool:
+    """A string field for prose (a purpose, a description): no pattern, room for a sentence."""
+    limit = f.schema.get("maxLength")
+    return (
+        f.kind == "string"
+        and "pattern" not in f.schema
+        and (limit is None or limit >= 100)
+        and not (f.schema.get("x-intake-name"))
+    )
+
+
+_QUANTITY = re.compile(
+    r"^(?:[€$£]|eur|usd|gbp|chf)?\s*[\d.,\s]+\s*(?:k|m|mn|bn|thousand|million)?\s*"
+    r"(?:[€$£]|eur|euros?|usd|dollars?|gbp|pounds?|chf|francs?|%|percent|months?|years?|days?|weeks?)?$",
+    re.I,
+)
+
+
+def _only_a_quantity(value: str) -> bool:
+    """Whether a value is nothing but an amount, a number with its unit, a date or a country."""
+    if _QUANTITY.fullmatch(value.strip()) and re.search(r"\d", value):
+        return True
+    sure, unsure = dates_in(value)
+    if (sure or unsure) and len(re.sub(r"[\d\W]", "", value)) <= 12:
+        return True
+    return country_code(value) is not None
+
+
+def _same(a: float, b: float) -> bool:
+    return abs(a - b) < 1e-6 * max(1.0, abs(b))
+
+
 def _ground_number(f: Field, raw: Any, text: str) -> float | int | None:
     value = parse_number(raw)
     if value is None:
@@ -289,15 +483,25 @@ def _ground_number(f: Field, raw: Any, text: str) -> float | int | None:
     annual = "annual" in f.key or "year" in f.key
     name = str(f.path[-1]).lower()
     low, high = f.schema.get("minimum"), f.schema.get("maximum")
-    if (low is not None and value < low) or (high is not None and value > high):
-        return None  # the input model refuses it: "705" is a score, not an annual rate of at most 0.5
+    fraction = high is not None and high <= 1
+    """A field that holds a fraction ("annual_rate" <= 0.5) takes "7.9%" as 0.079."""
     for mention in numbers_in(text):
-        if mention.unit and not any(w in name for w in _UNIT_FIELDS.get(mention.unit, (mention.unit,))):
+        got: float | None = None
+        if mention.unit == "money":
+            if {w.removesuffix("s") for w in re.split(r"[_\W]+", name)} & _NOT_MONEY:
+                continue  # "20.000 EUR" is not a term of 20 months, "€700" not a credit score
+        elif mention.unit and not any(w in name for w in _UNIT_FIELDS.get(mention.unit, (mention.unit,))):
             continue  # "60 months" is not a monthly income, "41 years" not an amount
-        if abs(mention.value - value) < 1e-6 * max(1.0, abs(value)):
-            if annual and mention.per_period:  # "5,000 a month" is not an annual income of 5,000
-                continue
-            if f.kind == "integer":
-                return int(value) if value == int(value) else None
-            return value
+        if fraction and mention.unit in ("%", "percent", "per cent"):
+            if _same(mention.value, value) or _same(mention.value / 100, value):
+                got = round(mention.value / 100, 10)
+        elif _same(mention.value, value):
+            got = value
+        if got is None or (annual and mention.per_period):  # "5,000 a month" is not an annual income of 5,000
+            continue
+        if (low is not None and got < low) or (high is not None and got > high):
+            continue  # the input model refuses it: "705" is a score, not an annual rate of at most 0.5
+        if f.kind == "integer":
+            return int(got) if got == int(got) else None
+        return got
     return None

@@ -273,9 +273,13 @@ async def extract(
     parse: Callable[[dict[str, Any]], M],
     user: Callable[[str], str],
     max_tokens: int = 200,
+    partial: bool = False,
 ) -> tuple[M | None, ModelUse]:
     """Fields from text: the model's answer constrained to the JSON ``schema``, then ``parse``d; None when the
     model cannot give them (no model, circuit open, server error, output that does not parse).
+
+    ``partial``: an answer cut off at ``max_tokens`` keeps the pairs it finished (the last one, possibly cut
+    mid-value, is dropped), for callers that check every value anyway (intake grounds each one).
 
     ``user(instructions)`` builds the user turn around prompt ``name`` (champion, else ``packaged``).
     """
@@ -288,16 +292,37 @@ async def extract(
     try:
         bound = model.bind(max_tokens=max_tokens, response_format=response_format)
         message = await _guarded_call(bound, [{"role": "user", "content": user(prompt.text)}], prompt.ref)
-        data = json.loads(str(message.content))
+        cut: str | None = None
+        try:
+            data = json.loads(str(message.content))
+        except ValueError:
+            if not partial:
+                raise
+            data = _finished_pairs(str(message.content))
+            cut = f"answer cut off at {max_tokens} tokens: {len(data)} finished fields kept"
         if not isinstance(data, dict):
             raise ValueError("the model's answer is not a JSON object")
-        return parse(data), ModelUse("answered", prompt.ref, model_name)
+        return parse(data), ModelUse("answered", prompt.ref, model_name, cut)
     except (ValidationError, ValueError) as exc:
         reason = f"invalid model output: {exc}"
     except Exception as exc:
         reason = f"{type(exc).__name__}: {exc}"
     _fallback_event(prompt.ref, model_name, reason)
     return None, ModelUse("fallback", prompt.ref, model_name, reason[:300])
+
+
+def _finished_pairs(text: str) -> dict[str, Any]:
+    """The key/value pairs of a JSON object cut off mid-way, without the last one (it may be cut mid-value)."""
+    from langchain_core.utils.json import parse_partial_json
+
+    try:
+        data = parse_partial_json(text)
+    except ValueError as exc:
+        raise ValueError(f"the model's answer does not parse: {exc}") from exc
+    if not isinstance(data, dict) or not data:
+        raise ValueError("the model's answer is not a JSON object")
+    data.pop(list(data)[-1])
+    return data
 
 
 def acts_on_world(tool: str) -> bool:

@@ -82,15 +82,17 @@ def input_fields(schema: dict[str, Any]) -> list[Field]:
             return {**{k: v for k, v in node.items() if k != "anyOf"}, **resolve(options[0])}
         return node
 
-    def walk(node: dict[str, Any], path: tuple[str | int, ...], required: bool, depth: int) -> None:
+    def walk(node: dict[str, Any], path: tuple[str | int, ...], required: bool, depth: int, when: Any = None) -> None:
         node = resolve(node)
+        if when and "x-intake-when" not in node:
+            node = {**node, "x-intake-when": when}  # an array's "x-intake-when" holds for its items' fields
         kind = node.get("type")
         if depth > 8:
             return
         if kind == "object" and "properties" in node:
             req = set(node.get("required", []))
             for name, sub in node["properties"].items():
-                walk(sub, (*path, name), required and name in req, depth + 1)
+                walk(sub, (*path, name), required and name in req, depth + 1, node.get("x-intake-when"))
             return
         if kind == "array":
             items = resolve(node.get("items", {}))
@@ -99,7 +101,7 @@ def input_fields(schema: dict[str, Any]) -> list[Field]:
                     req = set(items.get("required", []))
                     for name, sub in items["properties"].items():
                         # required within an item the request mentions (``missing`` checks that)
-                        walk(sub, (*path, i, name), name in req, depth + 1)
+                        walk(sub, (*path, i, name), name in req, depth + 1, node.get("x-intake-when"))
             return
         if not path:
             return
@@ -227,31 +229,127 @@ async def read_message(text: str, fields: list[Field], description: str, asked: 
     if direct is not None and asked:
         raw[asked[0]] = direct  # the answer to "what is the X?" is X (still grounded in the answer)
     else:
-        names = model_keys(fields)
-        listing = "\n".join(
-            f'- "{names[f.key]}"' + (f" (one of: {', '.join(f.enum)})" if f.enum else "") for f in fields
-        )
-
-        def user(instructions: str) -> str:
-            return (
-                f"{instructions}\n\nThe assistant's job: {description}\nFields:\n{listing}\n\n"
-                f"{worked_example(fields)}\n\nRequest: {text}\nJSON:"
+        shown = relevant_fields(fields, text)
+        if shown:
+            data, use = await extract(
+                "intake",
+                INTAKE_PROMPT,
+                model_schema(shown),
+                _Flat.model_validate,
+                lambda instructions: model_request(instructions, shown, description, text),
+                max_tokens=64 + 24 * len(shown),
+                partial=True,
             )
+            model_use = use.public()
+            raw = from_model(data.model_extra or {} if data else {}, shown)
+    return settle(raw, fields, text, model_use)
 
-        data, use = await extract(
-            "intake",
-            INTAKE_PROMPT,
-            model_schema(fields),
-            _Flat.model_validate,
-            user,
-            max_tokens=40 + 30 * len(fields),
-        )
-        model_use = use.public()
-        from_name = {name: key for key, name in names.items()}
-        for k, v in (data.model_extra or {} if data else {}).items():
-            key = from_name.get(k, k)  # the label the model was given, or a dotted key
-            if key in by_key and v not in ("", None) and key not in raw:
-                raw[key] = v
+
+def model_request(instructions: str, shown: list[Field], description: str, text: str) -> str:
+    """The user turn: the job, the fields to fill (enumerations with their values), a worked example, the
+    request."""
+    names = model_keys(shown)
+    listing = "\n".join(f'- "{names[f.key]}"' + (f" (one of: {', '.join(f.enum)})" if f.enum else "") for f in shown)
+    return (
+        f"{instructions}\n\nThe assistant's job: {description}\nFields:\n{listing}\n\n"
+        f"{worked_example(shown)}\n\nRequest: {text}\nJSON:"
+    )
+
+
+def from_model(answer: dict[str, Any], shown: list[Field]) -> dict[str, Any]:
+    """The model's answer keyed by field keys (it writes labels, or dotted keys), empty values left out."""
+    names = model_keys(shown)
+    from_name = {name: key for key, name in names.items()}
+    keys = {f.key for f in shown}
+    raw: dict[str, Any] = {}
+    for k, v in answer.items():
+        key = from_name.get(k, k)  # the label the model was given, or a dotted key
+        if key in keys and v not in ("", None) and key not in raw:
+            raw[key] = v
+    return raw
+
+
+def relevant_fields(fields: list[Field], text: str) -> list[Field]:
+    """The fields the request could state, shown to the model; the others could never be grounded in it.
+
+    A date field needs a date in the text, a number field a number, a country field a country, a flag or an
+    enumeration its words; an array's second item needs its item's enumeration words written twice (two
+    roles, two document types), beyond the uses of the same words by fields outside the array. Measured on
+    the KYC chat suite with gemma3-270m: with all 29 fields the model's answer ran out of tokens on most
+    requests and copied one value into every field; shown only what the request can state, it answers in
+    full. Grounding is unchanged: a field left out is asked for, never guessed."""
+    from agents._grounding import (
+        contains_words,
+        countries_in,
+        currency_in,
+        dates_in,
+        enum_mentions,
+        flag_stated,
+        numbers_in,
+    )
+
+    has_number = bool(numbers_in(text))
+    sure, unsure = dates_in(text)
+    countries: set[str] | None = None
+    out: list[Field] = []
+    items = _item_counts(fields, text, enum_mentions)
+    for f in fields:
+        idx = next((i for i, p in enumerate(f.path) if isinstance(p, int)), None)
+        if idx is not None and int(f.path[idx]) >= items.get(f.path[:idx], 0):
+            continue
+        when = f.schema.get("x-intake-when")
+        if when and not any(contains_words(text, w) for w in when):
+            continue  # the input model says when this field is ever stated ("trading as" for a trading name)
+        if f.kind in ("number", "integer"):
+            keep = has_number
+        elif f.kind == "date":
+            keep = bool(sure or unsure)
+        elif f.kind == "country":
+            countries = countries_in(text) if countries is None else countries
+            keep = bool(countries)
+        elif f.kind == "boolean":
+            keep = flag_stated(f, text)
+        elif f.kind == "enum":
+            keep = any(enum_mentions(v, text) for v in f.enum)
+        elif f.kind == "currency":
+            keep = currency_in(text)
+        else:
+            keep = True
+        if keep:
+            out.append(f)
+    return out
+
+
+def _item_counts(
+    fields: list[Field], text: str, enum_mentions: Callable[[str, str], int]
+) -> dict[tuple[str | int, ...], int]:
+    """Array path -> how many of its items the request can describe (at most ``MAX_ITEMS``)."""
+    outside: dict[tuple[str, ...], int] = {}
+    for f in fields:
+        if f.kind == "enum" and not any(isinstance(p, int) for p in f.path):
+            outside[f.enum] = outside.get(f.enum, 0) + 1
+    counts: dict[tuple[str | int, ...], int] = {}
+    for f in fields:
+        idx = next((i for i, p in enumerate(f.path) if isinstance(p, int)), None)
+        if idx is None or f.path[idx] != 0:
+            continue
+        array = f.path[:idx]
+        counts.setdefault(array, 0)
+        if f.kind == "enum":
+            said = sum(enum_mentions(v, text) for v in f.enum) - outside.get(f.enum, 0)
+            counts[array] = max(counts[array], min(MAX_ITEMS, said))
+    for array, n in counts.items():
+        if n == 0 and not any(f.kind == "enum" for f in fields if f.path[: len(array)] == array):
+            counts[array] = MAX_ITEMS  # items without an enumeration: nothing says how many
+    return counts
+
+
+def settle(raw: dict[str, Any], fields: list[Field], text: str, model_use: dict[str, Any] | None = None) -> Reading:
+    """Keep the values of ``raw`` (field key -> what the model wrote) that the text supports, each for the one
+    field it can belong to: the rules intake trusts, not the model."""
+    from agents._grounding import cue_conflict, numbers_in
+
+    by_key = {f.key: f for f in fields}
     values: dict[str, Any] = {}
     dropped: list[str] = []
     ambiguous: list[str] = []
@@ -276,19 +374,29 @@ async def read_message(text: str, fields: list[Field], description: str, asked: 
         if words and all(ws and others & set(ws) and own not in ws for ws in words):
             values.pop(key)
             dropped.append(key)
+    # A number said in a clause that names another number field, and not its own, is that field's ("pays 420 a
+    # month on a mortgage" is no monthly income; "goods worth 900" no amount claimed).
+    numeric = [f for f in fields if f.kind in ("number", "integer")]
+    mentions = numbers_in(text)
+    for key, value in list(values.items()):
+        f = by_key[key]
+        if f.kind in ("number", "integer") and cue_conflict(f, float(value), numeric, mentions, text):
+            values.pop(key)
+            dropped.append(key)
     # One mention in the text backs one field: a value the model gave for more fields than the request
     # mentions it ("80k a year" as the annual income and as the monthly income and obligations; "SS-600001"
-    # as the policy and as the carrier) is kept for none of them, and the fields are asked for.
+    # as the policy and as the carrier; "21 July 1976" as two parties' dates of birth) is kept for none of
+    # them, and the fields are asked for.
     owners: dict[str, list[str]] = {}
     for key, value in values.items():
-        if isinstance(value, bool):
+        kind = by_key[key].kind
+        if isinstance(value, bool):  # "she is a PEP" flags one party, not the customer and a director
+            owners.setdefault(f"b:{by_key[key].path[-1]}", []).append(key)
             continue
         if isinstance(value, int | float):
             owners.setdefault(f"n:{float(value)!r}", []).append(key)
-        elif isinstance(value, str) and by_key[key].kind == "string":
-            owners.setdefault(f"s:{value.casefold()}", []).append(key)
-        elif isinstance(value, str) and by_key[key].kind == "enum":
-            owners.setdefault(f"e:{value}", []).append(key)
+        elif kind in ("string", "enum", "date", "country"):
+            owners.setdefault(f"{kind[0]}:{value.casefold() if kind == 'string' else value}", []).append(key)
     for token, keys in owners.items():
         if len(keys) > 1 and len(keys) > _mentions(token, text):
             for key in keys:
@@ -302,12 +410,22 @@ def _mentions(token: str, text: str) -> int:
     from agents._grounding import numbers_in
 
     kind, _, value = token.partition(":")
-    if kind == "e":  # an enum value: how often its words are written ("loss", "lost"; "director")
-        from agents._grounding import ENUM_WORDS, norm
+    if kind == "b":  # a yes/no flag: how often its words are written ("PEP", "politically exposed")
+        from agents._grounding import flag_mentions
 
-        padded = norm(text)
-        words = {norm(w).strip() for w in (value.replace("_", " "), *ENUM_WORDS.get(value, ()))}
-        return max((padded.count(f" {w}") for w in words if w), default=0)
+        return flag_mentions(value, text)
+    if kind == "d":  # a date: how often the text states it (in any form)
+        from agents._grounding import date_mentions
+
+        return date_mentions(value, text)
+    if kind == "c":  # a country: how often its code or names are written
+        from agents._grounding import country_mentions
+
+        return country_mentions(value, text)
+    if kind == "e":  # an enum value: how often its words are written ("loss", "lost"; "director")
+        from agents._grounding import enum_mentions
+
+        return enum_mentions(value, text)
     if kind == "n":
         return len(
             {m.start for m in numbers_in(text) if abs(m.value - float(value)) < 1e-6 * max(1.0, abs(float(value)))}

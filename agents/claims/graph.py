@@ -34,7 +34,7 @@ _DATE = r"^\d{4}-\d{2}-\d{2}$"
 class Shipment(BaseModel):
     model_config = ConfigDict(extra="forbid")  # an unknown field is a 422 naming it, never dropped
 
-    carrier: str = Field(min_length=2, max_length=40)
+    carrier: str = Field(min_length=2, max_length=40, json_schema_extra={"x-intake-name": True})
     tracking_number: str = Field(pattern=r"^[A-Za-z0-9-]{4,40}$")
 
 
@@ -54,17 +54,35 @@ class Claim(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     claim_id: str = Field(min_length=1, max_length=64)
-    policy_id: str = Field(pattern=r"^[A-Z]{2}-\d{3,8}$")
+    policy_id: str = Field(
+        pattern=r"^[A-Z]{2}-\d{3,8}$",
+        json_schema_extra={
+            "x-intake-near": ["policy", "policies", "police", "poliza", "polizza", "polis", "contract", "under"]
+        },
+    )
     claimant_id: str = Field(min_length=1, max_length=64)
     shipment: Shipment
     claim_type: Literal["loss", "damage", "delay"]
-    amount_claimed: float | None = Field(default=None, gt=0, le=1_000_000)
-    declared_value: float | None = Field(default=None, gt=0, le=1_000_000)
+    amount_claimed: float | None = Field(
+        default=None, gt=0, le=1_000_000, json_schema_extra={"x-intake-words": ["claiming", "claimed", "asking"]}
+    )
+    declared_value: float | None = Field(
+        default=None,
+        gt=0,
+        le=1_000_000,
+        json_schema_extra={"x-intake-words": ["declared", "worth", "valued", "insured", "invoice", "invoiced"]},
+    )
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     incident_on: str | None = Field(default=None, pattern=_DATE)
     reported_on: str | None = Field(default=None, pattern=_DATE)
     description: str | None = Field(default=None, max_length=1000)
-    prior_claims: list[PriorClaim] = Field(default_factory=list, max_length=100)
+    prior_claims: list[PriorClaim] = Field(
+        default_factory=list,
+        max_length=100,
+        json_schema_extra={
+            "x-intake-when": ["prior", "previous", "earlier", "past", "history", "before", "fruhere", "anterior"]
+        },
+    )
 
 
 class ClaimsInput(BaseModel):

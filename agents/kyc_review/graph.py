@@ -52,11 +52,21 @@ class Customer(BaseModel):
     model_config = ConfigDict(extra="forbid")  # an unknown field is a 422 naming it, never dropped
 
     customer_id: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=2, max_length=200, description="As on the identity document, in any script.")
+    name: str = Field(
+        min_length=2,
+        max_length=200,
+        description="As on the identity document, in any script.",
+        json_schema_extra={"x-intake-name": True},
+    )
     type: Literal["person", "organisation", "sole_proprietor"] = Field(
         description="A sole proprietor is a natural person trading in their own name (screened as a person)."
     )
-    trading_name: str | None = Field(default=None, min_length=2, max_length=200)
+    trading_name: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=200,
+        json_schema_extra={"x-intake-name": True, "x-intake-when": ["trading as", "trades as", "t/a", "dba", "brand"]},
+    )
     dob: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
     country: str | None = Field(default=None, pattern=r"^[A-Z]{2}$", description="Residence or incorporation.")
     pep: bool = False
@@ -68,7 +78,7 @@ class RelatedParty(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     party_id: str = Field(min_length=1, max_length=64)
-    name: str = Field(min_length=2, max_length=200)
+    name: str = Field(min_length=2, max_length=200, json_schema_extra={"x-intake-name": True})
     type: Literal["person", "organisation"] = "person"
     role: Literal["director", "beneficial_owner", "signatory"]
     dob: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")

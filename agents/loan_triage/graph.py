@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from agents._llm import ModelUse, acts_on_world, say
 from agents._llm import explain as model_explain
@@ -33,26 +33,50 @@ optional in the schema so that a gap is a referral naming the field (LP-2.3), ne
 DECISIONS = {"approve_loan": "approved", "decline_loan": "declined", "refer_to_underwriter": "referred"}
 
 
+_EARNS: list[JsonValue] = ["earns", "earning", "salary", "wage", "wages", "makes", "gross"]
+_OWES: list[JsonValue] = [
+    "obligations", "mortgage", "rent", "repayments", "repaying", "debt", "debts", "commitments", "outgoings",
+    "pays", "paying", "owes", "instalments", "installments", "car loan", "credit card",
+]  # fmt: skip
+"""Words that name a number in a request (``x-intake-words``): intake gives a number said beside one of them
+to that field only ("pays 420 a month on a mortgage" is an obligation, not an income)."""
+
+
 class LoanApplication(BaseModel):
     model_config = ConfigDict(extra="forbid")  # an unknown field is a 422 naming it, never dropped
 
     application_id: str = Field(min_length=1, max_length=64)
     applicant_id: str = Field(min_length=1, max_length=64)
-    amount: float = Field(gt=0, le=10_000_000)
+    amount: float = Field(gt=0, le=10_000_000, json_schema_extra={"x-intake-words": ["borrow", "principal"]})
     currency: str = Field(
         default="EUR", pattern=r"^[A-Z]{3}$", description="ISO 4217; the product lends in EUR only (LP-1.1)."
     )
-    annual_income: float | None = Field(default=None, ge=0, description="Gross annual income.")
-    monthly_income: float | None = Field(default=None, ge=0, description="Gross monthly pay, as declared.")
-    credit_score: int | None = Field(default=None, ge=300, le=850)
+    annual_income: float | None = Field(
+        default=None, ge=0, description="Gross annual income.", json_schema_extra={"x-intake-words": _EARNS}
+    )
+    monthly_income: float | None = Field(
+        default=None, ge=0, description="Gross monthly pay, as declared.", json_schema_extra={"x-intake-words": _EARNS}
+    )
+    credit_score: int | None = Field(
+        default=None, ge=300, le=850, json_schema_extra={"x-intake-words": ["bureau", "fico", "rating"]}
+    )
     purpose: str | None = Field(default=None, max_length=500)
     term_months: int | None = Field(default=None, ge=6, le=120, description="Repayment term (LP-3.6).")
-    annual_rate: float | None = Field(default=None, ge=0, le=0.5, description="Nominal annual rate, e.g. 0.069.")
+    annual_rate: float | None = Field(
+        default=None,
+        ge=0,
+        le=0.5,
+        description="Nominal annual rate, e.g. 0.069.",
+        json_schema_extra={"x-intake-words": ["interest", "apr"]},
+    )
     monthly_obligations: float | None = Field(
-        default=None, ge=0, description="Declared existing monthly debt payments; 0 must be stated, not assumed."
+        default=None,
+        ge=0,
+        description="Declared existing monthly debt payments; 0 must be stated, not assumed.",
+        json_schema_extra={"x-intake-words": _OWES},
     )
     employment_status: Literal["employed", "self_employed", "retired", "student", "unemployed"] | None = None
-    age: int | None = Field(default=None, ge=0, le=120)
+    age: int | None = Field(default=None, ge=0, le=120, json_schema_extra={"x-intake-words": ["aged", "old", "born"]})
 
 
 class LoanTriageInput(BaseModel):

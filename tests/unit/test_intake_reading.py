@@ -111,7 +111,17 @@ async def test_one_enum_word_is_not_the_value_of_several_fields(claims_fields: l
     }
     set_chat_model_factory(lambda: GenericFakeChatModel(messages=iter([AIMessage(content=json.dumps(answer))])))
     reading = await read_message("Claim CL-5006: shipment lost in transit", claims_fields, "Cargo claims")
-    assert reading.values == {"claim.claim_id": "CL-5006"}
+    # "lost" is written once and the claim's own type uses it: no prior-claim item is shown to the model, so
+    # its "loss" there is not read, and the claim's type keeps the one mention
+    assert reading.values == {"claim.claim_id": "CL-5006", "claim.claim_type": "loss"}
+    both = "Claim CL-5006: shipment lost in transit, an earlier claim was a loss too"
+    set_chat_model_factory(lambda: GenericFakeChatModel(messages=iter([AIMessage(content=json.dumps(answer))])))
+    reading = await read_message(both, claims_fields, "Cargo claims")
+    assert reading.values == {
+        "claim.claim_id": "CL-5006",
+        "claim.claim_type": "loss",
+        "claim.prior_claims.0.claim_type": "loss",
+    }
 
 
 async def test_identifiers_numbers_and_neighbours_from_the_loan_chat_bench() -> None:
