@@ -41,6 +41,29 @@ _MONTHS = {
     )
     for m in names
 }
+_MONTHS.update(
+    {
+        name: i + 1
+        for i, names in enumerate(
+            [
+                ("janvier", "enero", "januar", "gennaio", "janeiro"),
+                ("février", "fevrier", "febrero", "februar", "febbraio", "fevereiro"),
+                ("mars", "marzo", "märz", "marz", "março", "marco"),
+                ("avril", "abril", "aprile"),
+                ("mai", "mayo", "maggio", "maio"),
+                ("juin", "junio", "juni", "giugno", "junho"),
+                ("juillet", "julio", "juli", "luglio", "julho"),
+                ("août", "aout", "agosto"),
+                ("septembre", "septiembre", "settembre", "setembro"),
+                ("octobre", "octubre", "oktober", "ottobre", "outubro"),
+                ("novembre", "noviembre", "novembro"),
+                ("décembre", "decembre", "diciembre", "dezember", "dicembre", "dezembro"),
+            ]
+        )
+        for name in names
+    }
+)
+"""Month names in the languages the operators write (French, Spanish, German, Italian, Portuguese)."""
 _SCALE = {"k": 1e3, "thousand": 1e3, "m": 1e6, "mn": 1e6, "million": 1e6, "bn": 1e9, "billion": 1e9}
 _NUMBER = re.compile(
     r"(?<![\w.])(?<![A-Za-z]-)(?<![A-Za-z]_)"  # not a piece of an identifier ("A-1500")
@@ -104,9 +127,36 @@ ENUM_WORDS: dict[str, tuple[str, ...]] = {
         "foundation",
     ),
     "person": ("person", "individual", "mr", "mrs", "ms", "born", "private customer"),
-    "director": ("director",),
-    "beneficial_owner": ("beneficial owner", "ubo", "owner", "owns"),
-    "signatory": ("signatory", "authorised signer", "authorized signer", "signs for"),
+    "director": (
+        "director",
+        "directeur",
+        "gerant",
+        "geschaftsfuhrer",
+        "administrador",
+        "amministratore",
+        "bestuurder",
+        "vorstand",
+    ),
+    "beneficial_owner": (
+        "beneficial owner",
+        "ubo",
+        "owner",
+        "owns",
+        "wirtschaftlich berechtigter",
+        "beneficiaire effectif",
+        "titular real",
+        "beneficiario effettivo",
+        "beneficiario final",
+    ),
+    "signatory": (
+        "signatory",
+        "authorised signer",
+        "authorized signer",
+        "signs for",
+        "signataire",
+        "firmante",
+        "zeichnungsberechtigt",
+    ),  # fmt: skip
 }
 """Words that state an enumeration value in plain language (claims' claim types, KYC party types and roles);
 for any other enumeration value its own words must appear."""
@@ -124,6 +174,25 @@ def norm(text: str) -> str:
     from anyascii import anyascii
 
     return " " + re.sub(r"[^a-z0-9]+", " ", anyascii(text).casefold()).strip() + " "
+
+
+def word_spots(text: str, phrase: str) -> list[int]:
+    """Where ``phrase`` is written in ``text`` as whole words, ignoring case and accents (positions in
+    ``text`` itself, so they compare with the positions of numbers and dates)."""
+    from anyascii import anyascii
+
+    out_chars: list[str] = []
+    origin: list[int] = []
+    for i, ch in enumerate(text):
+        piece = anyascii(ch).casefold()
+        out_chars.append(piece)
+        origin.extend([i] * len(piece))
+    flat = "".join(out_chars)
+    p = norm(phrase).strip()
+    if not p:
+        return []
+    pattern = r"(?<![a-z0-9])" + r"[^a-z0-9]+".join(map(re.escape, p.split())) + r"(?![a-z0-9])"
+    return [origin[m.start()] for m in re.finditer(pattern, flat)]
 
 
 def contains_words(text: str, phrase: str) -> bool:
@@ -194,26 +263,27 @@ def _iso(y: int, m: int, d: int) -> str | None:
         return None
 
 
-def _date_hits(text: str) -> list[tuple[set[str], bool]]:
-    """Each date written in the text: its ISO reading(s), and whether the reading is certain."""
-    hits: list[tuple[set[str], bool]] = []
+def _date_hits(text: str) -> list[tuple[set[str], bool, int]]:
+    """Each date written in the text: its ISO reading(s), whether the reading is certain, where it starts."""
+    hits: list[tuple[set[str], bool, int]] = []
     low = text.casefold()
-    for y, m, d in re.findall(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b", low):
-        if iso := _iso(int(y), int(m), int(d)):
-            hits.append(({iso}, True))
+    for m in re.finditer(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b", low):
+        if iso := _iso(int(m[1]), int(m[2]), int(m[3])):
+            hits.append(({iso}, True, m.start()))
     month = "|".join(sorted(_MONTHS, key=len, reverse=True))
-    for d, mon, y in re.findall(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?({month})\.?,?\s+(\d{{4}})\b", low):
-        if iso := _iso(int(y), _MONTHS[mon], int(d)):
-            hits.append(({iso}, True))
-    for mon, d, y in re.findall(rf"\b({month})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", low):
-        if iso := _iso(int(y), _MONTHS[mon], int(d)):
-            hits.append(({iso}, True))
-    for a, b, y in re.findall(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4})\b", low):
-        first, second = int(a), int(b)
-        day_first, month_first = _iso(int(y), second, first), _iso(int(y), first, second)
-        readings = {x for x in (day_first, month_first) if x}
+    day_first = rf"\b(\d{{1,2}})(?:st|nd|rd|th|er|\.)?\s+(?:of\s+|de\s+)?({month})\.?,?\s+(?:de\s+)?(\d{{4}})\b"
+    for m in re.finditer(day_first, low):
+        if iso := _iso(int(m[3]), _MONTHS[m[2]], int(m[1])):
+            hits.append(({iso}, True, m.start()))
+    for m in re.finditer(rf"\b({month})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", low):
+        if iso := _iso(int(m[3]), _MONTHS[m[1]], int(m[2])):
+            hits.append(({iso}, True, m.start()))
+    for m in re.finditer(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4})\b", low):
+        first, second = int(m[1]), int(m[2])
+        by_day, by_month = _iso(int(m[3]), second, first), _iso(int(m[3]), first, second)
+        readings = {x for x in (by_day, by_month) if x}
         if readings:
-            hits.append((readings, not (day_first and month_first and first != second)))
+            hits.append((readings, not (by_day and by_month and first != second), m.start()))
     return hits
 
 
@@ -221,14 +291,19 @@ def dates_in(text: str) -> tuple[set[str], set[str]]:
     """(dates the text states unambiguously, dates only an ambiguous numeric reading gives), as ISO strings."""
     sure: set[str] = set()
     unsure: set[str] = set()
-    for readings, certain in _date_hits(text):
+    for readings, certain, _ in _date_hits(text):
         (sure if certain else unsure).update(readings)
     return sure, unsure - sure
 
 
 def date_mentions(iso: str, text: str) -> int:
     """How many times the text writes the date ``iso`` (in any form)."""
-    return sum(iso in readings for readings, _ in _date_hits(text))
+    return sum(iso in readings for readings, _, _ in _date_hits(text))
+
+
+def date_spots(iso: str, text: str) -> list[int]:
+    """Where the text writes the date ``iso``."""
+    return [at for readings, _, at in _date_hits(text) if iso in readings]
 
 
 def _country_names(code: str) -> list[str]:
@@ -317,13 +392,16 @@ def currency_in(text: str) -> bool:
     return bool(re.search(r"\b[A-Z]{3}\b", text))
 
 
-_CLAUSE = re.compile(r"(?<!\d)[,;:!?](?!\d)|\.(?!\d)|\n|\b(?:and|but|with|plus|while|whereas)\b", re.I)
+_CLAUSE = re.compile(r"[;!?]|:(?!\d)|,(?!\d{3}\b)|\.(?!\d)|\n|\b(?:and|but|with|plus|while|whereas)\b", re.I)
+"""Where a clause ends: punctuation (not a digit group's comma, "12,000", nor a decimal point) or a joining word."""
 
 
 def cues(f: Field) -> set[str]:
-    """Words that name a number field in a request: its label's words and the input model's own list
+    """Words that name a field in a request: its label's words and the input model's own list
     (``json_schema_extra={"x-intake-words": [...]}``, e.g. "mortgage" for monthly obligations)."""
-    words = {w for w in re.findall(r"[a-z]+", f.label.casefold()) if len(w) > 2}
+    words = {w for w in re.findall(r"[a-z]+", f.label.casefold()) if len(w) > 2 and not w.isdigit()}
+    if f.kind == "date" and f.path[-1] == "dob":
+        words |= {"born", "birth", "dob", "née", "nee", "né", "ne", "nacido", "nacida", "geboren", "nato", "nata"}
     words |= {norm(w).strip() for w in f.schema.get("x-intake-words", ())}
     return {w for w in words if w}
 
@@ -335,18 +413,30 @@ def _says(clause: str, words: set[str]) -> bool:
                for w in words)  # fmt: skip
 
 
-def cue_conflict(f: Field, value: float, numeric: list[Field], mentions: list[NumberMention], text: str) -> bool:
-    """Whether every mention of ``value`` sits in a clause that names another number field and not ``f``: then
-    the value is that field's, not ``f``'s ("pays 420 a month on a mortgage" is no monthly income)."""
+def clause_at(text: str, at: int) -> str:
+    """The clause around position ``at``, normalised (``norm``)."""
+    bounds = sorted({0, *(m.end() for m in _CLAUSE.finditer(text)), len(text) + 1})
+    start = max(b for b in bounds if b <= at)
+    end = min((b for b in bounds if b > at), default=len(text))
+    return norm(text[start:end])
+
+
+def names_itself(f: Field, at: int, rivals: list[Field], text: str) -> bool:
+    """Whether the clause at ``at`` names ``f`` by a word no rival has ("review date 30 November 2026")."""
+    own = cues(f) - set().union(*(cues(g) for g in rivals if g.key != f.key))
+    return _says(clause_at(text, at), own) if own else False
+
+
+def cue_conflict(f: Field, spots: list[int], rivals: list[Field], text: str) -> bool:
+    """Whether every mention of a value (at ``spots``) sits in a clause that names another field of its kind
+    and not ``f``: then the value is that field's, not ``f``'s ("pays 420 a month on a mortgage" is no monthly
+    income; "review date 1 December 2026" no date of birth)."""
     own = cues(f)
-    spots = [m.start for m in mentions if abs(m.value - value) < 1e-6 * max(1.0, abs(value))]
+    numeric = rivals
     if not spots:
         return False
-    bounds = sorted({0, *(m.end() for m in _CLAUSE.finditer(text)), len(text) + 1})
     for at in spots:
-        start = max(b for b in bounds if b <= at)
-        end = min((b for b in bounds if b > at), default=len(text))
-        clause = norm(text[start:end])
+        clause = clause_at(text, at)
         if not any(
             _says(clause, cues(g) - own) and not _says(clause, own - cues(g)) for g in numeric if g.key != f.key
         ):
@@ -417,7 +507,9 @@ def ground(f: Field, raw: Any, text: str) -> Any:
         return value if any(contains_words(text, w) for w in stated) else None
     value = str(raw).strip()
     if f.schema.get("x-intake-name") and (
-        re.search(r"\d", value) or not re.search(r"[^\W\d_]", value) or country_code(value) is not None
+        re.search(r"\d", value)
+        or not any(c.isupper() or (c.isalpha() and not c.islower()) for c in value)  # "individual" is no name
+        or country_code(value) is not None
     ):
         return None  # a name ("Northline", "Tomás Ruiz") has letters, no digits, and is no country: "NL-60606"
     near = f.schema.get("x-intake-near")

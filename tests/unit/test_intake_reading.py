@@ -55,13 +55,19 @@ async def test_one_identifier_for_two_fields_is_asked_not_guessed(claims_fields:
     assert {"claim.policy_id", "claim.shipment.carrier", "claim.shipment.tracking_number"} <= set(reading.dropped)
 
 
-def test_the_worked_example_is_built_from_the_fields_and_states_at_most_three(claims_fields: list[Field]) -> None:
-    example = worked_example(claims_fields)
+def test_the_worked_example_states_every_other_field_with_values_not_in_the_request(
+    claims_fields: list[Field],
+) -> None:
+    text = "Claim QX-31 on policy CP-1"  # the first made-up id is in the request: the example must not use it
+    example = worked_example(claims_fields, text)
     request, answer = example.split("\nJSON: ")
-    stated = {k: v for k, v in json.loads(answer).items() if v}
-    assert 1 <= len(stated) <= 3 and set(json.loads(answer)) == set(model_keys(claims_fields).values())
+    shown = json.loads(answer)
+    stated = {k: v for k, v in shown.items() if v}
+    assert set(shown) == set(model_keys(claims_fields).values())
+    assert len(stated) == len(claims_fields[::2])
+    assert len(set(stated.values())) == len(stated)  # each field its own value
     for value in stated.values():
-        assert value in request
+        assert value in request and value.casefold() not in text.casefold()
 
 
 async def test_one_number_is_not_two_fields_unless_the_request_says_it_twice() -> None:
@@ -114,12 +120,18 @@ async def test_one_enum_word_is_not_the_value_of_several_fields(claims_fields: l
     # "lost" is written once and the claim's own type uses it: no prior-claim item is shown to the model, so
     # its "loss" there is not read, and the claim's type keeps the one mention
     assert reading.values == {"claim.claim_id": "CL-5006", "claim.claim_type": "loss"}
+    # a prior claim needs its identity before its details are taken
     both = "Claim CL-5006: shipment lost in transit, an earlier claim was a loss too"
     set_chat_model_factory(lambda: GenericFakeChatModel(messages=iter([AIMessage(content=json.dumps(answer))])))
     reading = await read_message(both, claims_fields, "Cargo claims")
+    assert reading.values == {"claim.claim_id": "CL-5006", "claim.claim_type": "loss"}
+    named = {**answer, names["claim.prior_claims.0.claim_id"]: "CL-4100"}
+    set_chat_model_factory(lambda: GenericFakeChatModel(messages=iter([AIMessage(content=json.dumps(named))])))
+    reading = await read_message(both.replace("claim was", "claim CL-4100 was"), claims_fields, "Cargo claims")
     assert reading.values == {
         "claim.claim_id": "CL-5006",
         "claim.claim_type": "loss",
+        "claim.prior_claims.0.claim_id": "CL-4100",
         "claim.prior_claims.0.claim_type": "loss",
     }
 
