@@ -489,6 +489,8 @@ def ground(f: Field, raw: Any, text: str) -> Any:
             return code
         if len(written) > 2 and contains_words(text, written) and country_code(written) == code:
             return code  # "Deutschland", "the Netherlands": a name the territory list knows
+        if code in countries_in(text):
+            return code  # "DE" for "Deutschland"
         return None
     if f.kind == "currency":
         written = str(raw).strip()

@@ -93,6 +93,10 @@ class BenchOptions:
     """Epoch seconds after which no new request is read: the entry then says ``partial`` and how many were."""
     resumed: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Case id -> its progress line from an earlier run's log of the same model: re-scored, not re-read."""
+    reground: bool = False
+    """With ``rescore_only``: ground each resumed case's logged model answer (``raw``) again with this code's
+    rules instead of taking its logged values. Honest only while the model's turn is unchanged: each logged
+    ``turn_sha`` must equal this code's for the case (a case without one, or with another, is refused)."""
     rescore_only: bool = False
     """Score the resumed cases again (with this code's scoring) and read none: no model server is started;
     give the run's own ``concurrency`` and ``timeout_s``, which its entries record."""
@@ -184,7 +188,9 @@ class CaseResult:
     ttft_ms: float | None
     extract_ms: float
     raw: str = ""
-    """The model's streamed answer (the log shows it; the figures never use it)."""
+    """The model's streamed answer (the log shows it; ``--reground`` grounds it again)."""
+    turn_sha: str | None = None
+    """``turn_sha`` of the user turn the answer was given to."""
 
     @property
     def asks(self) -> bool:
@@ -246,6 +252,7 @@ async def read_case(case: ChatCase, spec: Any) -> CaseResult:
         ttft_ms=timer.ttft_ms(),
         extract_ms=extract_ms,
         raw="".join(timer.text) if use else "",
+        turn_sha=turn_sha(case, spec),
     )
 
 
@@ -268,6 +275,49 @@ def from_log(case: ChatCase, spec: Any, row: dict[str, Any]) -> CaseResult:
         ttft_ms=row.get("ttft_ms"),
         extract_ms=float(row["extract_ms"]),
         raw=str(row.get("raw") or ""),
+    )
+
+
+def turn_sha(case: ChatCase, spec: Any) -> str:
+    """A digest of the user turn intake sends the model for this request (instructions aside: the logged
+    ``prompt`` names their version), so a logged answer is known to answer this code's question."""
+    import hashlib
+
+    from agents.intake import model_request, model_schema, relevant_fields
+
+    shown = relevant_fields(spec.fields(), case.request)
+    body = model_request("<instructions>", shown, spec.description, case.request) + json.dumps(model_schema(shown))
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def reground(case: ChatCase, spec: Any, row: dict[str, Any]) -> CaseResult:
+    """A logged case whose model answer (``raw``) is grounded again by this code's rules."""
+    from agents._llm import _finished_pairs
+    from agents.intake import from_model, missing_fields, relevant_fields, settle
+
+    if row.get("turn_sha") != turn_sha(case, spec):
+        raise SystemExit(f"{case.id}: the logged answer was to another model turn; read it again instead")
+    raw = str(row.get("raw") or "")
+    try:
+        data = json.loads(raw) if raw else {}
+    except ValueError:
+        data = _finished_pairs(raw)
+    fields = spec.fields()
+    reading = settle(from_model(data, relevant_fields(fields, case.request)), fields, case.request)
+    values = {k: v for k, v in reading.values.items() if k not in reading.ambiguous}
+    return CaseResult(
+        case=case,
+        values=values,
+        confirmed=confirmable(values, spec.input_model),
+        missing=missing_fields(fields, values),
+        ambiguous=list(reading.ambiguous),
+        dropped=list(reading.dropped),
+        model_status=row.get("model"),
+        model_reason=row.get("reason"),
+        prompt=row.get("prompt"),
+        ttft_ms=row.get("ttft_ms"),
+        extract_ms=float(row["extract_ms"]),
+        raw=raw,
     )
 
 
@@ -462,6 +512,8 @@ async def measure_model(model: str, agents: list[str], opts: BenchOptions, home:
                 "model_timeout_s": opts.timeout_s,
                 "resumed_from_log": sum(c.id in opts.resumed for c in cases),
             }
+            if opts.reground:
+                out[agent]["regrounded"] = "logged model answers grounded again by this commit's rules"
             if not opts.rescore_only:  # a rescore's wall time says nothing about the model
                 out[agent]["wall_s"] = round(time.perf_counter() - started, 1)
             out[agent] |= {"partial": len(results) < len(cases), "cases_in_suite": len(cases)}
@@ -484,6 +536,8 @@ async def read_suite(cases: list[ChatCase], spec: Any, opts: BenchOptions) -> li
 
     async def one(case: ChatCase) -> CaseResult | None:
         if case.id in opts.resumed:
+            if opts.reground:
+                return reground(case, spec, opts.resumed[case.id])
             return from_log(case, spec, opts.resumed[case.id])
         if opts.rescore_only:
             return None
@@ -513,7 +567,8 @@ def _progress(r: CaseResult) -> dict[str, Any]:
         "prompt": r.prompt,
         "ttft_ms": None if r.ttft_ms is None else round(r.ttft_ms),
         "extract_ms": round(r.extract_ms),
-        "raw": r.raw[:1500],
+        "raw": r.raw[:4000],
+        "turn_sha": r.turn_sha,
     }
 
 
@@ -613,6 +668,9 @@ def main() -> None:
     ap.add_argument("--deadline", default=None, help="HH:MM UTC today: read no new request after it (partial)")
     ap.add_argument("--resume", action="append", default=[], help="a log of an earlier run of the one model measured")
     ap.add_argument("--rescore", action="store_true", help="with --resume: score its cases again, read none")
+    ap.add_argument(
+        "--reground", action="store_true", help="with --rescore: ground the logged answers again with this code"
+    )
     a = ap.parse_args()
     if a.resume and len(a.models) != 1:
         ap.error("--resume takes the log of one model's run: name that model alone with --models")
@@ -628,6 +686,7 @@ def main() -> None:
         deadline=deadline,
         resumed={k: v for log in a.resume for k, v in logged_cases(Path(log)).items()},
         rescore_only=bool(a.rescore and a.resume),
+        reground=bool(a.reground and a.rescore and a.resume),
         out=Path(a.out),
         note=a.note,
     )

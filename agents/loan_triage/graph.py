@@ -33,7 +33,12 @@ optional in the schema so that a gap is a referral naming the field (LP-2.3), ne
 DECISIONS = {"approve_loan": "approved", "decline_loan": "declined", "refer_to_underwriter": "referred"}
 
 
-_EARNS: list[JsonValue] = ["earns", "earning", "salary", "wage", "wages", "makes", "gross"]
+_EARNS: list[JsonValue] = ["earns", "earning", "salary", "wage", "wages", "makes", "gross", "revenu", "revenus",
+                            "ingresos", "einkommen", "verdient", "reddito", "stipendio"]  # fmt: skip
+_YEARLY: list[JsonValue] = ["year", "yearly", "annuel", "annuelle", "anual", "anuales", "jahrlich", "jahres",
+                            "jahreseinkommen", "annuo", "annuale", "annui", "pa"]  # fmt: skip
+_MONTHLY: list[JsonValue] = ["mensuel", "mensuelle", "mensual", "mensuales", "monatlich", "monats",
+                             "mensile"]  # fmt: skip
 _OWES: list[JsonValue] = [
     "obligations", "mortgage", "rent", "repayments", "repaying", "debt", "debts", "commitments", "outgoings",
     "pays", "paying", "owes", "instalments", "installments", "car loan", "credit card",
@@ -52,10 +57,13 @@ class LoanApplication(BaseModel):
         default="EUR", pattern=r"^[A-Z]{3}$", description="ISO 4217; the product lends in EUR only (LP-1.1)."
     )
     annual_income: float | None = Field(
-        default=None, ge=0, description="Gross annual income.", json_schema_extra={"x-intake-words": _EARNS}
+        default=None, ge=0, description="Gross annual income.", json_schema_extra={"x-intake-words": _EARNS + _YEARLY}
     )
     monthly_income: float | None = Field(
-        default=None, ge=0, description="Gross monthly pay, as declared.", json_schema_extra={"x-intake-words": _EARNS}
+        default=None,
+        ge=0,
+        description="Gross monthly pay, as declared.",
+        json_schema_extra={"x-intake-words": _EARNS + _MONTHLY},
     )
     credit_score: int | None = Field(
         default=None, ge=300, le=850, json_schema_extra={"x-intake-words": ["bureau", "fico", "rating"]}

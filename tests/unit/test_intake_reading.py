@@ -87,7 +87,13 @@ async def test_one_number_is_not_two_fields_unless_the_request_says_it_twice() -
     set_chat_model_factory(lambda: GenericFakeChatModel(messages=iter([AIMessage(content=json.dumps(answer))])))
     try:
         reading = await read_message("Triage A-9: 12,000 for a kitchen, income 80k a year", fields, "Loans")
-        assert reading.values == {"application.application_id": "A-9", "application.amount": 12000}
+        # the clause "income 80k a year" names the annual income: the other two readings are dropped, and
+        # the one mention is left to the field it names
+        assert reading.values == {
+            "application.application_id": "A-9",
+            "application.amount": 12000,
+            "application.annual_income": 80000,
+        }
         twice = {names["application.amount"]: "5,000", names["application.monthly_obligations"]: "5,000"}
         set_chat_model_factory(lambda: GenericFakeChatModel(messages=iter([AIMessage(content=json.dumps(twice))])))
         reading = await read_message("A-1: borrow 5,000; obligations 5,000 a month", fields, "Loans")
