@@ -514,6 +514,8 @@ def ground(f: Field, raw: Any, text: str) -> Any:
         or country_code(value) is not None
     ):
         return None  # a name ("Northline", "Tomás Ruiz") has letters, no digits, and is no country: "NL-60606"
+    if is_identifier(f) and not re.search(r"\d", value):
+        return None  # "asdf" is a word, not an application id: every identifier the operators write has a digit
     near = f.schema.get("x-intake-near")
     if near and not any(_follows(text, value, w) for w in near):
         return None  # the input model says what is written before this value ("policy CP-1003")
@@ -536,6 +538,12 @@ def _follows(text: str, value: str, word: str, within: int = 3) -> bool:
         if w in before or any(b.startswith(w) for b in before if len(w) >= 5):
             return True
     return False
+
+
+def is_identifier(f: Field) -> bool:
+    """A field that holds an identifier (``*_id``, ``*_number``) with no pattern of its own."""
+    name = str(f.path[-1]).lower()
+    return f.kind == "string" and "pattern" not in f.schema and (name == "id" or name.endswith(("_id", "_number")))
 
 
 def is_free_text(f: Field) -> bool:

@@ -7,8 +7,10 @@ whose input is ``{"messages": [...]}`` (not the structured input) enters ``chat_
 straight to the assistant's own first node, exactly as before.
 
 - ``chat_intake`` (an activity) asks the assistant's model for the input's fields with constrained decoding
-  (a flat JSON schema of the input's leaves, every value copied as written), then keeps only the values
-  ``agents._grounding.ground`` finds in the operator's own words. Without a model nothing is extracted and the
+  (a flat JSON schema of the leaves the request can state, ``relevant_fields``, every value copied as
+  written), then keeps only the values ``agents._grounding.ground`` finds in the operator's own words, each
+  for the one field it can belong to (``settle``: one mention backs one field, a value goes to the field its
+  clause names, a list item's details need its name or id). Without a model nothing is extracted and the
   fields are asked for one by one (an answer to a one-field question is that field's value, grounded in the
   answer). Missing required fields, ambiguous ones and values the input model refuses become a question.
 - ``chat_ask`` and ``chat_confirm`` are workflow nodes that ``interrupt()``: durable questions the run waits

@@ -98,6 +98,10 @@ def test_names_free_text_and_identifiers_that_follow_their_word() -> None:
     assert ground(policy, "CP-1035", "Claim CL-5035 under CP-1035 for claimant PH-1035") == "CP-1035"
     kyc = {f.key: f for f in _fields("kyc_review")}
     assert ground(kyc["case.related_parties.0.name"], "individual", "Robert Brown, individual, Canada") is None
+    # LC-055: gibberish has no identifiers in it, so nothing is read and the request is refused politely
+    loan = {f.key: f for f in _fields("loan_triage")}
+    assert ground(loan["application.application_id"], "asdf", "asdf qwerty zxcv lorem ipsum") is None
+    assert ground(loan["application.application_id"], "A-9", "Triage A-9") == "A-9"
 
 
 def test_a_value_goes_to_the_field_its_clause_names() -> None:
