@@ -519,7 +519,9 @@ async def measure_model(model: str, agents: list[str], opts: BenchOptions, home:
             out[agent] |= {"partial": len(results) < len(cases), "cases_in_suite": len(cases)}
             print(f"{agent} {model}: {json.dumps({k: out[agent][k] for k in HEADLINE})}", flush=True)
             write(opts.out, {agent: {model: out[agent]}})  # each agent's figures as soon as they exist
-        for agent, extra in (await followups(model, settings.resolved_llm_base_url, agents)).items():
+        # a rescore starts no model server: the follow-up figures already in the file stay (``merge``)
+        asked = {} if opts.rescore_only else await followups(model, settings.resolved_llm_base_url, agents)
+        for agent, extra in asked.items():
             if agent in out and "skipped" not in out[agent]:
                 out[agent].update(extra)
     finally:

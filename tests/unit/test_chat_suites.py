@@ -348,3 +348,23 @@ def test_chat_bench_scores_what_reached_the_card_against_the_suite() -> None:
     assert got["invented_values"] == 1 and got["invented_confirmed"] == 0.5
     assert got["invented_examples"] == [{"case": "T-1", "field": a + "credit_score", "got": 700}]
     assert got["clarify_rate"] == 0.0 and got["refused_rate"] == 0.0 and got["requests"] == 3
+
+
+def test_a_logged_answer_is_grounded_again_only_for_the_same_model_turn() -> None:
+    """``--reground`` applies this code's grounding to an answer the real model gave earlier, and refuses an
+    answer given to another user turn (another field list, another worked example)."""
+    from agents.intake import IntakeSpec, model_keys
+    from agents.registry import list_assistants
+    from bench.chat_bench import load_cases, reground, turn_sha
+
+    a = next(x for x in list_assistants() if x.name == "loan_triage")
+    assert a.input_model is not None
+    spec = IntakeSpec("loan_triage", "Loans", a.input_model)
+    case = next(c for c in load_cases("loan_triage") if c.id == "LC-055")  # gibberish: nothing to read
+    names = model_keys(spec.fields())
+    raw = json.dumps({names["application.application_id"]: "asdf", names["application.applicant_id"]: "qwerty"})
+    row = {"raw": raw, "turn_sha": turn_sha(case, spec), "model": "answered", "extract_ms": 1.0}
+    got = reground(case, spec, row)
+    assert got.values == {} and got.raw == raw  # the words are no identifiers (they have no digit)
+    with pytest.raises(SystemExit, match="another model turn"):
+        reground(case, spec, {**row, "turn_sha": "0" * 16})
