@@ -87,10 +87,11 @@ _UNIT_FIELDS = {"month": ("term", "months"), "mo": ("term", "months"), "year": (
 _NOT_MONEY = {"term", "month", "year", "age", "rate", "percent", "score", "day", "count", "quantity", "duration"}
 """Field-name words of a quantity that is not an amount of money: "20.000 EUR" grounds none of them."""
 _PER_PERIOD = re.compile(
-    r"^\s*(?:(?:eur|usd|gbp|[$€£]|euros?))?\s*(?:a|per|/|each|im|pro|par|au|al|por|ao|в)\s*"
-    r"(month|monat|mois|mes|mese|week|woche|semaine|day|tag|jour|mo|wk)\b",
+    r"^\s*(?:(?:eur|usd|gbp|[$€£]|euros?))?\s*(?:a|per|/|each|im|pro|par|au|al|por|ao|all'|в)\s*"
+    r"(month|monat|mois|mes|mese|week|woche|semaine|day|tag|jour|mo|wk|year|yr|jahr|an|año|ano|anno|annum)\b",
     re.I,
 )
+_YEAR_WORDS = {"year", "yr", "jahr", "an", "año", "ano", "anno", "annum"}
 
 ENUM_WORDS: dict[str, tuple[str, ...]] = {
     "damage": ("damag", "broken", "smashed", "crushed", "dented", "wet"),
@@ -231,6 +232,7 @@ def numbers_in(text: str) -> list[NumberMention]:
         period = _PER_PERIOD.match(text[m.end() :])
         per = period.group(1).lower() if period else None
         per = {"monat": "month", "mois": "month", "mes": "month", "mese": "month", "mo": "month"}.get(per or "", per)
+        per = "year" if per in _YEAR_WORDS else per
         unit_match = _UNIT.match(text[m.end() :])
         unit = unit_match.group(1).lower().rstrip("s") if unit_match else None
         if unit in ("mo",):
@@ -599,7 +601,9 @@ def _ground_number(f: Field, raw: Any, text: str) -> float | int | None:
                 got = round(mention.value / 100, 10)
         elif _same(mention.value, value):
             got = value
-        if got is None or (annual and mention.per_period):  # "5,000 a month" is not an annual income of 5,000
+        if got is None or (annual and mention.per_period not in (None, "year")):
+            continue  # "5,000 a month" is not an annual income of 5,000
+        if "month" in name and mention.per_period == "year":  # "47 000 € par an" is no monthly income
             continue
         if (low is not None and got < low) or (high is not None and got > high):
             continue  # the input model refuses it: "705" is a score, not an annual rate of at most 0.5

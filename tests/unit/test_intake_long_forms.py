@@ -111,6 +111,10 @@ def test_a_value_goes_to_the_field_its_clause_names() -> None:
     assert got == {"application.amount": 9000}  # LC bench: the mortgage payment as the income
     got = settle({"application.monthly_obligations": "420"}, loan, text).values
     assert got == {"application.monthly_obligations": 420}
+    # LC-023: "par an" says the income is yearly
+    text = "Dossier A-8008, client P-8009 : 22 000 € pour rénovation énergétique, revenus 47 000 € par an"
+    assert settle({"application.monthly_income": "47 000"}, loan, text).values == {}
+    assert settle({"application.annual_income": "47 000"}, loan, text).values == {"application.annual_income": 47000}
     kyc = _fields("kyc_review")
     text = "Case K-1037 customer C-2037 Kenji Tanaka person Japan, review date 1 December 2026"
     assert settle({"case.customer.dob": "1 December 2026"}, kyc, text).values == {}
