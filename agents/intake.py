@@ -184,19 +184,31 @@ _EXAMPLE_POOL: dict[str, tuple[str, ...]] = {
 """Made-up values for the worked example, one per field; a value the request itself contains is skipped."""
 
 
-def worked_example(fields: list[Field], text: str = "") -> str:
-    """One made-up request and its JSON, for the model to continue the pattern: every other field stated,
-    each with its own made-up value, the others "". Its values are never taken: grounding keeps only
-    what the operator's own text supports, and the example's values are chosen from words not in it.
+def _example_fields(fields: list[Field]) -> list[Field]:
+    """Three fields for the worked example: the first of each kind of value (an id, an amount, a count, a
+    date, a country), then more ids; never an enumeration or a flag, whose example value the grammar makes
+    the model's easiest copy."""
+    out: list[Field] = []
+    for kind in ("string", "number", "integer", "date", "country"):
+        out += [f for f in fields if f.kind == kind][:1]
+    out += [f for f in fields if f.kind == "string" and f not in out]
+    return sorted(out[:3], key=fields.index)
 
-    Measured with gemma3-270m on the claims chat suite: with an example stating two fields the model copied
-    the example ("claim id R-3", "claim type loss") into most answers; stating every field, it copied the
-    example's values into fields the request leaves out."""
+
+def worked_example(fields: list[Field], text: str = "") -> str:
+    """One made-up request and its JSON, for the model to continue the pattern: three fields stated (see
+    ``_example_fields``), every other field "". Its values are never taken: grounding keeps only what the
+    operator's own text supports, and the example's values are chosen from words not in it.
+
+    Measured with gemma3-270m (chat suites, same cases, same run conditions): stating every other field, the
+    model copied the example's made-up values into the fields the request leaves out (loan field accuracy
+    0.48 against 0.69 with three stated; claims 0.33 against 0.37); an enumeration stated in the example
+    ("claim type loss") was copied into most answers, so none is stated."""
     keys = model_keys(fields)
     low = text.casefold()
     used: dict[str, int] = {}
     stated: dict[str, str] = {}
-    for f in fields[::2]:
+    for f in _example_fields(fields):
         if f.kind == "enum" and f.enum:
             pool: tuple[str, ...] = tuple(reversed(f.enum))
         else:
