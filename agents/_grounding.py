@@ -516,8 +516,8 @@ def ground(f: Field, raw: Any, text: str) -> Any:
         or country_code(value) is not None
     ):
         return None  # a name ("Northline", "Tomás Ruiz") has letters, no digits, and is no country: "NL-60606"
-    if is_identifier(f) and not re.search(r"\d", value):
-        return None  # "asdf" is a word, not an application id: every identifier the operators write has a digit
+    if is_identifier(f) and (not re.search(r"\d", value) or (value.isdigit() and len(value) < 3)):
+        return None  # "asdf" is a word and "1" a day of a date, not an id: the operators' ids have 3+ digits
     near = f.schema.get("x-intake-near")
     if near and not any(_follows(text, value, w) for w in near):
         return None  # the input model says what is written before this value ("policy CP-1003")
@@ -580,6 +580,12 @@ def _same(a: float, b: float) -> bool:
     return abs(a - b) < 1e-6 * max(1.0, abs(b))
 
 
+def _named_near(f: Field, at: int, text: str) -> bool:
+    """Whether the clause at ``at`` says one of the field's ``x-intake-near`` words (a number field that
+    declares them is taken only where it is named: "income 45,000 a year", "earns 2,300 a month")."""
+    return _says(clause_at(text, at), {norm(w).strip() for w in f.schema.get("x-intake-near", ())})
+
+
 def _ground_number(f: Field, raw: Any, text: str) -> float | int | None:
     value = parse_number(raw)
     if value is None:
@@ -607,6 +613,8 @@ def _ground_number(f: Field, raw: Any, text: str) -> float | int | None:
             continue
         if (low is not None and got < low) or (high is not None and got > high):
             continue  # the input model refuses it: "705" is a score, not an annual rate of at most 0.5
+        if f.schema.get("x-intake-near") and not _named_near(f, mention.start, text):
+            continue  # "4,000 for a laptop" is no income: an income is said as one
         if f.kind == "integer":
             return int(got) if got == int(got) else None
         return got

@@ -39,7 +39,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, ValidationError
 
-from agents._grounding import AMBIGUOUS, Field, ground
+from agents._grounding import AMBIGUOUS, Field, ground, is_free_text, norm
 from agents.context import MODEL_NODE, RunContext, activity_node, current_emitter
 
 INTAKE_NODE, ASK_NODE, CONFIRM_NODE = "chat_intake", "chat_ask", "chat_confirm"
@@ -395,17 +395,26 @@ def settle(raw: dict[str, Any], fields: list[Field], text: str, model_use: dict[
             values[key] = got
     # A value written right after another field's name is that field's ("Applicant P-901" is no application
     # id): an identifier the model put under the wrong one of two similar fields is dropped and asked for.
-    heads = {f.key: str(f.path[-1]).split("_")[0].casefold() for f in fields if f.kind == "string"}
+    heads = {f.key: _heads(f) for f in fields if f.kind == "string"}
     for key, value in list(values.items()):
         own = heads.get(key)
         if own is None or not isinstance(value, str):
             continue
-        others = {h for k, h in heads.items() if h != own}
+        others = set().union(*heads.values()) - own
         before = [text[max(0, m.start() - 30) : m.start()] for m in re.finditer(re.escape(value), text, re.I)]
-        words = [re.findall(r"[a-z]+", b.casefold())[-2:] for b in before]
-        if words and all(ws and others & set(ws) and own not in ws for ws in words):
+        words = [set(re.findall(r"[a-z]+", b.casefold())[-2:]) for b in before]
+        if words and all(ws and others & ws and not own & ws for ws in words):
             values.pop(key)
             dropped.append(key)
+    # Free text that only repeats other fields' names and values ("Damage claim") describes nothing.
+    named = {w for f in fields for w in re.findall(r"[a-z]+", f.label.casefold())}
+    named |= {w for f in fields for v in f.enum for w in re.findall(r"[a-z]+", v.casefold())}
+    for key, value in list(values.items()):
+        if is_free_text(by_key[key]) and isinstance(value, str):
+            said = set(re.findall(r"[a-z]+", norm(value)))
+            if said and said <= named | _FILLER:
+                values.pop(key)
+                dropped.append(key)
     # A number said in a clause that names another number field, and not its own, is that field's ("pays 420 a
     # month on a mortgage" is no monthly income; "goods worth 900" no amount claimed).
     numeric = [f for f in fields if f.kind in ("number", "integer")]
@@ -471,6 +480,19 @@ def settle(raw: dict[str, Any], fields: list[Field], text: str, model_use: dict[
                 values.pop(key)
                 dropped.append(key)
     return Reading(values, dropped, ambiguous, model_use)
+
+
+_FILLER = {"a", "an", "the", "of", "for", "on", "in", "to", "and", "new", "claim", "claims", "case", "request"}
+
+
+def _heads(f: Field) -> set[str]:
+    """The words an operator writes right before a value of ``f``: its own name's first word ("tracking",
+    "applicant") and the object it belongs to below the wrapper ("shipment", "customer", "prior")."""
+    words = {str(f.path[-1]).split("_")[0].casefold()}
+    inner = [p for p in f.path[1:-1] if isinstance(p, str)]
+    if inner:
+        words.add(inner[-1].split("_")[0].casefold())
+    return words
 
 
 def _item_markers(fields: list[Field], text: str) -> list[int]:

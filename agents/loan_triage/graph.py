@@ -34,9 +34,10 @@ DECISIONS = {"approve_loan": "approved", "decline_loan": "declined", "refer_to_u
 
 
 _EARNS: list[JsonValue] = ["earns", "earning", "salary", "wage", "wages", "makes", "gross", "revenu", "revenus",
-                            "ingresos", "einkommen", "verdient", "reddito", "stipendio"]  # fmt: skip
+                            "ingresos", "einkommen", "verdient", "reddito", "stipendio", "pension", "rente",
+                            "retraite", "income", "incomes", "net", "take home", "paid"]  # fmt: skip
 _YEARLY: list[JsonValue] = ["year", "yearly", "annuel", "annuelle", "anual", "anuales", "jahrlich", "jahres",
-                            "jahreseinkommen", "annuo", "annuale", "annui", "pa"]  # fmt: skip
+                            "jahreseinkommen", "annuo", "annuale", "annui", "pa", "yr", "annum"]  # fmt: skip
 _MONTHLY: list[JsonValue] = ["mensuel", "mensuelle", "mensual", "mensuales", "monatlich", "monats",
                              "mensile"]  # fmt: skip
 _OWES: list[JsonValue] = [
@@ -57,13 +58,16 @@ class LoanApplication(BaseModel):
         default="EUR", pattern=r"^[A-Z]{3}$", description="ISO 4217; the product lends in EUR only (LP-1.1)."
     )
     annual_income: float | None = Field(
-        default=None, ge=0, description="Gross annual income.", json_schema_extra={"x-intake-words": _EARNS + _YEARLY}
+        default=None,
+        ge=0,
+        description="Gross annual income.",
+        json_schema_extra={"x-intake-words": _EARNS + _YEARLY, "x-intake-near": _EARNS + _YEARLY},
     )
     monthly_income: float | None = Field(
         default=None,
         ge=0,
         description="Gross monthly pay, as declared.",
-        json_schema_extra={"x-intake-words": _EARNS + _MONTHLY},
+        json_schema_extra={"x-intake-words": _EARNS + _MONTHLY, "x-intake-near": _EARNS + _MONTHLY + ["month"]},
     )
     credit_score: int | None = Field(
         default=None, ge=300, le=850, json_schema_extra={"x-intake-words": ["bureau", "fico", "rating"]}
@@ -81,7 +85,7 @@ class LoanApplication(BaseModel):
         default=None,
         ge=0,
         description="Declared existing monthly debt payments; 0 must be stated, not assumed.",
-        json_schema_extra={"x-intake-words": _OWES},
+        json_schema_extra={"x-intake-words": _OWES, "x-intake-near": _OWES},
     )
     employment_status: Literal["employed", "self_employed", "retired", "student", "unemployed"] | None = None
     age: int | None = Field(default=None, ge=0, le=120, json_schema_extra={"x-intake-words": ["aged", "old", "born"]})

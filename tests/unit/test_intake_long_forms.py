@@ -151,3 +151,31 @@ def test_the_worked_example_values_never_reach_the_input() -> None:
     names = {v: k for k, v in model_keys(shown).items()}
     copied = {names[k]: v for k, v in example.items() if v}
     assert copied and settle(copied, claims, text).values == {}
+
+
+def test_values_the_final_bench_run_still_put_in_the_wrong_place() -> None:
+    """From the gemma3-270m and smollm2-135m chat bench logs of this intake (each request from the suites)."""
+    claims = _fields("claims")
+    # CC-001: the shipment's number is no claim id ("on shipment ZX-0042" names the shipment)
+    text = "Claim on shipment ZX-0042, arrived damaged, goods worth 900"
+    got = settle({"claim.claim_id": "ZX-0042", "claim.shipment.tracking_number": "ZX-0042"}, claims, text).values
+    assert "claim.claim_id" not in got
+    assert settle({"claim.shipment.tracking_number": "ZX-0042"}, claims, text).values == {
+        "claim.shipment.tracking_number": "ZX-0042"
+    }
+    # CC-008: "Damage claim" repeats the claim type: it describes nothing
+    text = "Damage claim CL-5007 under policy CP-1009, 1,120 claimed"
+    assert settle({"claim.description": "Damage claim"}, claims, text).values == {}
+    kyc = _fields("kyc_review")
+    # KC-002: "1" of "born 1 January 1960" is no party id, and a party without an id or name keeps nothing
+    text = "KYC case K-1001 for customer C-2001: Anna Keller, a private individual, born 1 January 1960"
+    raw = {"case.related_parties.0.party_id": "1", "case.related_parties.0.dob": "1 January 1960"}
+    assert settle(raw, kyc, text).values == {}
+    loan = _fields("loan_triage")
+    # LC-013 / LC-011 / LC-018: an income or an obligation is taken only where the request names it
+    text = "Application A-2020, applicant P-2021: 4,000 for a laptop and furniture, earns 2,300 a month, score 655"
+    assert settle({"application.annual_income": "4,000"}, loan, text).values == {}
+    assert settle({"application.monthly_income": "2,300"}, loan, text).values == {"application.monthly_income": 2300}
+    text = "Triage application A-6600 for applicant P-6601: £12,500 for a car, salary £48,000 per annum, score 705"
+    assert settle({"application.monthly_obligations": "12,500"}, loan, text).values == {}
+    assert settle({"application.annual_income": "48,000"}, loan, text).values == {"application.annual_income": 48000}
