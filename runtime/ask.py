@@ -593,6 +593,11 @@ def _malformed(text: str, n: int) -> str | None:
     sentences = [x.strip() for x in re.split(r"(?<=[.!?])\s+|\n+", text) if x.strip()]
     if len(sentences) != len(set(sentences)):
         return "it repeats itself"
+    for sentence in sentences:
+        words = re.findall(r"[a-z]+", sentence.casefold())
+        pairs = [(a, b) for a, b in zip(words, words[1:], strict=False) if len(a) > 2 and len(b) > 2]
+        if any(a == b for a, b in zip(words, words[1:], strict=False) if len(a) > 2) or len(pairs) != len(set(pairs)):
+            return "it repeats its words"  # measured: "The rules fired rule X fired rule rule ..." (smollm2-135m)
     return None
 
 
