@@ -265,27 +265,28 @@ def _iso(y: int, m: int, d: int) -> str | None:
         return None
 
 
-def _date_hits(text: str) -> list[tuple[set[str], bool, int]]:
-    """Each date written in the text: its ISO reading(s), whether the reading is certain, where it starts."""
-    hits: list[tuple[set[str], bool, int]] = []
+def _date_hits(text: str) -> list[tuple[set[str], bool, int, int]]:
+    """Each date written in the text: its ISO reading(s), whether the reading is certain, where it starts and
+    ends."""
+    hits: list[tuple[set[str], bool, int, int]] = []
     low = text.casefold()
     for m in re.finditer(r"\b(\d{4})-(\d{1,2})-(\d{1,2})\b", low):
         if iso := _iso(int(m[1]), int(m[2]), int(m[3])):
-            hits.append(({iso}, True, m.start()))
+            hits.append(({iso}, True, m.start(), m.end()))
     month = "|".join(sorted(_MONTHS, key=len, reverse=True))
     day_first = rf"\b(\d{{1,2}})(?:st|nd|rd|th|er|\.)?\s+(?:of\s+|de\s+)?({month})\.?,?\s+(?:de\s+)?(\d{{4}})\b"
     for m in re.finditer(day_first, low):
         if iso := _iso(int(m[3]), _MONTHS[m[2]], int(m[1])):
-            hits.append(({iso}, True, m.start()))
+            hits.append(({iso}, True, m.start(), m.end()))
     for m in re.finditer(rf"\b({month})\.?\s+(\d{{1,2}})(?:st|nd|rd|th)?,?\s+(\d{{4}})\b", low):
         if iso := _iso(int(m[3]), _MONTHS[m[1]], int(m[2])):
-            hits.append(({iso}, True, m.start()))
+            hits.append(({iso}, True, m.start(), m.end()))
     for m in re.finditer(r"\b(\d{1,2})[/.](\d{1,2})[/.](\d{4})\b", low):
         first, second = int(m[1]), int(m[2])
         by_day, by_month = _iso(int(m[3]), second, first), _iso(int(m[3]), first, second)
         readings = {x for x in (by_day, by_month) if x}
         if readings:
-            hits.append((readings, not (by_day and by_month and first != second), m.start()))
+            hits.append((readings, not (by_day and by_month and first != second), m.start(), m.end()))
     return hits
 
 
@@ -293,19 +294,24 @@ def dates_in(text: str) -> tuple[set[str], set[str]]:
     """(dates the text states unambiguously, dates only an ambiguous numeric reading gives), as ISO strings."""
     sure: set[str] = set()
     unsure: set[str] = set()
-    for readings, certain, _ in _date_hits(text):
+    for readings, certain, _, _ in _date_hits(text):
         (sure if certain else unsure).update(readings)
     return sure, unsure - sure
 
 
 def date_mentions(iso: str, text: str) -> int:
     """How many times the text writes the date ``iso`` (in any form)."""
-    return sum(iso in readings for readings, _, _ in _date_hits(text))
+    return sum(iso in readings for readings, _, _, _ in _date_hits(text))
+
+
+def date_spans(text: str) -> list[tuple[int, int]]:
+    """Where each date is written: (start, end) in ``text``."""
+    return [(at, end) for _, _, at, end in _date_hits(text)]
 
 
 def date_spots(iso: str, text: str) -> list[int]:
     """Where the text writes the date ``iso``."""
-    return [at for readings, _, at in _date_hits(text) if iso in readings]
+    return [at for readings, _, at, _ in _date_hits(text) if iso in readings]
 
 
 def _country_names(code: str) -> list[str]:
@@ -587,16 +593,21 @@ def _named_near(f: Field, at: int, text: str) -> bool:
 
 
 def _ground_number(f: Field, raw: Any, text: str) -> float | int | None:
+    if isinstance(raw, str) and any(dates_in(raw)):
+        return None  # "3 May 1980" is a date, not an amount of 3
     value = parse_number(raw)
     if value is None:
         return None
     annual = "annual" in f.key or "year" in f.key
+    in_dates = date_spans(text)
     name = str(f.path[-1]).lower()
     low, high = f.schema.get("minimum"), f.schema.get("maximum")
     fraction = high is not None and high <= 1
     """A field that holds a fraction ("annual_rate" <= 0.5) takes "7.9%" as 0.079."""
     for mention in numbers_in(text):
         got: float | None = None
+        if any(a <= mention.start < b for a, b in in_dates):
+            continue  # the "3" of "3 Nov 2026" is a day
         if mention.unit == "money":
             if {w.removesuffix("s") for w in re.split(r"[_\W]+", name)} & _NOT_MONEY:
                 continue  # "20.000 EUR" is not a term of 20 months, "€700" not a credit score

@@ -393,6 +393,18 @@ def settle(raw: dict[str, Any], fields: list[Field], text: str, model_use: dict[
             dropped.append(key)
         else:
             values[key] = got
+    # A string the model gave to three or more fields (whether each grounds or not), more than the request
+    # writes it ("NL-505606" as the claim, the policy and the claimant), is kept for none: the model did not
+    # know whose it is (with two, the neighbour rule below often tells: "case K-1001" is the case's).
+    given: dict[str, list[str]] = {}
+    for key, value in raw.items():
+        if by_key[key].kind == "string" and isinstance(value, str) and value.strip():
+            given.setdefault(value.strip().casefold(), []).append(key)
+    for token, keys in given.items():
+        if len(keys) >= 3 and len(keys) > _mentions(f"s:{token}", text):
+            for key in keys:
+                if values.pop(key, None) is not None:
+                    dropped.append(key)
     # A value written right after another field's name is that field's ("Applicant P-901" is no application
     # id): an identifier the model put under the wrong one of two similar fields is dropped and asked for.
     heads = {f.key: _heads(f) for f in fields if f.kind == "string"}
@@ -452,25 +464,7 @@ def settle(raw: dict[str, Any], fields: list[Field], text: str, model_use: dict[
             if spots and min(spots) > first_item and not any(names_itself(f, at, rivals, text) for at in spots):
                 values.pop(key)
                 dropped.append(key)
-    # One mention in the text backs one field: a value the model gave for more fields than the request
-    # mentions it ("80k a year" as the annual income and as the monthly income and obligations; "SS-600001"
-    # as the policy and as the carrier; "21 July 1976" as two parties' dates of birth) is kept for none of
-    # them, and the fields are asked for.
-    owners: dict[str, list[str]] = {}
-    for key, value in values.items():
-        kind = by_key[key].kind
-        if isinstance(value, bool):  # "she is a PEP" flags one party, not the customer and a director
-            owners.setdefault(f"b:{by_key[key].path[-1]}", []).append(key)
-            continue
-        if isinstance(value, int | float):
-            owners.setdefault(f"n:{float(value)!r}", []).append(key)
-        elif kind in ("string", "enum", "date", "country"):
-            owners.setdefault(f"{kind[0]}:{value.casefold() if kind == 'string' else value}", []).append(key)
-    for token, keys in owners.items():
-        if len(keys) > 1 and len(keys) > _mentions(token, text):
-            for key in keys:
-                values.pop(key)
-                dropped.append(key)
+    _one_mention_each(values, dropped, by_key, text)
     # A list item's details need its identity: an item (a related party) whose name or id the text does not
     # give keeps nothing ("France" is the customer's country, not an unnamed director's).
     for prefix in {k[: m.end()] for k in values for m in [re.search(r"\.\d+\.", k)] if m}:
@@ -483,6 +477,35 @@ def settle(raw: dict[str, Any], fields: list[Field], text: str, model_use: dict[
 
 
 _FILLER = {"a", "an", "the", "of", "for", "on", "in", "to", "and", "new", "claim", "claims", "case", "request"}
+
+
+def _one_mention_each(
+    values: dict[str, Any],
+    dropped: list[str],
+    by_key: dict[str, Field],
+    text: str,
+    kinds: tuple[str, ...] = ("string", "enum", "date", "country", "number", "integer", "boolean"),
+) -> None:
+    """One mention in the text backs one field: a value the model gave for more fields than the request
+    mentions it ("80k a year" as the annual income and as the monthly income and obligations; "SS-600001" as
+    the policy and as the carrier; "21 July 1976" as two parties' dates of birth) is kept for none of them,
+    and the fields are asked for."""
+    owners: dict[str, list[str]] = {}
+    for key, value in values.items():
+        kind = by_key[key].kind
+        if kind not in kinds:
+            continue
+        if isinstance(value, bool):  # "she is a PEP" flags one party, not the customer and a director
+            owners.setdefault(f"b:{by_key[key].path[-1]}", []).append(key)
+        elif isinstance(value, int | float):
+            owners.setdefault(f"n:{float(value)!r}", []).append(key)
+        elif kind in ("string", "enum", "date", "country"):
+            owners.setdefault(f"{kind[0]}:{value.casefold() if kind == 'string' else value}", []).append(key)
+    for token, keys in owners.items():
+        if len(keys) > 1 and len(keys) > _mentions(token, text):
+            for key in keys:
+                values.pop(key)
+                dropped.append(key)
 
 
 def _heads(f: Field) -> set[str]:

@@ -70,7 +70,25 @@ class Claim(BaseModel):
         default=None,
         gt=0,
         le=1_000_000,
-        json_schema_extra={"x-intake-words": ["declared", "worth", "valued", "insured", "invoice", "invoiced"]},
+        json_schema_extra={
+            "x-intake-words": ["declared", "worth", "valued", "insured", "invoice", "invoiced"],
+            "x-intake-near": [
+                "declared",
+                "worth",
+                "valued",
+                "value",
+                "insured",
+                "invoice",
+                "invoiced",
+                "warenwert",
+                "wert",
+                "valor",
+                "valeur",
+                "declarado",
+                "declaree",
+                "dichiarato",
+            ],
+        },  # fmt: skip
     )
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     incident_on: str | None = Field(default=None, pattern=_DATE)

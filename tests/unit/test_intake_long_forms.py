@@ -179,3 +179,18 @@ def test_values_the_final_bench_run_still_put_in_the_wrong_place() -> None:
     text = "Triage application A-6600 for applicant P-6601: £12,500 for a car, salary £48,000 per annum, score 705"
     assert settle({"application.monthly_obligations": "12,500"}, loan, text).values == {}
     assert settle({"application.annual_income": "48,000"}, loan, text).values == {"application.annual_income": 48000}
+
+
+def test_a_day_is_no_amount_and_one_id_for_three_fields_is_none_of_them() -> None:
+    claims = _fields("claims")
+    # CC-046: the "3" of "3 Nov 2026" (and the example's "3 May 1980") is no declared value
+    text = "Claim CL-5043 on policy CP-1043, claimant PH-1043, tracking SS-303404, delay, reported 3 Nov 2026"
+    assert settle({"claim.declared_value": "3 May 1980"}, claims, text).values == {}
+    assert settle({"claim.declared_value": "3"}, claims, text).values == {}
+    # CC-047: one id written once, given as the claim, the policy and the claimant: asked for, never picked
+    text = "claim for NL-505606, loss"
+    raw = {"claim.claim_id": "NL-505606", "claim.policy_id": "NL-505606", "claim.claimant_id": "NL-505606"}
+    assert settle(raw, claims, text).values == {}
+    # CC-037: a number nobody calls a declared value is not one
+    assert settle({"claim.declared_value": "300"}, claims, "Customer wants 300 for a late delivery").values == {}
+    assert settle({"claim.declared_value": "900"}, claims, "goods worth 900").values == {"claim.declared_value": 900}
