@@ -48,6 +48,12 @@ APPROVERS = tuple(
 ResultCallback = Callable[[CaseResult, int, int], None]
 
 
+def _cancelling() -> bool:
+    """Whether the current task has been asked to stop (Ctrl-C cancels the eval's tasks)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 @dataclass
 class EvalRunner:
     client: Client
@@ -75,6 +81,8 @@ class EvalRunner:
 
     async def run(self) -> list[CaseResult]:
         """Run the cases the journal has not finished; returns every case's result in suite order."""
+        # Each case checks for Ctrl-C before it starts: a cancellation swallowed by a client call can no
+        # longer let the eval run on.
         done = self.journal.finished()
         todo = [c for c in self.suite.cases if c.id not in done]
         total, finished = len(self.suite.cases), len(done)
@@ -83,6 +91,8 @@ class EvalRunner:
         async def one(case: EvalCase) -> None:
             nonlocal finished
             async with sem:
+                if _cancelling():
+                    raise asyncio.CancelledError
                 result = await self.run_case(case)
             self.journal.append(result)
             done[case.id] = result
@@ -124,17 +134,21 @@ class EvalRunner:
                     )
                     self._inflight[case.id] = handle
                     verdict = await self._drive(handle, case)
-            except TimeoutError:
-                verdict = ("timeout", f"no result within {limit:g}s")
-                await self._terminate(handle, verdict[1])
             except asyncio.CancelledError:
                 await asyncio.shield(self._terminate(handle, "eval interrupted"))
                 raise
-            except UserError as exc:
-                verdict = ("error", f"scripted decision refused: {exc}")
-                await self._terminate(handle, verdict[1])
             except Exception as exc:  # noqa: BLE001 - one broken case must not end the eval
-                verdict = ("error", f"{type(exc).__name__}: {exc}")
+                if _cancelling():
+                    # Ctrl-C landed inside a client call that turned the cancellation into its own error: the
+                    # eval is interrupted, not this case broken (else the run went on to the end, exit 0).
+                    await asyncio.shield(self._terminate(handle, "eval interrupted"))
+                    raise asyncio.CancelledError from exc
+                if isinstance(exc, TimeoutError):
+                    verdict = ("timeout", f"no result within {limit:g}s")
+                elif isinstance(exc, UserError):
+                    verdict = ("error", f"scripted decision refused: {exc}")
+                else:
+                    verdict = ("error", f"{type(exc).__name__}: {exc}")
                 await self._terminate(handle, verdict[1])
             finally:
                 self._inflight.pop(case.id, None)
