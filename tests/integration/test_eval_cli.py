@@ -97,7 +97,17 @@ def test_ctrl_c_keeps_finished_cases_and_resume_finishes_the_rest(tmp_path: Path
     # covers evals with the model.
     cmd = [str(STEWARD), "eval", "run", str(SUITE), "--assistant", "loan_triage", "--concurrency", "1", "--no-mlflow"]
     cmd.append("--no-model")
-    proc = subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # A test run started as a background job (`make test &`) ignores SIGINT, and children inherit that:
+        # the CLI under test gets Ctrl-C as an operator's terminal delivers it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     lines: list[str] = []
     try:
         assert proc.stdout is not None
