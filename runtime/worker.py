@@ -23,7 +23,7 @@ from runtime.outbox import DispatchOptions, Outbox, OutboxDispatcher, action_rou
 from runtime.proofs import DecisionVerifier, install_verifier
 from runtime.settings import Settings, get_settings
 from runtime.store import Store, open_store
-from runtime.workflow import AgentRunWorkflow, precompile
+from runtime.workflow import AgentRunWorkflow
 from tools.adapters import ActionRouting
 
 log = logging.getLogger("steward.worker")
@@ -44,18 +44,13 @@ _PASSTHROUGH = (
 def build_plugin(assistants: Iterable[AssistantSpec]) -> Any:
     from temporalio.langgraph import LangGraphPlugin
 
-    graphs = {a.name: a.build_graph() for a in assistants}
-    plugin = LangGraphPlugin(
-        graphs=graphs,
+    return LangGraphPlugin(
+        graphs={a.name: a.build_graph() for a in assistants},
         default_activity_options={
             "start_to_close_timeout": timedelta(seconds=60),
             "retry_policy": retry_policy(),
         },
     )
-    # After the plugin has made the activity nodes: each graph is compiled once here, not in every run.
-    for builder in graphs.values():
-        precompile(builder)
-    return plugin
 
 
 def _runner(assistants: Iterable[AssistantSpec] = ()) -> SandboxedWorkflowRunner:
@@ -75,16 +70,15 @@ def project_policy(settings: Settings) -> Path | None:
 
 def build_replayer(assistants: Iterable[AssistantSpec] | None = None) -> Any:
     """A replayer configured exactly like the worker: replaying histories proves the workflow deterministic."""
+    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Replayer
-
-    from runtime.client import data_converter
 
     served = list(assistants) if assistants is not None else list_assistants()
     return Replayer(
         workflows=[AgentRunWorkflow],
         plugins=[build_plugin(served)],
         workflow_runner=_runner(served),
-        data_converter=data_converter,
+        data_converter=pydantic_data_converter,
     )
 
 

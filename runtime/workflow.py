@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import copy
 import dataclasses
 import pickle
 from dataclasses import dataclass, field
@@ -25,8 +24,6 @@ with workflow.unsafe.imports_passed_through():
     from langchain_core.runnables import RunnableConfig
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.errors import GraphRecursionError
-    from langgraph.graph import StateGraph
-    from langgraph.graph.state import CompiledStateGraph
     from langgraph.types import Command
     from pydantic import ValidationError
     from temporalio.langgraph import graph as plugin_graph
@@ -102,31 +99,6 @@ class _Pending:
     approvers: list[str] = dataclasses.field(default_factory=list)
     """Approvals so far (distinct principals), for requests that need more than one."""
     edited_args: dict[str, Any] | None = None
-
-
-_COMPILED_ATTR = "_steward_compiled"
-"""The builder's attribute holding its graph compiled once, without a checkpointer (it lives as long as the
-worker's plugin that holds the builder)."""
-
-
-def precompile(builder: StateGraph[Any, Any, Any, Any]) -> None:
-    """Compile a served graph once, when the worker (or replayer) is built, outside the workflow sandbox.
-
-    Compiling inside the sandbox on every run cost milliseconds of CPU per run (every attribute access goes
-    through the sandbox's proxies). The compiled graph is pure structure: the same builder (one assistant
-    version in this process) compiles to the same graph, once or per run, so replay is unchanged. Each run gets
-    its own shallow copy with its own checkpointer, as the LangGraph server does per request.
-    """
-    setattr(builder, _COMPILED_ATTR, builder.compile())
-
-
-def _compile(builder: StateGraph[Any, Any, Any, Any], saver: InMemorySaver) -> CompiledStateGraph[Any, Any, Any, Any]:
-    base: CompiledStateGraph[Any, Any, Any, Any] | None = getattr(builder, _COMPILED_ATTR, None)
-    if base is None:  # a graph not served through runtime.worker.build_plugin
-        return builder.compile(checkpointer=saver)
-    app = copy.copy(base)  # shares the node and channel specs, which runs only read
-    app.checkpointer = saver
-    return app
 
 
 def _dump_checkpointer(saver: InMemorySaver) -> str:
@@ -456,7 +428,7 @@ class AgentRunWorkflow:
             await self._finish(inp, "error", error=str(exc))
             raise ApplicationError(str(exc), type="NotFound", non_retryable=True) from None
         saver = _load_checkpointer(inp.resume_checkpoint) if inp.resume_checkpoint else InMemorySaver()
-        app = _compile(builder, saver)
+        app = builder.compile(checkpointer=saver)
         config: RunnableConfig = {"configurable": {"thread_id": inp.run_id}, "recursion_limit": inp.recursion_limit}
         ctx: dict[str, Any] = {
             "run_id": inp.run_id,
