@@ -293,7 +293,7 @@ def turn_sha(case: ChatCase, spec: Any) -> str:
 def reground(case: ChatCase, spec: Any, row: dict[str, Any]) -> CaseResult:
     """A logged case whose model answer (``raw``) is grounded again by this code's rules."""
     from agents._llm import _finished_pairs
-    from agents.intake import from_model, missing_fields, relevant_fields, settle
+    from agents.intake import from_model, relevant_fields, settle
 
     if row.get("turn_sha") != turn_sha(case, spec):
         raise SystemExit(f"{case.id}: the logged answer was to another model turn; read it again instead")
@@ -305,20 +305,8 @@ def reground(case: ChatCase, spec: Any, row: dict[str, Any]) -> CaseResult:
     fields = spec.fields()
     reading = settle(from_model(data, relevant_fields(fields, case.request)), fields, case.request)
     values = {k: v for k, v in reading.values.items() if k not in reading.ambiguous}
-    return CaseResult(
-        case=case,
-        values=values,
-        confirmed=confirmable(values, spec.input_model),
-        missing=missing_fields(fields, values),
-        ambiguous=list(reading.ambiguous),
-        dropped=list(reading.dropped),
-        model_status=row.get("model"),
-        model_reason=row.get("reason"),
-        prompt=row.get("prompt"),
-        ttft_ms=row.get("ttft_ms"),
-        extract_ms=float(row["extract_ms"]),
-        raw=raw,
-    )
+    regrounded = {**row, "values": values, "ambiguous": reading.ambiguous, "dropped": reading.dropped, "raw": raw}
+    return from_log(case, spec, regrounded)
 
 
 def logged_cases(log: Path) -> dict[str, dict[str, Any]]:
