@@ -30,12 +30,17 @@ from runtime.db.engine import WRITE, is_postgresql, make_engine, redact_url, sql
 from runtime.db.enums import TERMINAL_RUN_STATUSES, ApprovalStatus, RunStatus, ThreadStatus, ToolStatus
 from runtime.db.migrate import upgrade
 from runtime.db.notify import CHANNEL as NOTIFY_CHANNEL
+from runtime.db.notify import SocketNotifier, notify_dir
 from runtime.db.notify import payload as notify_payload
 from runtime.db.sql import AUDIT_LOCK, EVENTS_LOCK_CLASS, insert_ignore, upsert
 from runtime.db.tables import answers, api_keys, approvals, audit, events, node_executions, run_queue, runs, threads
 from runtime.db.tables import tool_executions as tool_ledger
 
 TERMINAL_STATUSES = frozenset(str(s) for s in TERMINAL_RUN_STATUSES)
+
+
+_APPENDED = "steward_appended"
+"""``Connection.info`` key: run id -> last seq appended in the open ``Store._tx`` (SQLite's after-commit notify)."""
 
 
 def _dumps(value: Any) -> str:
@@ -77,6 +82,9 @@ class Store:
         # ``path`` is the SQLite file (tests and tamper tools open it directly); None on PostgreSQL.
         self.path: Path | None = Path(database).resolve() if self.engine.dialect.name == "sqlite" and database else None
         self.postgres = is_postgresql(self.engine)
+        directory = notify_dir(self.engine)
+        # SQLite: appends are announced to the API's listener sockets after commit (runtime/db/notify.py).
+        self.notifier: SocketNotifier | None = SocketNotifier(directory) if directory is not None else None
         if self.postgres:
             wait_for_database(self.engine, connect_timeout_s)
         upgrade(self.engine)
@@ -88,12 +96,26 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+        if self.notifier is not None:
+            self.notifier.close()
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
-        """One write transaction (SQLite: ``BEGIN IMMEDIATE``); commits on exit, rolls back on an exception."""
-        with self.engine.connect().execution_options(**{WRITE: True}) as c, c.begin():
-            yield c
+        """One write transaction (SQLite: ``BEGIN IMMEDIATE``); commits on exit, rolls back on an exception.
+
+        On SQLite, the events it appended are announced to listeners once it has committed: a stream woken
+        before the commit would read nothing new (and one woken for a rollback, nothing at all)."""
+        appended: dict[str, int] = {}
+        with self.engine.connect().execution_options(**{WRITE: True}) as c:
+            c.info[_APPENDED] = appended
+            try:
+                with c.begin():
+                    yield c
+            finally:
+                c.info.pop(_APPENDED, None)
+        # Only reached after the commit: a rollback (or a failed commit) raised out of the block above.
+        if appended and self.notifier is not None:
+            self.notifier.send(appended)
 
     def _rows(self, stmt: Select[Any]) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
@@ -252,6 +274,11 @@ class Store:
                 text("SELECT pg_notify(:channel, :payload)"),
                 {"channel": NOTIFY_CHANNEL, "payload": notify_payload(run_id, seqs[-1])},
             )
+        elif seqs:
+            # SQLite: sent by ``_tx`` after the commit (runtime/db/notify.py, SocketNotifier).
+            appended = c.info.get(_APPENDED)
+            if appended is not None:
+                appended[run_id] = max(seqs[-1], appended.get(run_id, 0))
         return seqs
 
     @staticmethod

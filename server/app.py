@@ -55,7 +55,8 @@ CONSOLE_DIR = Path(__file__).parent / "console"
 @dataclass(frozen=True)
 class StreamOptions:
     poll_s: float = 0.05
-    """How often a stream reads the event log: the floor of event latency, and one SQLite read per stream."""
+    """How often a stream reads the event log where it has no listener to wake it (``runtime/db/notify.py``:
+    in-memory SQLite, or a listener socket that could not be bound); otherwise it waits for a notification."""
     ping_s: float = 15.0
     """Heartbeat comment interval; proxies close streams idle for longer (nginx: 60 s)."""
     send_timeout_s: float = 30.0
@@ -182,7 +183,7 @@ def create_app(
                 await asyncio.to_thread(app.state.breakers.withdraw)
             from runtime.db.notify import close_listeners
 
-            await close_listeners()  # the LISTEN connection streams started (PostgreSQL; none on SQLite)
+            await close_listeners()  # what streams started: the LISTEN connection, or SQLite's socket (unlinked)
 
     app = FastAPI(
         title="Steward",

@@ -23,7 +23,7 @@ import logging
 import uuid
 import weakref
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+from contextlib import asynccontextmanager, nullcontext, suppress
 from typing import Any
 
 from pydantic import ValidationError
@@ -34,12 +34,14 @@ from temporalio.service import RPCError, RPCStatusCode
 from guards.types import ApprovalDecision, Principal, has_role
 from runtime import interrupts, runs
 from runtime.db.leases import LeaderLease, hold, holder_id
+from runtime.db.notify import listener_for
 from runtime.errors import Conflict, Forbidden, UserError
 from runtime.proofs import DecisionSigner
 from runtime.store import TERMINAL_STATUSES, Store
 from server.aio import db
 from server.connection import TemporalConnection
 from server.schemas import RunCreate
+from server.streaming import SAFETY_POLL_S
 
 log = logging.getLogger("steward.server.dispatch")
 
@@ -378,16 +380,29 @@ class RunDispatcher:
                     raise
                 raise Conflict(f"run {run_id!r} is not running in Temporal") from None
             if wait:
-                loop = asyncio.get_running_loop()
-                deadline = loop.time() + timeout_s
-                while loop.time() < deadline:
-                    fresh = await db(self.store.get_run, run_id)
-                    if fresh is None or fresh["status"] in TERMINAL_STATUSES:
-                        break
-                    await asyncio.sleep(0.05)
+                await self._until_finished(run_id, timeout_s)
         fresh = await db(self.store.get_run, run_id)
         assert fresh is not None
         return fresh
+
+    async def _until_finished(self, run_id: str, timeout_s: float) -> None:
+        """Until the run's status is terminal, at most ``timeout_s``. Woken by the run's events (its finish sets
+        the status, then appends ``run_finished``: ``runtime/db/notify.py``) with the streams' safety poll; every
+        50 ms where there is no listener."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        listener = listener_for(self.store.engine)
+        with listener.watch(run_id) if listener is not None else nullcontext() as watch:
+            while True:
+                seen = watch.latest if watch is not None else 0  # before the read: a later event wakes us
+                fresh = await db(self.store.get_run, run_id)
+                left = deadline - loop.time()
+                if fresh is None or fresh["status"] in TERMINAL_STATUSES or left <= 0:
+                    return
+                if watch is None:
+                    await asyncio.sleep(min(0.05, left))
+                else:
+                    await watch.wait(seen, min(SAFETY_POLL_S, left))
 
     def _cancel_queued(self, run_id: str) -> bool:
         """Take the run out of its queue and finish it as cancelled; False when it was not queued."""

@@ -1,10 +1,13 @@
 """Run streams: the per-run event log (written by the worker) read as Agent Server stream modes, over SSE.
 
 Every stream reads ``Store.events_after(run_id, seq)``; nothing is kept in the API process, so a stream can
-be rejoined on any API process, also after a restart. When to read again: on PostgreSQL, when the process's
-LISTEN connection hears that the run got a new event (``runtime/db/notify.py``; the append notifies in its own
-transaction, whichever replica or worker wrote it), and at the latest after ``SAFETY_POLL_S`` (1 s), so a
-missed notification delays an event but never loses it. On SQLite (no NOTIFY) every ``poll_s`` (50 ms).
+be rejoined on any API process, also after a restart. When to read again: when the process's listener hears
+that the run got a new event, and at the latest after ``SAFETY_POLL_S`` (1 s), so a missed notification delays
+an event but never loses it (``runtime/db/notify.py``). The listener is a LISTEN connection on PostgreSQL (the
+append notifies in its own transaction, whichever replica or worker wrote it) and a Unix datagram socket next
+to the database file on SQLite (the writing process, worker or API, sends to it after its commit). Only where
+no listener could be had (an in-memory SQLite database, a socket path too long for ``AF_UNIX``) does a stream
+read every ``poll_s`` (50 ms).
 
 **Ids and rejoin.** One log event (sequence ``N``) becomes zero or more SSE frames, depending on the modes
 asked for. The last frame of event ``N`` carries ``id: N``; when an event yields several frames, the earlier
@@ -58,7 +61,7 @@ STREAM_MODES: tuple[str, ...] = ("values", "updates", "messages", "messages-tupl
 DEFAULT_MODES: tuple[str, ...] = ("values",)
 _LAST_EVENT_ID = re.compile(r"^(\d{1,12})(?:\.(\d{1,6}))?$")
 SAFETY_POLL_S = 1.0
-"""On PostgreSQL, the longest a stream waits for a notification before it reads the log anyway."""
+"""The longest a stream waits for a notification before it reads the log anyway."""
 STATUS_EVERY_S = 1.0
 """How often a waiting stream checks the run's status (a run ended from outside writes no event)."""
 
@@ -294,12 +297,12 @@ async def run_frames(
 ) -> AsyncIterator[Frame]:
     """Frames of one run from ``cursor`` on; see the module docstring for ids, modes and the end of stream.
 
-    ``poll_s``: the read interval without notifications (SQLite); ``safety_poll_s`` (default
-    ``SAFETY_POLL_S``): the longest wait for a notification on PostgreSQL; ``status_every_s`` (default
+    ``poll_s``: the read interval where there is no listener (``listener_for`` gave None); ``safety_poll_s``
+    (default ``SAFETY_POLL_S``): the longest wait for a notification; ``status_every_s`` (default
     ``STATUS_EVERY_S``): how often the run's status is checked while nothing arrives.
     """
     status_every_s = STATUS_EVERY_S if status_every_s is None else status_every_s
-    listener = listener_for(store.engine)  # None on SQLite: poll every poll_s
+    listener = listener_for(store.engine)  # None without a listener (in-memory SQLite, unbindable socket): poll
     with listener.watch(run["run_id"]) if listener is not None else nullcontext() as watch:
         wait_s = poll_s if watch is None else (SAFETY_POLL_S if safety_poll_s is None else safety_poll_s)
         frames = _run_frames(store, run, modes, cursor, follow, send_metadata, status_every_s, watch, wait_s)
@@ -319,7 +322,7 @@ async def _run_frames(
     watch: RunWatch | None,
     wait_s: float,
 ) -> AsyncGenerator[Frame, None]:
-    """``run_frames`` once the waiting is decided: ``watch`` (PostgreSQL) or a plain sleep of ``wait_s``."""
+    """``run_frames`` once the waiting is decided: ``watch`` (a listener's) or, without one, a sleep of ``wait_s``."""
     run_id = run["run_id"]
     cursor = cursor or Cursor()
     mapper = StreamMapper(run=run, modes=modes, final_state=final_state_of(store, run))
@@ -395,7 +398,9 @@ async def _run_frames(
 async def final_values(
     store: Store, run: dict[str, Any], cursor: Cursor | None = None, poll_s: float = 0.05
 ) -> dict[str, Any]:
-    """What ``/runs/wait`` and ``/join`` return: the last ``values`` frame, or ``{"__error__": ...}``."""
+    """What ``/runs/wait`` and ``/join`` return: the last ``values`` frame, or ``{"__error__": ...}``.
+
+    Waits as ``run_frames`` does: on the run's watch (``poll_s`` only where there is no listener)."""
     values: dict[str, Any] = {}
     async for f in run_frames(store, run, ("values",), cursor, send_metadata=False, poll_s=poll_s):
         if f.event == "values":

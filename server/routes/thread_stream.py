@@ -340,8 +340,9 @@ async def protocol_events(
 ) -> AsyncIterator[dict[str, Any]]:
     """The thread's protocol events after ``body.since``, following later runs, until the caller stops.
 
-    On PostgreSQL the current run's events are pushed (LISTEN/NOTIFY, ``runtime.db.notify``): the stream waits
-    for a notification, at most ``SAFETY_POLL_S``; on SQLite it polls every ``poll_s``. A new run on the thread
+    The current run's events are pushed (``runtime.db.notify``: LISTEN/NOTIFY on PostgreSQL, a Unix datagram
+    socket on SQLite): the stream waits for a notification, at most ``SAFETY_POLL_S``; only without a listener
+    (in-memory SQLite, a socket that could not be bound) does it poll every ``poll_s``. A new run on the thread
     announces nothing to a watch of the previous one, so the thread's runs are still looked up every ``poll_s``.
     """
     position, after = await db(_start, store, thread_id, body.since)
@@ -349,7 +350,7 @@ async def protocol_events(
     mapper: ProtocolMapper | None = None
     folded = 0
     runs_ = await db(_thread_runs, store, thread_id)
-    listener = listener_for(store.engine)  # None on SQLite
+    listener = listener_for(store.engine)  # None without a listener: poll every poll_s
     with ExitStack() as watching:
         watch: RunWatch | None = None
         while True:
@@ -390,7 +391,7 @@ async def protocol_events(
                     position, after = position + 1, 0
                     continue
             if watch is None or finished:
-                await asyncio.sleep(poll_s)  # SQLite, or a finished run: only a new run can come next
+                await asyncio.sleep(poll_s)  # no listener, or a finished run: only a new run can come next
             else:
                 await watch.wait(folded, SAFETY_POLL_S)
 

@@ -1,6 +1,7 @@
 """Events reach SSE streams on any replica through PostgreSQL LISTEN/NOTIFY (runtime/db/notify.py): two Store
 objects on one real PostgreSQL stand for two replicas. The streams' safety poll is set to 30 s here, so an event
-that arrives within a few seconds was pushed, not polled. SQLite keeps its 50 ms poll."""
+that arrives within a few seconds was pushed, not polled. SQLite's push (Unix datagram sockets) is tested in
+tests/integration/test_notify_sqlite.py."""
 
 from __future__ import annotations
 
@@ -179,22 +180,6 @@ async def test_the_thread_event_stream_is_pushed_too(
     finally:
         stream.cancel()
         await close_listeners()
-
-
-async def test_sqlite_has_no_listener_and_streams_poll(tmp_path: Path) -> None:
-    store = Store(tmp_path / "steward.db")
-    try:
-        assert listener_for(store.engine) is None
-        run = new_run(store)
-        got: list[Frame] = []
-        stream = asyncio.create_task(_collect(run_frames(store, run, ("custom",), poll_s=0.05), got))
-        await wait_for(lambda: len(got) == 1, timeout=10)
-        await append(store, run["run_id"], "n1")
-        await append(store, run["run_id"], "done", "run_finished")
-        await asyncio.wait_for(stream, 5)
-        assert [f.event for f in got] == ["metadata", "custom", "custom", "end"]
-    finally:
-        store.close()
 
 
 async def test_an_sse_client_of_one_api_gets_events_another_replica_appends(
