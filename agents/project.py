@@ -100,6 +100,9 @@ class StewardSection(BaseModel):
     node_timeout_s: float = Field(default=60.0, gt=0, le=86_400)
     """Start-to-close timeout of a node that sets none. Nodes don't heartbeat, so this is also how long a node
     whose worker died waits before it is retried elsewhere: short for quick nodes, long for slow ones."""
+    inline_pure_nodes: bool = True
+    """Run a node without ``execute_in`` in the workflow when its code provably reads only its state
+    (``agents.placement``); false keeps every such node an activity."""
 
 
 class ProjectFile(BaseModel):

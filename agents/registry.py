@@ -64,11 +64,19 @@ own ``metadata``."""
 _PLACES = ("activity", "workflow")
 
 
-def check_graph(name: str, graph: StateGraph[Any, Any, Any, Any], node_defaults: dict[str, Any] | None = None) -> None:
+def check_graph(
+    name: str,
+    graph: StateGraph[Any, Any, Any, Any],
+    node_defaults: dict[str, Any] | None = None,
+    inline_pure: bool = True,
+) -> None:
     """Give every node a place to run and refuse a graph whose tool calls could bypass the guarded node.
 
     A node without ``execute_in`` gets ``node_defaults`` (default ``DEFAULT_NODE_OPTIONS``: an activity, as it
-    may do I/O); an unknown place is refused. The only workflow-side node that may reach tools is the guarded
+    may do I/O). With ``inline_pure``, one whose code provably reads only its state (``agents.placement``) is
+    marked to run in the workflow instead; it keeps its activity registration, which runs it only for a run
+    started before this placement existed (``runtime.worker.place_inline_nodes``). An unknown place is refused.
+    The only workflow-side node that may reach tools is the guarded
     node, and tools themselves refuse to run without the grant its activity issues. Function nodes only, and
     no LangGraph retry policies: the Temporal plugin refuses both, so they are refused here, at load.
     """
@@ -95,7 +103,7 @@ def check_graph(name: str, graph: StateGraph[Any, Any, Any, Any], node_defaults:
         place = meta.get("execute_in")
         if place is None:
             node.metadata = {**(node_defaults or DEFAULT_NODE_OPTIONS), **meta}
-            _record_default_node(node.runnable, node_name, keys)
+            _record_default_node(node.runnable, node_name, keys, inline_pure)
         elif place not in _PLACES:
             raise ValueError(
                 f"assistant {name!r}: node {node_name!r} has execute_in={place!r}; expected one of {list(_PLACES)}"
@@ -131,7 +139,11 @@ def _as_messages(value: Any) -> Any:
     return out
 
 
-def _record_default_node(runnable: Any, node_name: str, keys: tuple[str, ...]) -> None:
+INLINE_MARK = "__steward_inline__"
+"""Set (to the reason, or None) on a default node's wrapper: None means it may run in the workflow."""
+
+
+def _record_default_node(runnable: Any, node_name: str, keys: tuple[str, ...], inline_pure: bool = True) -> None:
     """Wrap a node Steward placed by default so it behaves like one of ours, without touching the user's code.
 
     - Its start and finish land in the run's event log and node ledger (``node_started`` / ``node_finished``,
@@ -167,6 +179,9 @@ def _record_default_node(runnable: Any, node_name: str, keys: tuple[str, ...]) -
                 return record.done(fn(restore(state), *args, **kwargs))
 
         wrapped = wrapped_sync
+    from agents.placement import inline_reason
+
+    setattr(wrapped, INLINE_MARK, inline_reason(fn) if inline_pure else "the project sets inline_pure_nodes: false")
     if runnable.func is not None:
         runnable.func = wrapped
     else:
@@ -174,50 +189,64 @@ def _record_default_node(runnable: Any, node_name: str, keys: tuple[str, ...]) -
 
 
 class _NodeRecord:
-    """Start, finish or failure of one node attempt in the event log and ledger (a no-op outside an activity).
-    The run id is the workflow id (``runtime.runs`` starts every run under its own id)."""
+    """Start, finish or failure of one node attempt in the event log (and, for an activity, the node ledger).
+
+    In an activity the events are written at once through the worker's event sink, keyed by activity id and
+    attempt. In the workflow (a node ``agents.placement`` inlined) they go to the run's buffer
+    (``AgentRunWorkflow.node_events``), which the workflow writes before the next node that is not inlined, at
+    an interrupt and with ``run_finished``: in one transaction with the next thing it records anyway, instead
+    of one local activity per event. Keys there are the workflow run id and a count of inlined node calls, the
+    same on replay. Elsewhere (a graph run outside Steward) it records nothing. The run id is the workflow id
+    (``runtime.runs`` starts every run under its own id)."""
 
     def __init__(self, node: str) -> None:
         self.node = node
         self.on = False
+        self.buffer: list[tuple[str, str, dict[str, Any]]] | None = None
 
     def __enter__(self) -> _NodeRecord:
-        from temporalio import activity
+        from temporalio import activity, workflow
 
         from agents.context import get_event_sink
 
-        if not activity.in_activity():
-            return self
-        info = activity.info()
-        self.on, self.sink, self.attempt = True, get_event_sink(), info.attempt
-        self.run_id = info.workflow_id or ""
-        self.task_key = f"{info.workflow_run_id}:{info.activity_id}"
-        self.prefix = f"{self.task_key}:{info.attempt}"
-        self.sink.node(
-            self.run_id,
-            self.node,
-            self.task_key,
-            self.attempt,
-            "started",
-            (f"{self.prefix}:start", "node_started", {"node": self.node, "attempt": self.attempt}),
-        )
-        return self
-
-    def done(self, out: Any) -> Any:
-        if self.on:
-            keys = sorted(out) if isinstance(out, dict) else []
+        if activity.in_activity():
+            info = activity.info()
+            self.on, self.sink, self.attempt = True, get_event_sink(), info.attempt
+            self.run_id = info.workflow_id or ""
+            self.task_key = f"{info.workflow_run_id}:{info.activity_id}"
+            self.prefix = f"{self.task_key}:{info.attempt}"
+            start = {"node": self.node, "attempt": self.attempt}
             self.sink.node(
                 self.run_id,
                 self.node,
                 self.task_key,
                 self.attempt,
-                "completed",
-                (
-                    f"{self.prefix}:end",
-                    "node_finished",
-                    {"node": self.node, "attempt": self.attempt, "update_keys": keys},
-                ),
+                "started",
+                (f"{self.prefix}:start", "node_started", start),
             )
+        elif workflow.in_workflow() and (recorder := getattr(workflow.instance(), "record_node", None)) is not None:
+            self.on, self.attempt = True, 1
+            self.buffer, self.prefix = recorder()
+            self.buffer.append(
+                (f"{self.prefix}:start", "node_started", {"node": self.node, "attempt": 1, "inline": True})
+            )
+        return self
+
+    def done(self, out: Any) -> Any:
+        if self.on:
+            keys = sorted(out) if isinstance(out, dict) else []
+            data = {"node": self.node, "attempt": self.attempt, "update_keys": keys}
+            if self.buffer is not None:
+                self.buffer.append((f"{self.prefix}:end", "node_finished", {**data, "inline": True}))
+            else:
+                self.sink.node(
+                    self.run_id,
+                    self.node,
+                    self.task_key,
+                    self.attempt,
+                    "completed",
+                    (f"{self.prefix}:end", "node_finished", data),
+                )
         return out
 
     def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
@@ -225,16 +254,15 @@ class _NodeRecord:
 
         # interrupt() raises to pause the graph: a question, not a failure.
         if self.on and isinstance(exc, Exception) and not isinstance(exc, GraphBubbleUp):
-            self.sink.events(
-                self.run_id,
-                [
-                    (
-                        f"{self.prefix}:error",
-                        "node_failed",
-                        {"node": self.node, "attempt": self.attempt, "error": f"{type(exc).__name__}: {exc}"},
-                    )
-                ],
+            event = (
+                f"{self.prefix}:error",
+                "node_failed",
+                {"node": self.node, "attempt": self.attempt, "error": f"{type(exc).__name__}: {exc}"},
             )
+            if self.buffer is not None:
+                self.buffer.append(event)
+            else:
+                self.sink.events(self.run_id, [event])
 
 
 def node_defaults(section: StewardSection) -> dict[str, Any]:
@@ -253,7 +281,7 @@ def prepare_graph(
         adopt = _tool_node_adopter()
         if adopt is not None:
             adopt(graph, tools)
-        check_graph(name, graph, node_defaults(section))
+        check_graph(name, graph, node_defaults(section), section.inline_pure_nodes)
         return graph
 
     return build_prepared

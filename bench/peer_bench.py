@@ -174,6 +174,25 @@ class Server:
                 continue
         return parts
 
+    def cpu_s_by_part(self) -> dict[str, float]:
+        """CPU seconds (user + system) so far of each part of the server's process tree."""
+        import psutil
+
+        parts: dict[str, float] = {}
+        try:
+            root = psutil.Process(self.process.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return parts
+        for p in procs:
+            try:
+                part = self.classify(p.cmdline(), p.pid == root.pid)
+                t = p.cpu_times()
+                parts[part] = parts.get(part, 0.0) + t.user + t.system
+            except psutil.NoSuchProcess:
+                continue
+        return parts
+
     @contextlib.contextmanager
     def sampling(self, every_s: float = 0.5) -> Iterator[None]:
         """Sample RSS in a thread while the measurements run (a load peak is what sizing needs)."""
@@ -381,11 +400,18 @@ async def measure(server: Server, runs: int, level_runs: dict[int, int]) -> dict
             for tid in tids:
                 into.append(await three(c, tid))
 
+        cpu_before = server.cpu_s_by_part()
         t0 = time.perf_counter()
         await asyncio.gather(*(client_loop(c, t, latencies) for c, t in zip(sdks, threads, strict=True)))
         wall = time.perf_counter() - t0
+        cpu_after = server.cpu_s_by_part()
         out[f"runs_per_s_{clients}"] = round(clients * per_client / wall, 1)
         out[f"p50_ms_at_{clients}"] = summary_ms(latencies)["p50"]
+        # Where the CPU went: on two cores, CPU per run sets the throughput ceiling.
+        out[f"cpu_ms_per_run_at_{clients}"] = {
+            part: round((cpu_after[part] - cpu_before.get(part, 0.0)) * 1000 / (clients * per_client), 1)
+            for part in sorted(cpu_after)
+        }
     return out
 
 
@@ -445,7 +471,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "after metadata; resume: runs.wait(command=resume) sent -> finished; runs_per_s_N: N clients (one SDK "
         "client each), runs_per_client runs each, back to back. RSS: peak of summed RSS sampled every 0.5 s; "
         "steward_rss_mb = API + worker + supervisor, Temporal dev server apart, model server not started (the "
-        "graphs call no model). The peer (langgraph dev, in-memory) is not durable; every Steward run is a "
+        "graphs call no model). cpu_ms_per_run_at_N: CPU (user + system) of each server process per run at N "
+        "clients. Steward places the graphs' nodes itself: these nodes only reshape their state, so "
+        "agents.placement runs them in the workflow (no activity); a node that does I/O would be an activity. "
+        "The peer (langgraph dev, in-memory) is not durable; every Steward run is a "
         "Temporal workflow with its event log. The machine is shared with other work: see the load averages."
     )
     return result

@@ -44,6 +44,8 @@ class FinishRunInput:
     state: dict[str, Any] | None = None
     error: str | None = None
     outcome: dict[str, Any] | None = None
+    events: list[EventRecord] = field(default_factory=list)
+    """Events the run has not written yet (inlined nodes'), written before ``run_finished``, in its order."""
 
 
 @dataclass
@@ -84,7 +86,14 @@ class RecordDecisionInput:
 
 
 class StewardActivities:
-    """Bound to one store and one policy engine, so a test can run its own worker on its own files."""
+    """Bound to one store and one policy engine, so a test can run its own worker on its own files.
+
+    The activities that only read and write the store (and evaluate guards) are plain functions, run by the
+    worker's thread pool (``runtime.worker.build_worker``'s ``activity_executor``), not on its event loop: a
+    database call blocks, and on SQLite it may wait for another process's write lock; on the loop that wait
+    held up every workflow activation of the worker (a run's one workflow task took 570 ms at 8 concurrent
+    runs for 35 ms of CPU). ``execute_tool`` awaits the tool and stays a coroutine.
+    """
 
     def __init__(self, store: Store, policy: PolicyEngine, actions: ActionRouting | None = None) -> None:
         self.store = store
@@ -105,8 +114,29 @@ class StewardActivities:
         ]
 
     @activity.defn(name="steward.begin_run")
-    async def begin_run(self, inp: BeginRunInput) -> dict[str, Any]:
-        """Index the run, mark it running and return the thread's saved state (carried into this run)."""
+    def begin_run(self, inp: BeginRunInput) -> dict[str, Any]:
+        """Index the run, mark it running and return the thread's saved state (carried into this run).
+
+        One transaction (``Store.batch``) for all of it; a blocked input is refused after that commits, so
+        the run's record of why stays."""
+        # Defense in depth: the API and CLI already ran the input guards; a run started another way is checked
+        # here, before any node runs.
+        # Cardholder data was masked at intake and the store masks it again on every write; the guards see the
+        # masked value, the free-text fields as the API's guard does.
+        from runtime.runs import input_free_text
+
+        guarded = run_point(
+            "input", mask_cardholder_value(inp.input), inp.assistant_id, free_text=input_free_text(inp.assistant_id)
+        )
+        s = self.store
+        with s.batch():
+            self._begin_records(inp, guarded)
+        if guarded.blocked is not None:
+            raise ApplicationError(str(GuardError(guarded.blocked)), type="GuardBlocked", non_retryable=True)
+        thread = s.get_thread(inp.thread_id)
+        return dict(thread["state"]) if thread else {}
+
+    def _begin_records(self, inp: BeginRunInput, guarded: Any) -> None:
         s = self.store
         s.create_run(inp.run_id, inp.thread_id, inp.assistant_id, inp.tenant, inp.requester.get("id", "?"), inp.input)
         s.set_run_status(inp.run_id, "running")
@@ -137,26 +167,17 @@ class StewardActivities:
             run_id=inp.run_id,
             key=f"{inp.run_id}:begin",
         )
-        # Defense in depth: the API and CLI already ran the input guards; a run started another way is checked
-        # here, before any node runs.
-        # Cardholder data was masked at intake and the store masks it again on every write; the guards see the
-        # masked value, the free-text fields as the API's guard does.
-        from runtime.runs import input_free_text
-
-        guarded = run_point(
-            "input", mask_cardholder_value(inp.input), inp.assistant_id, free_text=input_free_text(inp.assistant_id)
-        )
         events: list[tuple[str, str, dict[str, Any]]] = []
         self._guard_records(inp.run_id, inp.tenant, "input", guarded, "", events)
         if events:
             s.append_events(inp.run_id, events)
-        if guarded.blocked is not None:
-            raise ApplicationError(str(GuardError(guarded.blocked)), type="GuardBlocked", non_retryable=True)
-        thread = s.get_thread(inp.thread_id)
-        return dict(thread["state"]) if thread else {}
 
     @activity.defn(name="steward.finish_run")
-    async def finish_run(self, inp: FinishRunInput) -> None:
+    def finish_run(self, inp: FinishRunInput) -> None:
+        with self.store.batch():
+            self._finish_records(inp)
+
+    def _finish_records(self, inp: FinishRunInput) -> None:
         s = self.store
         if inp.state is not None and inp.status == "success":
             s.save_thread_state(inp.thread_id, inp.tenant, inp.state, inp.run_id)
@@ -164,7 +185,11 @@ class StewardActivities:
             s.close_open_approvals(inp.run_id, "cancelled" if inp.status == "cancelled" else "closed")
         s.set_run_status(inp.run_id, inp.status, output=inp.outcome, error=inp.error)
         s.append_events(
-            inp.run_id, [(inp.key, "run_finished", {"status": inp.status, "outcome": inp.outcome, "error": inp.error})]
+            inp.run_id,
+            [
+                *((e.key, e.type, e.data) for e in inp.events),
+                (inp.key, "run_finished", {"status": inp.status, "outcome": inp.outcome, "error": inp.error}),
+            ],
         )
         # The prompt versions the run's nodes actually sent (known only once they ran; see agents._llm).
         prompts = (inp.outcome or {}).get("prompt_versions") or []
@@ -178,14 +203,15 @@ class StewardActivities:
         )
 
     @activity.defn(name="steward.append_events")
-    async def append_events(self, inp: AppendEventsInput) -> list[int]:
-        seqs = self.store.append_events(inp.run_id, [(e.key, e.type, e.data) for e in inp.events])
-        if inp.run_status:
-            self.store.set_run_status(inp.run_id, inp.run_status)
+    def append_events(self, inp: AppendEventsInput) -> list[int]:
+        with self.store.batch():
+            seqs = self.store.append_events(inp.run_id, [(e.key, e.type, e.data) for e in inp.events])
+            if inp.run_status:
+                self.store.set_run_status(inp.run_id, inp.run_status)
         return seqs
 
     @activity.defn(name="steward.record_approvals")
-    async def record_approvals(self, inp: RecordApprovalsInput) -> None:
+    def record_approvals(self, inp: RecordApprovalsInput) -> None:
         s = self.store
         for i, item in enumerate(inp.approvals):
             req = item["request"]
@@ -216,7 +242,7 @@ class StewardActivities:
         s.set_run_status(inp.run_id, "interrupted")
 
     @activity.defn(name="steward.record_decision")
-    async def record_decision(self, inp: RecordDecisionInput) -> None:
+    def record_decision(self, inp: RecordDecisionInput) -> None:
         s = self.store
         s.decide_approval(inp.approval_id, inp.status, inp.decided_by, inp.action, inp.comment, inp.final_args)
         asked = s.get_approval(inp.approval_id)
@@ -254,7 +280,7 @@ class StewardActivities:
         )
 
     @activity.defn(name="steward.evaluate_tool_call")
-    async def evaluate_tool_call(self, inp: EvaluateToolCallInput) -> ToolCallVerdict:
+    def evaluate_tool_call(self, inp: EvaluateToolCallInput) -> ToolCallVerdict:
         """Schema validation and the policy decision for one call; both verdicts go to events and audit."""
         s = self.store
         key = f"{inp.tool_call_id}:{inp.stage}"

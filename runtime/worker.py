@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import signal
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -23,10 +25,11 @@ from runtime.outbox import DispatchOptions, Outbox, OutboxDispatcher, action_rou
 from runtime.proofs import DecisionVerifier, install_verifier
 from runtime.settings import Settings, get_settings
 from runtime.store import Store, open_store
-from runtime.workflow import AgentRunWorkflow
+from runtime.workflow import AgentRunWorkflow, precompile
 from tools.adapters import ActionRouting
 
 log = logging.getLogger("steward.worker")
+
 
 # Our own packages are deterministic libraries; passing them through avoids re-importing them per workflow.
 _PASSTHROUGH = (
@@ -41,16 +44,68 @@ _PASSTHROUGH = (
 )
 
 
+INLINE_PATCH = "steward-inline-pure-nodes"
+"""Temporal patch id: a run started before nodes were inlined replays them as the activities they were."""
+
+
 def build_plugin(assistants: Iterable[AssistantSpec]) -> Any:
     from temporalio.langgraph import LangGraphPlugin
 
-    return LangGraphPlugin(
-        graphs={a.name: a.build_graph() for a in assistants},
+    graphs = {a.name: a.build_graph() for a in assistants}
+    # The user's functions, before the plugin replaces them with its activity (or workflow) wrappers.
+    originals: dict[tuple[str, str], Any] = {}
+    for g, gr in graphs.items():
+        for n, node in gr.nodes.items():
+            runnable: Any = node.runnable
+            originals[(g, n)] = runnable.func or runnable.afunc
+    plugin = LangGraphPlugin(
+        graphs=graphs,
         default_activity_options={
             "start_to_close_timeout": timedelta(seconds=60),
             "retry_policy": retry_policy(),
         },
     )
+    for (g, n), fn in originals.items():
+        place_inline_nodes(graphs[g].nodes[n].runnable, fn)
+    # After the plugin has made the activity nodes: each graph is compiled once here, not in every run.
+    for builder in graphs.values():
+        precompile(builder)
+    return plugin
+
+
+def place_inline_nodes(runnable: Any, original: Any) -> None:
+    """Run a node ``agents.placement`` cleared in the workflow; flush inlined nodes' events before any other.
+
+    The plugin registered every default node as an activity; a cleared one (``INLINE_MARK`` set to None)
+    now runs its function right in the workflow, unless the run's history predates this (``INLINE_PATCH``
+    unset on replay), where it schedules the activity as that run did. Every other node first writes the
+    events inlined nodes buffered, so the event log keeps the order the nodes ran in.
+    """
+    from temporalio import workflow
+
+    from agents.registry import INLINE_MARK
+
+    scheduled = runnable.afunc
+    inline = original is not None and getattr(original, INLINE_MARK, "no mark") is None
+
+    if inline:
+        is_async = inspect.iscoroutinefunction(original)
+
+        async def inline_node(*args: Any, **kwargs: Any) -> Any:
+            if not workflow.patched(INLINE_PATCH):
+                return await scheduled(*args, **kwargs)
+            return await original(*args, **kwargs) if is_async else original(*args, **kwargs)
+
+        runnable.afunc = inline_node
+        return
+
+    async def flushed_first(*args: Any, **kwargs: Any) -> Any:
+        flush = getattr(workflow.instance(), "flush_node_events", None)
+        if flush is not None:
+            await flush()
+        return await scheduled(*args, **kwargs)
+
+    runnable.afunc = flushed_first
 
 
 def _runner(assistants: Iterable[AssistantSpec] = ()) -> SandboxedWorkflowRunner:
@@ -70,15 +125,16 @@ def project_policy(settings: Settings) -> Path | None:
 
 def build_replayer(assistants: Iterable[AssistantSpec] | None = None) -> Any:
     """A replayer configured exactly like the worker: replaying histories proves the workflow deterministic."""
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.worker import Replayer
+
+    from runtime.client import data_converter
 
     served = list(assistants) if assistants is not None else list_assistants()
     return Replayer(
         workflows=[AgentRunWorkflow],
         plugins=[build_plugin(served)],
         workflow_runner=_runner(served),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter,
     )
 
 
@@ -118,6 +174,9 @@ def build_worker(
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_local_activities=max_concurrent_activities,
         max_concurrent_workflow_tasks=max_concurrent_workflow_tasks,
+        # The store activities are sync (runtime.activities.StewardActivities): database waits stay off the loop.
+        # Threads start as needed; SQLite writers queue on the store's lock, PostgreSQL's on its pool.
+        activity_executor=ThreadPoolExecutor(max_workers=max_concurrent_activities, thread_name_prefix="steward-store"),
         graceful_shutdown_timeout=timedelta(seconds=5),
     )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import dataclasses
 import pickle
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ with workflow.unsafe.imports_passed_through():
     from langchain_core.runnables import RunnableConfig
     from langgraph.checkpoint.memory import InMemorySaver
     from langgraph.errors import GraphRecursionError
+    from langgraph.graph import StateGraph
+    from langgraph.graph.state import CompiledStateGraph
     from langgraph.types import Command
     from pydantic import ValidationError
     from temporalio.langgraph import graph as plugin_graph
@@ -42,6 +45,8 @@ with workflow.unsafe.imports_passed_through():
     from tools.registry import ToolArgumentsInvalid, get_tool
 
 WORKFLOW_NAME = "AgentRun"
+STABLE_QUESTION_IDS = "steward-stable-question-ids"
+"""Temporal patch id: questions are named by the run (``AgentRunWorkflow._question_id``)."""
 _LA_OPTS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(seconds=30),
     "retry_policy": RetryPolicy(maximum_attempts=10, maximum_interval=timedelta(seconds=5)),
@@ -99,6 +104,31 @@ class _Pending:
     approvers: list[str] = dataclasses.field(default_factory=list)
     """Approvals so far (distinct principals), for requests that need more than one."""
     edited_args: dict[str, Any] | None = None
+
+
+_COMPILED_ATTR = "_steward_compiled"
+"""The builder's attribute holding its graph compiled once, without a checkpointer (it lives as long as the
+worker's plugin that holds the builder)."""
+
+
+def precompile(builder: StateGraph[Any, Any, Any, Any]) -> None:
+    """Compile a served graph once, when the worker (or replayer) is built, outside the workflow sandbox.
+
+    Compiling inside the sandbox on every run cost milliseconds of CPU per run (every attribute access goes
+    through the sandbox's proxies). The compiled graph is pure structure: the same builder (one assistant
+    version in this process) compiles to the same graph, once or per run, so replay is unchanged. Each run gets
+    its own shallow copy with its own checkpointer, as the LangGraph server does per request.
+    """
+    setattr(builder, _COMPILED_ATTR, builder.compile())
+
+
+def _compile(builder: StateGraph[Any, Any, Any, Any], saver: InMemorySaver) -> CompiledStateGraph[Any, Any, Any, Any]:
+    base: CompiledStateGraph[Any, Any, Any, Any] | None = getattr(builder, _COMPILED_ATTR, None)
+    if base is None:  # a graph not served through runtime.worker.build_plugin
+        return builder.compile(checkpointer=saver)
+    app = copy.copy(base)  # shares the node and channel specs, which runs only read
+    app.checkpointer = saver
+    return app
 
 
 def _dump_checkpointer(saver: InMemorySaver) -> str:
@@ -169,6 +199,32 @@ class AgentRunWorkflow:
         self._inp: AgentRunInput | None = None
         self._status = "pending"
         self._n = 0
+        self.node_events: list[tuple[str, str, dict[str, Any]]] = []
+        """Events of inlined nodes not written yet (``agents.registry._NodeRecord``): written with the next
+        thing the run records, before any node that is not inlined, and with ``run_finished``."""
+        self._inline_calls = 0
+        self._question_ids: dict[str, str] = {}
+        """This execution's LangGraph interrupt id -> the question's id in the log (``_question_id``)."""
+
+    # -- inlined nodes' events (agents.placement) --------------------------------------------------
+    def record_node(self) -> tuple[list[tuple[str, str, dict[str, Any]]], str]:
+        """The buffer an inlined node call writes to, and its event key prefix (deterministic on replay)."""
+        self._inline_calls += 1
+        return self.node_events, f"wf:{workflow.info().run_id}:node:{self._inline_calls}"
+
+    def _take_node_events(self) -> list[EventRecord]:
+        batch = [EventRecord(key=k, type=t, data=d) for k, t, d in self.node_events]
+        self.node_events.clear()  # in place: a node still running holds this list
+        return batch
+
+    async def flush_node_events(self) -> None:
+        """Write the buffered events now (before a node that is not inlined: the log keeps the run's order)."""
+        if self.node_events and self._inp is not None:
+            await workflow.execute_local_activity(
+                "steward.append_events",
+                AppendEventsInput(run_id=self._inp.run_id, events=self._take_node_events()),
+                **_LA_OPTS,
+            )
 
     # -- queries ---------------------------------------------------------------------------------
     @workflow.query(name="status")
@@ -408,6 +464,7 @@ class AgentRunWorkflow:
                 state=state,
                 error=error,
                 outcome=outcome,
+                events=self._take_node_events(),
             ),
             **_LA_OPTS,
         )
@@ -428,7 +485,7 @@ class AgentRunWorkflow:
             await self._finish(inp, "error", error=str(exc))
             raise ApplicationError(str(exc), type="NotFound", non_retryable=True) from None
         saver = _load_checkpointer(inp.resume_checkpoint) if inp.resume_checkpoint else InMemorySaver()
-        app = builder.compile(checkpointer=saver)
+        app = _compile(builder, saver)
         config: RunnableConfig = {"configurable": {"thread_id": inp.run_id}, "recursion_limit": inp.recursion_limit}
         ctx: dict[str, Any] = {
             "run_id": inp.run_id,
@@ -495,6 +552,8 @@ class AgentRunWorkflow:
         approvals, questions = _split_interrupts(interrupts)
         if questions:
             await self._ask(inp, questions)
+        else:
+            await self.flush_node_events()
         for intr, req in approvals:
             p = _Pending(
                 request=req, interrupt_id=intr.id, deadline_at=now + req.deadline_s, required_role=req.required_role
@@ -512,7 +571,7 @@ class AgentRunWorkflow:
                 ),
                 **_LA_OPTS,
             )
-        asked = [self._questions[intr.id] for intr in questions]
+        asked = [self._questions[self._question_ids[intr.id]] for intr in questions]
 
         def settled() -> bool:
             return all(p.decision is not None for p in batch) and all(q.answered for q in asked)
@@ -525,30 +584,49 @@ class AgentRunWorkflow:
             except TimeoutError:
                 await self._expire(inp, [p for p in batch if p.decision is None and not p.deciding])
         resume: dict[str, Any] = {p.interrupt_id: p.decision for p in batch}
-        resume.update({intr.id: self._questions[intr.id].answer for intr in questions})
+        resume.update({intr.id: self._questions[self._question_ids[intr.id]].answer for intr in questions})
         return resume
 
     async def _ask(self, inp: AgentRunInput, questions: list[Any]) -> None:
         """Record the graph's own interrupts: the run reads ``interrupted`` and the event log shows each."""
-        for intr in questions:
-            self._questions[intr.id] = _Question(value=intr.value)
+        ids = [self._question_id(intr.id) for intr in questions]
+        for qid, intr in zip(ids, questions, strict=True):
+            self._questions[qid] = _Question(value=intr.value)
         self._status = "interrupted"
         await workflow.execute_local_activity(
             "steward.append_events",
             AppendEventsInput(
                 run_id=inp.run_id,
                 events=[
-                    EventRecord(
-                        key=self._key(INTERRUPT_EVENT),
-                        type=INTERRUPT_EVENT,
-                        data={"interrupt_id": intr.id, "value": intr.value},
-                    )
-                    for intr in questions
+                    *self._take_node_events(),
+                    *(
+                        EventRecord(
+                            key=self._key(INTERRUPT_EVENT),
+                            type=INTERRUPT_EVENT,
+                            data={"interrupt_id": qid, "value": intr.value},
+                        )
+                        for qid, intr in zip(ids, questions, strict=True)
+                    ),
                 ],
                 run_status="interrupted",
             ),
             **_LA_OPTS,
         )
+
+    def _question_id(self, graph_id: str) -> str:
+        """The id people answer a question by: the same whenever this run is replayed.
+
+        LangGraph derives an interrupt's id from its task, whose id comes from a checkpoint id made of the clock
+        and randomness. A node that ran as an activity brought its interrupts back in the activity's recorded
+        result, so their ids replayed; a node that runs in the workflow (``execute_in: workflow``, or inlined by
+        ``agents.placement``) makes new ones on every replay, and an answer given by the recorded id found no
+        question once a worker had rebuilt the run. So the run names each question itself, from its seeded
+        ``workflow.uuid4()``, and maps it to this execution's LangGraph id to resume the node. A run recorded
+        before this (no patch marker) keeps LangGraph's ids, which it recorded.
+        """
+        qid = workflow.uuid4().hex if workflow.patched(STABLE_QUESTION_IDS) else graph_id
+        self._question_ids[graph_id] = qid
+        return qid
 
     async def _expire(self, inp: AgentRunInput, undecided: list[_Pending]) -> None:
         now = workflow.now().timestamp()
@@ -598,6 +676,9 @@ class AgentRunWorkflow:
     async def emit(self, inp: AgentRunInput, type_: str, data: dict[str, Any]) -> None:
         await workflow.execute_local_activity(
             "steward.append_events",
-            AppendEventsInput(run_id=inp.run_id, events=[EventRecord(key=self._key(type_), type=type_, data=data)]),
+            AppendEventsInput(
+                run_id=inp.run_id,
+                events=[*self._take_node_events(), EventRecord(key=self._key(type_), type=type_, data=data)],
+            ),
             **_LA_OPTS,
         )
