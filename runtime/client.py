@@ -6,12 +6,13 @@ import asyncio
 import functools
 import logging
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from pydantic import TypeAdapter
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import PydanticJSONPlainPayloadConverter, PydanticPayloadConverter
-from temporalio.converter import DataConverter
+from temporalio.converter import DataConverter, EncodingPayloadConverter
 
 from runtime.settings import Settings, get_settings
 
@@ -29,11 +30,21 @@ class SharedAdaptersPayloadConverter(PydanticPayloadConverter):
     Decoding is unchanged (the same ``TypeAdapter(type).validate_json``), so histories replay the same.
     """
 
+    _shared: ClassVar[Mapping[bytes, EncodingPayloadConverter] | None] = None
+    """The encoding converters, built once: the SDK makes a data converter (and so one of these) for every
+    workflow activation, and building the chain cost about 3 % of a busy worker's main thread. They are
+    stateless (a context-bound copy gets its own dict), so every instance shares them."""
+
     def __init__(self) -> None:
+        cls = type(self)
+        if cls._shared is not None:
+            self.converters = cls._shared
+            return
         super().__init__()
         for c in self.converters.values():
             if isinstance(c, PydanticJSONPlainPayloadConverter):
                 c._type_adapter = _TYPE_ADAPTERS
+        cls._shared = self.converters
 
 
 data_converter = DataConverter(payload_converter_class=SharedAdaptersPayloadConverter)

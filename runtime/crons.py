@@ -117,6 +117,7 @@ def _action(
         input=mutable["input"],
         requester=requester,
         tenant=static["tenant"],
+        inline_nodes=True,
     )
     return ScheduleActionStartWorkflow(
         WORKFLOW_NAME,

@@ -95,21 +95,18 @@ async def start_run(
     thread_id: str | None = None,
     run_id: str | None = None,
     validate: bool = True,
+    recorded: bool = False,
 ) -> WorkflowHandle[Any, AgentRunResult]:
+    """``recorded``: the caller already wrote the run with ``record_run`` (the API's dispatcher does, in the
+    transaction that checks its thread is free)."""
     # Unvalidated input (a stand-in's scripted proposal) still never carries a card number into the store
     # or Temporal's history.
     data = validate_input(assistant_id, payload) if validate else mask_cardholder_value(dict(payload))
     run_id = run_id or new_run_id()
     thread_id = thread_id or f"thread-{uuid.uuid4()}"
-
-    def record() -> None:
-        thread = store.get_thread(thread_id)
-        if thread is not None and thread["tenant"] != requester.tenant:
-            raise NotFound(f"thread {thread_id!r} not found")
-        store.create_run(run_id, thread_id, assistant_id, requester.tenant, requester.id, data)
-
-    # The store is synchronous: its round trips run off the event loop (the API serves other requests meanwhile).
-    await asyncio.to_thread(record)
+    if not recorded:
+        # The store is synchronous: its round trips run off the event loop (the API serves other requests).
+        await asyncio.to_thread(record_run, store, requester, assistant_id, data, thread_id, run_id)
     return await client.start_workflow(
         WORKFLOW_NAME,
         AgentRunInput(
@@ -119,11 +116,22 @@ async def start_run(
             input=data,
             requester=requester.model_dump(),
             tenant=requester.tenant,
+            inline_nodes=True,
         ),
         id=run_id,
         task_queue=task_queue,
         result_type=AgentRunResult,
     )
+
+
+def record_run(
+    store: Store, requester: Principal, assistant_id: str, data: dict[str, Any], thread_id: str, run_id: str
+) -> None:
+    """The run's row (and its thread's, if new), refusing a thread of another tenant as not found."""
+    thread = store.get_thread(thread_id)
+    if thread is not None and thread["tenant"] != requester.tenant:
+        raise NotFound(f"thread {thread_id!r} not found")
+    store.create_run(run_id, thread_id, assistant_id, requester.tenant, requester.id, data)
 
 
 _ERROR_TYPES: dict[str, type[UserError]] = {

@@ -44,10 +44,6 @@ _PASSTHROUGH = (
 )
 
 
-INLINE_PATCH = "steward-inline-pure-nodes"
-"""Temporal patch id: a run started before nodes were inlined replays them as the activities they were."""
-
-
 def build_plugin(assistants: Iterable[AssistantSpec]) -> Any:
     from temporalio.langgraph import LangGraphPlugin
 
@@ -77,9 +73,9 @@ def place_inline_nodes(runnable: Any, original: Any) -> None:
     """Run a node ``agents.placement`` cleared in the workflow; flush inlined nodes' events before any other.
 
     The plugin registered every default node as an activity; a cleared one (``INLINE_MARK`` set to None)
-    now runs its function right in the workflow, unless the run's history predates this (``INLINE_PATCH``
-    unset on replay), where it schedules the activity as that run did. Every other node first writes the
-    events inlined nodes buffered, so the event log keeps the order the nodes ran in.
+    now runs its function right in the workflow, unless the run was started before this (its
+    ``AgentRunInput.inline_nodes`` is false), where it schedules the activity as that run did. Every other
+    node first writes the events inlined nodes buffered, so the event log keeps the order the nodes ran in.
     """
     from temporalio import workflow
 
@@ -92,7 +88,7 @@ def place_inline_nodes(runnable: Any, original: Any) -> None:
         is_async = inspect.iscoroutinefunction(original)
 
         async def inline_node(*args: Any, **kwargs: Any) -> Any:
-            if not workflow.patched(INLINE_PATCH):
+            if not getattr(workflow.instance(), "inline_nodes", False):
                 return await scheduled(*args, **kwargs)
             return await original(*args, **kwargs) if is_async else original(*args, **kwargs)
 

@@ -70,6 +70,11 @@ class AgentRunInput:
     resume: dict[str, Any] | None = None
     """Set by continue-as-new: the decisions to resume the interrupted graph with."""
     continued: int = 0
+    inline_nodes: bool = False
+    """Run the nodes ``agents.placement`` cleared in the workflow. Set by every starter of new runs; a run
+    started before this existed decodes False and replays its nodes as the activities they were (a field in
+    the input rather than a patch marker: a marker also upserts a search attribute, a visibility write per
+    run)."""
 
 
 @dataclass
@@ -206,7 +211,11 @@ class AgentRunWorkflow:
         self._question_ids: dict[str, str] = {}
         """This execution's LangGraph interrupt id -> the question's id in the log (``_question_id``)."""
 
-    # -- inlined nodes' events (agents.placement) --------------------------------------------------
+    # -- inlined nodes (agents.placement) -----------------------------------------------------------
+    @property
+    def inline_nodes(self) -> bool:
+        return self._inp is not None and self._inp.inline_nodes
+
     def record_node(self) -> tuple[list[tuple[str, str, dict[str, Any]]], str]:
         """The buffer an inlined node call writes to, and its event key prefix (deterministic on replay)."""
         self._inline_calls += 1

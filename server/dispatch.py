@@ -33,7 +33,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from guards.types import ApprovalDecision, Principal, has_role
 from runtime import interrupts, runs
-from runtime.db.leases import LeaderLease, hold, holder_id
+from runtime.db.leases import LeaderLease, hold, holder_id, lease_holder
 from runtime.db.notify import listener_for
 from runtime.errors import Conflict, Forbidden, UserError
 from runtime.proofs import DecisionSigner
@@ -214,6 +214,13 @@ class RunDispatcher:
         strategy = body.multitask_strategy or "enqueue"
         thread_id = thread_id or f"thread-{uuid.uuid4()}"
         run_id = run_id or runs.new_run_id()
+        if not self.store.postgres and await db(
+            self._claim_free_thread, principal, body.assistant_id, data, thread_id, run_id
+        ):
+            await self._start(principal, body.assistant_id, data, thread_id, run_id, recorded=True)
+            started = await db(self.store.get_run, run_id)
+            assert started is not None
+            return started
         async with self._thread_lock(thread_id):
             busy = await db(self.active_runs, thread_id)
             queued = await db(self.store.queued_runs, thread_id)
@@ -234,6 +241,26 @@ class RunDispatcher:
         assert started is not None
         return started
 
+    def _claim_free_thread(
+        self, principal: Principal, assistant_id: str, data: dict[str, Any], thread_id: str, run_id: str
+    ) -> bool:
+        """SQLite: record the run in one write transaction if its thread is free; False leaves it to the lease.
+
+        SQLite has one writer at a time, so a write transaction is itself the cross-process lock the
+        ``thread:<id>`` lease provides: no other process can add a run to the thread between this check and
+        this insert, and the new row occupies the thread for whoever checks next. A thread that is busy,
+        queued or under another replica's lease takes the lease path (the multitask strategies). The common
+        case costs one transaction instead of three (lease, run, release), each waiting for SQLite's write
+        lock beside the worker's writes.
+        """
+        with self.store.batch():
+            if lease_holder(self.engine, f"thread:{thread_id}") is not None:
+                return False
+            if self.active_runs(thread_id) or self.store.queued_runs(thread_id):
+                return False
+            runs.record_run(self.store, principal, assistant_id, data, thread_id, run_id)
+        return True
+
     def _queue(
         self, principal: Principal, assistant_id: str, data: dict[str, Any], thread_id: str, run_id: str
     ) -> None:
@@ -242,7 +269,13 @@ class RunDispatcher:
         self.store.enqueue_run(run_id, thread_id, principal.model_dump())
 
     async def _start(
-        self, principal: Principal, assistant_id: str, data: dict[str, Any], thread_id: str, run_id: str
+        self,
+        principal: Principal,
+        assistant_id: str,
+        data: dict[str, Any],
+        thread_id: str,
+        run_id: str,
+        recorded: bool = False,
     ) -> None:
         client = await self.temporal.get()
         try:
@@ -256,6 +289,7 @@ class RunDispatcher:
                 thread_id=thread_id,
                 run_id=run_id,
                 validate=False,
+                recorded=recorded,
             )
         except WorkflowAlreadyStartedError:
             pass

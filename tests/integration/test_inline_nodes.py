@@ -1,7 +1,7 @@
 """Default nodes that provably read only their state run in the workflow (agents.placement), on a real Temporal
 dev server: no activity is scheduled for them, their events land in the run's log in the order the nodes ran
-(also around a node that stays an activity), every history replays, and a run recorded before inlining (its
-pure nodes were activities) replays on a worker that inlines them."""
+(also around a node that stays an activity), every history replays, and a run started before inlining (its
+pure nodes were activities) keeps them activities on a worker that inlines them."""
 
 from __future__ import annotations
 
@@ -198,19 +198,42 @@ async def test_a_question_from_a_workflow_side_node_is_answered_and_replays(
         use_project()
 
 
-async def test_a_run_recorded_before_inlining_replays_on_a_worker_that_inlines(
+async def test_a_run_started_before_inlining_replays_its_nodes_as_activities(
     client, store, task_queue, tmp_path: Path
 ) -> None:
+    """A run started by an older Steward has no ``inline_nodes`` in its input: its nodes stay activities, live
+    and on replay, on a worker that inlines them for new runs."""
     from agents.registry import list_assistants, use_project
-    from runtime.worker import build_replayer
+    from guards.policy import load_policy_engine
+    from runtime.client import data_converter
+    from runtime.worker import build_replayer, build_worker
+    from runtime.workflow import WORKFLOW_NAME, AgentRunInput, AgentRunResult
 
-    folder = tmp_path / "project"
-    use_project(write_project(folder, inline=False))
+    old_input = AgentRunInput(
+        run_id="run-old-" + task_queue,
+        thread_id="thread-old-" + task_queue,
+        assistant_id="mixed",
+        input={"ledger": str(tmp_path / "book")},
+        requester=REQUESTER.model_dump(),
+        tenant=REQUESTER.tenant,
+    )
+    # What an older API sent: the same input without the field.
+    (payload,) = data_converter.payload_converter.to_payloads([old_input])
+    doc = json.loads(payload.data)
+    del doc["inline_nodes"]
+    payload.data = json.dumps(doc).encode()
+    (decoded,) = data_converter.payload_converter.from_payloads([payload], [AgentRunInput])
+    assert decoded.inline_nodes is False
+    use_project(write_project(tmp_path / "project", inline=True))
     try:
-        _, result, history = await run_mixed(client, store, task_queue, tmp_path / "book")
+        async with build_worker(client, task_queue, store, load_policy_engine(), assistants=list_assistants()):
+            handle = await client.start_workflow(
+                WORKFLOW_NAME, decoded, id=decoded.run_id, task_queue=task_queue, result_type=AgentRunResult
+            )
+            result = await handle.result()
+            history = await handle.fetch_history()
         assert result.state["trail"] == ["first", "touch", "last"]
         assert scheduled_activities(history) == ["mixed.first", "mixed.touch", "mixed.last"]
-        use_project(write_project(folder, inline=True))
         await build_replayer(list_assistants()).replay_workflow(history)
     finally:
         use_project()
