@@ -140,20 +140,10 @@ class StewardActivities:
         s = self.store
         s.create_run(inp.run_id, inp.thread_id, inp.assistant_id, inp.tenant, inp.requester.get("id", "?"), inp.input)
         s.set_run_status(inp.run_id, "running")
-        s.append_events(
-            inp.run_id,
-            [
-                (
-                    "begin",
-                    "run_started",
-                    {
-                        "assistant_id": inp.assistant_id,
-                        "thread_id": inp.thread_id,
-                        "requester": inp.requester.get("id"),
-                    },
-                )
-            ],
-        )
+        from runtime.runs import run_started_event
+
+        # Usually already written by whoever started the run (runtime.runs.record_run); a cron's is not.
+        s.append_events(inp.run_id, [run_started_event(inp.assistant_id, inp.thread_id, inp.requester.get("id"))])
         s.append_audit(
             inp.tenant,
             inp.requester.get("id", "?"),

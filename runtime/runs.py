@@ -127,11 +127,25 @@ async def start_run(
 def record_run(
     store: Store, requester: Principal, assistant_id: str, data: dict[str, Any], thread_id: str, run_id: str
 ) -> None:
-    """The run's row (and its thread's, if new), refusing a thread of another tenant as not found."""
+    """The run's row (and its thread's, if new) and its ``run_started`` event, in one transaction, refusing a
+    thread of another tenant as not found.
+
+    ``run_started`` is written here, as the run is handed to Temporal, rather than only by the workflow's first
+    step (``begin_run`` writes the same event under the same key, which the log keeps once): a stream shows
+    the run's input as soon as the run exists, not after a workflow task and a local activity. A run whose
+    start then fails is marked ``error`` by its starter.
+    """
     thread = store.get_thread(thread_id)
     if thread is not None and thread["tenant"] != requester.tenant:
         raise NotFound(f"thread {thread_id!r} not found")
-    store.create_run(run_id, thread_id, assistant_id, requester.tenant, requester.id, data)
+    with store.batch():
+        store.create_run(run_id, thread_id, assistant_id, requester.tenant, requester.id, data)
+        store.append_events(run_id, [run_started_event(assistant_id, thread_id, requester.id)])
+
+
+def run_started_event(assistant_id: str, thread_id: str, requester: str | None) -> tuple[str, str, dict[str, Any]]:
+    """The ``run_started`` event (key ``begin``: one per run, whoever writes it first)."""
+    return ("begin", "run_started", {"assistant_id": assistant_id, "thread_id": thread_id, "requester": requester})
 
 
 _ERROR_TYPES: dict[str, type[UserError]] = {
