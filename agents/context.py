@@ -157,8 +157,7 @@ def activity_node(name: str) -> Callable[[NodeFn], NodeFn]:
             task_key = f"{info.workflow_run_id}:{info.activity_id}"
             prefix = f"{task_key}:{info.attempt}"
             run_id = ctx["run_id"]
-            await asyncio.to_thread(
-                _SINK.node,
+            _SINK.node(
                 run_id,
                 name,
                 task_key,
@@ -173,8 +172,7 @@ def activity_node(name: str) -> Callable[[NodeFn], NodeFn]:
             try:
                 out = await fn(state, runtime)
             except Exception as exc:
-                await asyncio.to_thread(
-                    _SINK.events,
+                _SINK.events(
                     run_id,
                     [
                         (
@@ -189,8 +187,7 @@ def activity_node(name: str) -> Callable[[NodeFn], NodeFn]:
                 if task:
                     _CURRENT_EMITTER.pop(id(task), None)
             out = _guard_llm_output(run_id, prefix, name, ctx.get("assistant_id", "default"), out)
-            await asyncio.to_thread(
-                _SINK.node,
+            _SINK.node(
                 run_id,
                 name,
                 task_key,

@@ -139,13 +139,6 @@ def _as_messages(value: Any) -> Any:
     return out
 
 
-async def _sync(offload: bool, call: Callable[..., Any], *args: Any) -> Any:
-    """``call(*args)``, on a thread when ``offload`` (the activity's context goes with it)."""
-    import asyncio
-
-    return await asyncio.to_thread(call, *args) if offload else call(*args)
-
-
 INLINE_MARK = "__steward_inline__"
 """Set (to the reason, or None) on a default node's wrapper: None means it may run in the workflow."""
 
@@ -174,19 +167,8 @@ def _record_default_node(runnable: Any, node_name: str, keys: tuple[str, ...], i
 
         @functools.wraps(fn)
         async def wrapped_async(state: Any, *args: Any, **kwargs: Any) -> Any:
-            # In an activity the records are database writes: made on a thread, not on the worker's event
-            # loop, which also runs every workflow activation. In the workflow they are list appends.
-            from temporalio import activity
-
-            offload = activity.in_activity()
-            record = _NodeRecord(node_name)
-            await _sync(offload, record.__enter__)
-            try:
-                out = await fn(restore(state), *args, **kwargs)
-            except BaseException as exc:
-                await _sync(offload, record.__exit__, type(exc), exc, None)
-                raise
-            return await _sync(offload, record.done, out)
+            with _NodeRecord(node_name) as record:
+                return record.done(await fn(restore(state), *args, **kwargs))
 
         wrapped: Any = wrapped_async
     else:
