@@ -125,6 +125,14 @@ def _peer(r: Result) -> tuple[str, str, str]:
     peer = "" if r.get("peer_skipped") is None else f" (peer skipped: {r['peer_skipped']})"
     gain = ratios.get("runs_per_s_8")
     under = ", **under** target" if gain is not None and gain < 1.0 else ""
+    cpu = r.get("steward_cpu_ms_per_run_at_8") or {}
+    peer_cpu = (r.get("peer_cpu_ms_per_run_at_8") or {}).get("server")
+    cpu_text = (
+        f"; CPU per run at 8 clients API {_n(cpu.get('api'))} + worker {_n(cpu.get('worker'))} + Temporal "
+        f"{_n(cpu.get('temporal'))} ms vs {_n(peer_cpu)} ms"
+        if cpu
+        else ""
+    )
     return (
         "Steward vs `langgraph dev` on one plain LangGraph project, same langgraph-sdk client, one run (`peer.json`)",
         f"single run p50 {_n(r.get('steward_p50_ms'))} vs {_n(r.get('peer_p50_ms'))} ms "
@@ -132,7 +140,7 @@ def _peer(r: Result) -> tuple[str, str, str]:
         f"{_n(r.get('peer_first_event_ms'))} ms; resume {_n(r.get('steward_resume_ms'))} vs "
         f"{_n(r.get('peer_resume_ms'))} ms ({_n(ratios.get('resume'), 2)}x); 8 clients "
         f"{_n(r.get('steward_runs_per_s_8'))} vs {_n(r.get('peer_runs_per_s_8'))} runs/s "
-        f"({_n(gain, 2)}x{under}); RSS API+worker {_n(r.get('steward_rss_mb'), 0)} MB "
+        f"({_n(gain, 2)}x{under}){cpu_text}; RSS API+worker {_n(r.get('steward_rss_mb'), 0)} MB "
         f"(+ Temporal {_n(r.get('steward_temporal_rss_mb'), 0)} MB) vs {_n(r.get('peer_rss_mb'), 0)} MB{peer}",
         "p50 <= 0.1x, first event <= 50 ms, resume <= 0.1x, 8 clients >= 1.0x",
     )
