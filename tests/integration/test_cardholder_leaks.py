@@ -289,7 +289,8 @@ def _sqlite_texts(db: Path) -> dict[str, str]:
         rows = c.execute(f'SELECT * FROM "{table}"').fetchall()  # noqa: S608 - table names from sqlite_master
         out[f"table {table}"] = "\n".join(repr(r) for r in rows)
     c.close()
-    for f in sorted(db.parent.glob(db.name + "*")):
+    # The database, its WAL and shared-memory files (not the folder of notification sockets beside them).
+    for f in sorted(p for p in db.parent.glob(db.name + "*") if p.is_file()):
         out[f"file {f.name}"] = f.read_bytes().decode("latin-1")
     return out
 
