@@ -156,7 +156,9 @@ class Server:
     samples: list[dict[str, float]] = field(default_factory=list)
     max_processes: int = 0
 
-    def rss_by_part(self) -> dict[str, float]:
+    def _sum_by_part(self, measure: Callable[[Any], float]) -> dict[str, float]:
+        """``measure(process)`` summed over each part of the server's process tree (a process that exits
+        meanwhile is skipped)."""
         import psutil
 
         parts: dict[str, float] = {}
@@ -169,29 +171,17 @@ class Server:
         for p in procs:
             try:
                 part = self.classify(p.cmdline(), p.pid == root.pid)
-                parts[part] = parts.get(part, 0.0) + p.memory_info().rss / 2**20
+                parts[part] = parts.get(part, 0.0) + measure(p)
             except psutil.NoSuchProcess:
                 continue
         return parts
+
+    def rss_by_part(self) -> dict[str, float]:
+        return self._sum_by_part(lambda p: float(p.memory_info().rss) / 2**20)
 
     def cpu_s_by_part(self) -> dict[str, float]:
         """CPU seconds (user + system) so far of each part of the server's process tree."""
-        import psutil
-
-        parts: dict[str, float] = {}
-        try:
-            root = psutil.Process(self.process.pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return parts
-        for p in procs:
-            try:
-                part = self.classify(p.cmdline(), p.pid == root.pid)
-                t = p.cpu_times()
-                parts[part] = parts.get(part, 0.0) + t.user + t.system
-            except psutil.NoSuchProcess:
-                continue
-        return parts
+        return self._sum_by_part(lambda p: float(p.cpu_times().user + p.cpu_times().system))
 
     @contextlib.contextmanager
     def sampling(self, every_s: float = 0.5) -> Iterator[None]:

@@ -30,7 +30,6 @@ from tools.adapters import ActionRouting
 
 log = logging.getLogger("steward.worker")
 
-
 # Our own packages are deterministic libraries; passing them through avoids re-importing them per workflow.
 _PASSTHROUGH = (
     "agents",

@@ -598,9 +598,9 @@ class AgentRunWorkflow:
 
     async def _ask(self, inp: AgentRunInput, questions: list[Any]) -> None:
         """Record the graph's own interrupts: the run reads ``interrupted`` and the event log shows each."""
-        ids = [self._question_id(intr.id) for intr in questions]
-        for qid, intr in zip(ids, questions, strict=True):
-            self._questions[qid] = _Question(value=intr.value)
+        named = [(self._question_id(intr.id), intr.value) for intr in questions]
+        for qid, value in named:
+            self._questions[qid] = _Question(value=value)
         self._status = "interrupted"
         await workflow.execute_local_activity(
             "steward.append_events",
@@ -612,9 +612,9 @@ class AgentRunWorkflow:
                         EventRecord(
                             key=self._key(INTERRUPT_EVENT),
                             type=INTERRUPT_EVENT,
-                            data={"interrupt_id": qid, "value": intr.value},
+                            data={"interrupt_id": qid, "value": value},
                         )
-                        for qid, intr in zip(ids, questions, strict=True)
+                        for qid, value in named
                     ),
                 ],
                 run_status="interrupted",

@@ -15,7 +15,6 @@ import statistics
 import sys
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from runtime.db.notify import SUN_PATH_MAX, SocketListener, close_listeners, lis
 from runtime.store import Store
 from server.streaming import Frame, final_values, run_frames
 from tests.conftest import wait_for
+from tests.integration.test_notify import new_run
 
 REPO = Path(__file__).resolve().parents[2]
 PUSHED_WITHIN_S = 1.0
@@ -68,14 +68,6 @@ async def listener(store: Store) -> AsyncIterator[SocketListener]:
     assert isinstance(got, SocketListener)
     yield got
     await close_listeners()
-
-
-def new_run(store: Store) -> dict[str, Any]:
-    run_id = f"run-{uuid.uuid4()}"
-    store.create_run(run_id, f"thread-{uuid.uuid4()}", "loan_triage", "t1", "alice", {"x": 1})
-    run = store.get_run(run_id)
-    assert run is not None
-    return run
 
 
 async def append(store: Store, run_id: str, key: str, type_: str = "node_started") -> list[int]:
