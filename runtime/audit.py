@@ -139,7 +139,7 @@ def anchor_append(c: Connection, data_dirs: tuple[Path, ...], seq: int, digest: 
     key = audit_key(data_dirs)
     ts = time.time()
     row = {"id": 1, "seq": seq, "hash": digest, "count": seq, "ts": ts, "mac": _mac(key, "head", seq, digest, seq, ts)}
-    c.execute(upsert(c, audit_head, row, ["id"], ["seq", "hash", "count", "ts", "mac"]))
+    upsert(c, audit_head, row, ["id"], ["seq", "hash", "count", "ts", "mac"])
     every = get_settings().audit_checkpoint_every
     if every and seq % every == 0:
         _write_checkpoint(c, key, AuditCheckpoint(seq, digest, seq, ts, ""))
@@ -148,7 +148,7 @@ def anchor_append(c: Connection, data_dirs: tuple[Path, ...], seq: int, digest: 
 def _write_checkpoint(c: Connection, key: bytes, head: AuditCheckpoint) -> AuditCheckpoint:
     cp = AuditCheckpoint(head.seq, head.hash, head.count, head.ts, "")
     cp = AuditCheckpoint(cp.seq, cp.hash, cp.count, cp.ts, _mac(key, "checkpoint", cp.seq, cp.hash, cp.count, cp.ts))
-    c.execute(upsert(c, audit_checkpoints, asdict(cp), ["seq"], ["hash", "count", "ts", "mac"]))
+    upsert(c, audit_checkpoints, asdict(cp), ["seq"], ["hash", "count", "ts", "mac"])
     return cp
 
 

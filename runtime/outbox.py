@@ -145,7 +145,7 @@ class Outbox:
                 for a in actions
             ]
             if rows:
-                c.execute(insert_ignore(c, outbox, rows))
+                insert_ignore(c, outbox, rows)
 
         return insert
 

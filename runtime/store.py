@@ -22,7 +22,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, exists, func, select, text
+from sqlalchemy import Connection, Row, Select, Text, bindparam, exists, func, select, text
 
 from guards.detectors import mask_cardholder_value
 from runtime.audit import anchor_append, verify_anchor
@@ -56,6 +56,33 @@ def _audit_hash(prev_hash: str, ts: float, tenant: str, actor: str, action: str,
 
 def hash_api_key(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
+
+
+# Statements every run executes (its start, each node, its end), built once and run with parameters: building
+# them per call cost more CPU than SQLite's own work (see runtime/db/sql.py). Parameter names differ from
+# column names, which SQLAlchemy reserves in an UPDATE's SET clause.
+_GET_THREAD = select(threads).where(threads.c.thread_id == bindparam("p_thread_id"))
+_MAX_SEQ = select(func.coalesce(func.max(events.c.seq), 0)).where(events.c.run_id == bindparam("p_run_id"))
+_SET_RUN_STATUS = (
+    runs.update()
+    .where(runs.c.run_id == bindparam("p_run_id"))
+    .values(
+        status=bindparam("p_status"),
+        updated_at=bindparam("p_now"),
+        output=func.coalesce(bindparam("p_output", type_=Text), runs.c.output),
+        error=func.coalesce(bindparam("p_error", type_=Text), runs.c.error),
+    )
+)
+_SET_RUN_THREAD_STATUS = (
+    threads.update()
+    .where(
+        threads.c.thread_id == select(runs.c.thread_id).where(runs.c.run_id == bindparam("p_run_id")).scalar_subquery()
+    )
+    .values(status=bindparam("p_thread_status"), updated_at=bindparam("p_now"))
+)
+_AUDIT_BY_KEY = select(audit.c.seq).where(audit.c.key == bindparam("p_key"))
+_AUDIT_LAST = select(audit.c.seq, audit.c.hash).order_by(audit.c.seq.desc()).limit(1)
+_AUDIT_INSERT = audit.insert()
 
 
 def _loads(value: str | None) -> Any:
@@ -151,18 +178,16 @@ class Store:
     def create_thread(self, thread_id: str, tenant: str, metadata: dict[str, Any] | None = None) -> dict[str, Any]:
         now = time.time()
         with self._tx() as c:
-            c.execute(
-                insert_ignore(
-                    c,
-                    threads,
-                    {
-                        "thread_id": thread_id,
-                        "tenant": tenant,
-                        "created_at": now,
-                        "updated_at": now,
-                        "metadata": _dumps(metadata or {}),
-                    },
-                )
+            insert_ignore(
+                c,
+                threads,
+                {
+                    "thread_id": thread_id,
+                    "tenant": tenant,
+                    "created_at": now,
+                    "updated_at": now,
+                    "metadata": _dumps(metadata or {}),
+                },
             )
         thread = self.get_thread(thread_id)
         assert thread is not None
@@ -175,8 +200,9 @@ class Store:
         return row
 
     def get_thread(self, thread_id: str) -> dict[str, Any] | None:
-        row = self._first(select(threads).where(threads.c.thread_id == thread_id))
-        return self._thread_row(row) if row is not None else None
+        with self.engine.connect() as c:
+            row = c.execute(_GET_THREAD, {"p_thread_id": thread_id}).first()
+        return self._thread_row(dict(row._mapping)) if row is not None else None
 
     def save_thread_state(self, thread_id: str, tenant: str, state: dict[str, Any], run_id: str) -> None:
         now = time.time()
@@ -190,7 +216,7 @@ class Store:
             "status": ThreadStatus.IDLE.value,
         }
         with self._tx() as c:
-            c.execute(upsert(c, threads, values, ["thread_id"], ["state", "updated_at", "last_run_id", "status"]))
+            upsert(c, threads, values, ["thread_id"], ["state", "updated_at", "last_run_id", "status"])
 
     # -- runs ------------------------------------------------------------------------------------
     def create_run(
@@ -198,50 +224,38 @@ class Store:
     ) -> None:
         now = time.time()
         with self._tx() as c:
-            c.execute(
-                insert_ignore(
-                    c, threads, {"thread_id": thread_id, "tenant": tenant, "created_at": now, "updated_at": now}
-                )
-            )
-            c.execute(
-                insert_ignore(
-                    c,
-                    runs,
-                    {
-                        "run_id": run_id,
-                        "thread_id": thread_id,
-                        "assistant_id": assistant_id,
-                        "tenant": tenant,
-                        "requester": requester,
-                        "status": RunStatus.PENDING.value,
-                        "created_at": now,
-                        "updated_at": now,
-                        "input": _dumps(input),
-                    },
-                )
+            insert_ignore(c, threads, {"thread_id": thread_id, "tenant": tenant, "created_at": now, "updated_at": now})
+            insert_ignore(
+                c,
+                runs,
+                {
+                    "run_id": run_id,
+                    "thread_id": thread_id,
+                    "assistant_id": assistant_id,
+                    "tenant": tenant,
+                    "requester": requester,
+                    "status": RunStatus.PENDING.value,
+                    "created_at": now,
+                    "updated_at": now,
+                    "input": _dumps(input),
+                },
             )
 
     def set_run_status(
         self, run_id: str, status: str, output: dict[str, Any] | None = None, error: str | None = None
     ) -> None:
-        now = time.time()
+        """The run's status (and output or error, each kept if not given) and its thread's status with it."""
+        params = {
+            "p_run_id": run_id,
+            "p_status": str(status),
+            "p_now": time.time(),
+            "p_output": _dumps(output) if output is not None else None,
+            "p_error": error,
+            "p_thread_status": ThreadStatus.for_run(status).value,
+        }
         with self._tx() as c:
-            c.execute(
-                runs.update()
-                .where(runs.c.run_id == run_id)
-                .values(
-                    status=str(status),
-                    updated_at=now,
-                    output=func.coalesce(_dumps(output) if output is not None else None, runs.c.output),
-                    error=func.coalesce(error, runs.c.error),
-                )
-            )
-            run_thread = select(runs.c.thread_id).where(runs.c.run_id == run_id).scalar_subquery()
-            c.execute(
-                threads.update()
-                .where(threads.c.thread_id == run_thread)
-                .values(status=ThreadStatus.for_run(status).value, updated_at=now)
-            )
+            c.execute(_SET_RUN_STATUS, params)
+            c.execute(_SET_RUN_THREAD_STATUS, params)
 
     @staticmethod
     def _run_row(row: dict[str, Any]) -> dict[str, Any]:
@@ -276,7 +290,7 @@ class Store:
                 text("SELECT pg_advisory_xact_lock(:cls, hashtext(:run_id))"),
                 {"cls": EVENTS_LOCK_CLASS, "run_id": run_id},
             )
-        last = c.execute(select(func.coalesce(func.max(events.c.seq), 0)).where(events.c.run_id == run_id)).scalar_one()
+        last = c.execute(_MAX_SEQ, {"p_run_id": run_id}).scalar_one()
         seqs: list[int] = []
         for key, type_, data in batch:
             row = {
@@ -287,7 +301,7 @@ class Store:
                 "data": _dumps(data),
                 "ts": time.time(),
             }
-            if c.execute(insert_ignore(c, events, row)).rowcount:
+            if insert_ignore(c, events, row).rowcount:
                 last += 1
                 seqs.append(last)
         if self.postgres and seqs:
@@ -356,7 +370,7 @@ class Store:
             "request": _dumps(request),
         }
         with self._tx() as c:
-            c.execute(upsert(c, approvals, values, ["approval_id"], ["required_role", "deadline_at", "request"]))
+            upsert(c, approvals, values, ["approval_id"], ["required_role", "deadline_at", "request"])
 
     def decide_approval(
         self,
@@ -435,21 +449,19 @@ class Store:
                 return _loads(row.result)  # type: ignore[no-any-return]
             claimed = (
                 row is None
-                and c.execute(
-                    insert_ignore(
-                        c,
-                        tool_ledger,
-                        {
-                            "run_id": run_id,
-                            "tool_call_id": tool_call_id,
-                            "tool": tool,
-                            "args": _dumps(args),
-                            "approval_id": approval_id,
-                            "status": ToolStatus.STARTED.value,
-                            "attempts": 1,
-                            "started_at": time.time(),
-                        },
-                    )
+                and insert_ignore(
+                    c,
+                    tool_ledger,
+                    {
+                        "run_id": run_id,
+                        "tool_call_id": tool_call_id,
+                        "tool": tool,
+                        "args": _dumps(args),
+                        "approval_id": approval_id,
+                        "status": ToolStatus.STARTED.value,
+                        "attempts": 1,
+                        "started_at": time.time(),
+                    },
                 ).rowcount
             )
             if not claimed:
@@ -500,7 +512,7 @@ class Store:
             "ts": time.time(),
         }
         with self._tx() as c:
-            c.execute(insert_ignore(c, node_executions, row))
+            insert_ignore(c, node_executions, row)
             if event is not None:
                 self._append_events(c, run_id, [event])
 
@@ -551,27 +563,28 @@ class Store:
         with self._tx() as c:
             if self.postgres:
                 c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK})
-            if key is not None and c.execute(select(audit.c.seq).where(audit.c.key == key)).first():
+            if key is not None and c.execute(_AUDIT_BY_KEY, {"p_key": key}).first():
                 return None
-            prev = c.execute(select(audit.c.seq, audit.c.hash).order_by(audit.c.seq.desc()).limit(1)).first()
+            prev = c.execute(_AUDIT_LAST).first()
             prev_hash = prev.hash if prev else "0" * 64
             seq = (prev.seq if prev else 0) + 1
             ts = time.time()
             payload = _dumps(data)
             digest = _audit_hash(prev_hash, ts, tenant, actor, action, run_id, payload)
             c.execute(
-                audit.insert().values(
-                    seq=seq,
-                    ts=ts,
-                    tenant=tenant,
-                    actor=actor,
-                    action=action,
-                    run_id=run_id,
-                    key=key,
-                    data=payload,
-                    prev_hash=prev_hash,
-                    hash=digest,
-                )
+                _AUDIT_INSERT,
+                {
+                    "seq": seq,
+                    "ts": ts,
+                    "tenant": tenant,
+                    "actor": actor,
+                    "action": action,
+                    "run_id": run_id,
+                    "key": key,
+                    "data": payload,
+                    "prev_hash": prev_hash,
+                    "hash": digest,
+                },
             )
             anchor_append(c, self.data_dirs, seq, digest)
         return seq
@@ -685,7 +698,7 @@ class Store:
         """
         row = {"run_id": run_id, "thread_id": thread_id, "principal": _dumps(principal), "created_at": time.time()}
         with self._tx() as c:
-            c.execute(insert_ignore(c, run_queue, row))
+            insert_ignore(c, run_queue, row)
 
     def queued_runs(self, thread_id: str | None = None) -> list[dict[str, Any]]:
         stmt = select(run_queue).order_by(run_queue.c.created_at)

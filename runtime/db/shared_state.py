@@ -135,7 +135,7 @@ def write_robots(engine: Engine, base_url: str, body: str, status_code: int | No
             "fetched_at": now,
             "expires_at": now + ttl_s,
         }
-        conn.execute(upsert(conn, robots_cache, row, ["base_url"], ["body", "status_code", "fetched_at", "expires_at"]))
+        upsert(conn, robots_cache, row, ["base_url"], ["body", "status_code", "fetched_at", "expires_at"])
 
 
 def forget_hosts(engine: Engine, hosts: list[str], base_urls: list[str]) -> None:
