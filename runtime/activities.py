@@ -46,6 +46,9 @@ class FinishRunInput:
     outcome: dict[str, Any] | None = None
     events: list[EventRecord] = field(default_factory=list)
     """Events the run has not written yet (inlined nodes'), written before ``run_finished``, in its order."""
+    begin: BeginRunInput | None = None
+    """The run's begin records, when nothing it did before its end wrote them (``AgentRunInput.thread_state``):
+    written first, in the same transaction, after the same input guards ``begin_run`` applies."""
 
 
 @dataclass
@@ -119,15 +122,7 @@ class StewardActivities:
 
         One transaction (``Store.batch``) for all of it; a blocked input is refused after that commits, so
         the run's record of why stays."""
-        # Defense in depth: the API and CLI already ran the input guards; a run started another way is checked
-        # here, before any node runs.
-        # Cardholder data was masked at intake and the store masks it again on every write; the guards see the
-        # masked value, the free-text fields as the API's guard does.
-        from runtime.runs import input_free_text
-
-        guarded = run_point(
-            "input", mask_cardholder_value(inp.input), inp.assistant_id, free_text=input_free_text(inp.assistant_id)
-        )
+        guarded = self._guard_input(inp)
         s = self.store
         with s.batch():
             self._begin_records(inp, guarded)
@@ -135,6 +130,19 @@ class StewardActivities:
             raise ApplicationError(str(GuardError(guarded.blocked)), type="GuardBlocked", non_retryable=True)
         thread = s.get_thread(inp.thread_id)
         return dict(thread["state"]) if thread else {}
+
+    @staticmethod
+    def _guard_input(inp: BeginRunInput) -> Any:
+        # Defense in depth: the API and CLI already ran the input guards; a run started another way is checked
+        # here, before any node that is not pure runs (a run's pure inlined nodes may have computed, but none
+        # of their records is written when the input is blocked: ``finish_run``).
+        # Cardholder data was masked at intake and the store masks it again on every write; the guards see the
+        # masked value, the free-text fields as the API's guard does.
+        from runtime.runs import input_free_text
+
+        return run_point(
+            "input", mask_cardholder_value(inp.input), inp.assistant_id, free_text=input_free_text(inp.assistant_id)
+        )
 
     def _begin_records(self, inp: BeginRunInput, guarded: Any) -> None:
         s = self.store
@@ -164,8 +172,21 @@ class StewardActivities:
 
     @activity.defn(name="steward.finish_run")
     def finish_run(self, inp: FinishRunInput) -> None:
+        """The run's end in one transaction, with its begin records first when they were left to it.
+
+        A blocked input refuses a successful end: the begin records (with the guard's verdict) are written and
+        the inlined nodes' events are not; the workflow then finishes the run as an error, as ``begin_run``'s
+        refusal would have. Begin records are keyed, so writing them again with that error end is a no-op."""
+        blocked = None
         with self.store.batch():
-            self._finish_records(inp)
+            if inp.begin is not None:
+                guarded = self._guard_input(inp.begin)
+                self._begin_records(inp.begin, guarded)
+                blocked = guarded.blocked if inp.status == "success" else None
+            if blocked is None:
+                self._finish_records(inp)
+        if blocked is not None:
+            raise ApplicationError(str(GuardError(blocked)), type="GuardBlocked", non_retryable=True)
 
     def _finish_records(self, inp: FinishRunInput) -> None:
         s = self.store

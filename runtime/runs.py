@@ -96,9 +96,10 @@ async def start_run(
     run_id: str | None = None,
     validate: bool = True,
     recorded: bool = False,
+    thread_state: dict[str, Any] | None = None,
 ) -> WorkflowHandle[Any, AgentRunResult]:
     """``recorded``: the caller already wrote the run with ``record_run`` (the API's dispatcher does, in the
-    transaction that checks its thread is free)."""
+    transaction that checks its thread is free), and passes the thread state it returned, if it has it."""
     # Unvalidated input (a stand-in's scripted proposal) still never carries a card number into the store
     # or Temporal's history.
     data = validate_input(assistant_id, payload) if validate else mask_cardholder_value(dict(payload))
@@ -106,7 +107,7 @@ async def start_run(
     thread_id = thread_id or f"thread-{uuid.uuid4()}"
     if not recorded:
         # The store is synchronous: its round trips run off the event loop (the API serves other requests).
-        await asyncio.to_thread(record_run, store, requester, assistant_id, data, thread_id, run_id)
+        thread_state = await asyncio.to_thread(record_run, store, requester, assistant_id, data, thread_id, run_id)
     return await client.start_workflow(
         WORKFLOW_NAME,
         AgentRunInput(
@@ -117,6 +118,7 @@ async def start_run(
             requester=requester.model_dump(),
             tenant=requester.tenant,
             inline_nodes=True,
+            thread_state=thread_state,
         ),
         id=run_id,
         task_queue=task_queue,
@@ -126,7 +128,7 @@ async def start_run(
 
 def record_run(
     store: Store, requester: Principal, assistant_id: str, data: dict[str, Any], thread_id: str, run_id: str
-) -> None:
+) -> dict[str, Any]:
     """The run's row (and its thread's, if new) and its ``run_started`` event, in one transaction, refusing a
     thread of another tenant as not found.
 
@@ -134,6 +136,8 @@ def record_run(
     step (``begin_run`` writes the same event under the same key, which the log keeps once): a stream shows
     the run's input as soon as the run exists, not after a workflow task and a local activity. A run whose
     start then fails is marked ``error`` by its starter.
+
+    Returns the thread's saved state, read here, which the run starts from (``AgentRunInput.thread_state``).
     """
     thread = store.get_thread(thread_id)
     if thread is not None and thread["tenant"] != requester.tenant:
@@ -141,6 +145,7 @@ def record_run(
     with store.batch():
         store.create_run(run_id, thread_id, assistant_id, requester.tenant, requester.id, data)
         store.append_events(run_id, [run_started_event(assistant_id, thread_id, requester.id)])
+    return dict(thread["state"] or {}) if thread is not None else {}
 
 
 def run_started_event(assistant_id: str, thread_id: str, requester: str | None) -> tuple[str, str, dict[str, Any]]:

@@ -75,6 +75,14 @@ class AgentRunInput:
     started before this existed decodes False and replays its nodes as the activities they were (a field in
     the input rather than a patch marker: a marker also upserts a search attribute, a visibility write per
     run)."""
+    thread_state: dict[str, Any] | None = None
+    """The thread's saved state as the starter read it, in the transaction that recorded the run. Given, the
+    run does not stop for a ``begin_run`` local activity before its first node: its begin records (status
+    ``running``, the ``run.started`` audit with the policy version, the input guards' verdicts) are written
+    with the first thing the run writes: ``run_finished`` for a run whose nodes all ran in the workflow, else
+    just before its first node that is not inlined, its first question or approval. A local activity costs
+    the worker a workflow activation and a task, half of such a run's worker CPU. None (a cron's firing, or a
+    run started before this existed) takes the ``begin_run`` activity first, as such runs did."""
 
 
 @dataclass
@@ -210,6 +218,8 @@ class AgentRunWorkflow:
         self._inline_calls = 0
         self._question_ids: dict[str, str] = {}
         """This execution's LangGraph interrupt id -> the question's id in the log (``_question_id``)."""
+        self._begin: BeginRunInput | None = None
+        """The run's begin records while nothing has written them yet (``AgentRunInput.thread_state``)."""
 
     # -- inlined nodes (agents.placement) -----------------------------------------------------------
     @property
@@ -226,8 +236,24 @@ class AgentRunWorkflow:
         self.node_events.clear()  # in place: a node still running holds this list
         return batch
 
+    async def ensure_begun(self) -> None:
+        """Write the run's begin records now if they are still pending (before anything else it records).
+
+        A blocked input raises here (``GuardBlocked``), before the node that asked runs; the records stay
+        pending until the activity succeeds, so the run's error end writes them (they are keyed: once)."""
+        if self._begin is not None:
+            try:
+                await workflow.execute_local_activity("steward.begin_run", self._begin, result_type=dict, **_LA_OPTS)
+            except (ActivityError, ApplicationError):
+                # The run ends here; its pure nodes' work is discarded, and so is their record, as when the
+                # input was refused before any node ran.
+                self.node_events.clear()
+                raise
+            self._begin = None
+
     async def flush_node_events(self) -> None:
         """Write the buffered events now (before a node that is not inlined: the log keeps the run's order)."""
+        await self.ensure_begun()
         if self.node_events and self._inp is not None:
             await workflow.execute_local_activity(
                 "steward.append_events",
@@ -474,9 +500,11 @@ class AgentRunWorkflow:
                 error=error,
                 outcome=outcome,
                 events=self._take_node_events(),
+                begin=self._begin,
             ),
             **_LA_OPTS,
         )
+        self._begin = None
 
     @workflow.run
     async def run(self, inp: AgentRunInput) -> AgentRunResult:
@@ -507,19 +535,20 @@ class AgentRunWorkflow:
         prior: dict[str, Any] = {}
         try:
             if inp.resume_checkpoint is None:
-                prior = await workflow.execute_local_activity(
-                    "steward.begin_run",
-                    BeginRunInput(
-                        run_id=inp.run_id,
-                        thread_id=inp.thread_id,
-                        assistant_id=inp.assistant_id,
-                        tenant=inp.tenant,
-                        requester=inp.requester,
-                        input=inp.input,
-                    ),
-                    result_type=dict,
-                    **_LA_OPTS,
+                begin = BeginRunInput(
+                    run_id=inp.run_id,
+                    thread_id=inp.thread_id,
+                    assistant_id=inp.assistant_id,
+                    tenant=inp.tenant,
+                    requester=inp.requester,
+                    input=inp.input,
                 )
+                if inp.thread_state is not None:
+                    prior, self._begin = inp.thread_state, begin
+                else:
+                    prior = await workflow.execute_local_activity(
+                        "steward.begin_run", begin, result_type=dict, **_LA_OPTS
+                    )
             if inp.resume is not None:
                 result = await app.ainvoke(Command(resume=inp.resume), config, context=ctx)
             else:
@@ -550,7 +579,14 @@ class AgentRunWorkflow:
             await self._finish(inp, "error", error=message)
             raise ApplicationError(message, type="RunFailed", non_retryable=True) from exc
         state = _json_state(result)
-        await self._finish(inp, "success", state=state)
+        try:
+            await self._finish(inp, "success", state=state)
+        except (ActivityError, ApplicationError) as exc:
+            # Only a run whose begin rode with its end (``thread_state``): its input guard refused it there.
+            cause = exc.cause if isinstance(exc, ActivityError) and exc.cause else exc
+            message = f"{type(cause).__name__}: {cause}"
+            await self._finish(inp, "error", error=message)
+            raise ApplicationError(message, type="RunFailed", non_retryable=True) from exc
         return AgentRunResult(run_id=inp.run_id, status="success", outcome=state.get("outcome"), state=state)
 
     async def _gate(self, inp: AgentRunInput, interrupts: list[Any]) -> dict[str, Any]:
@@ -602,6 +638,7 @@ class AgentRunWorkflow:
         for qid, value in named:
             self._questions[qid] = _Question(value=value)
         self._status = "interrupted"
+        await self.ensure_begun()
         await workflow.execute_local_activity(
             "steward.append_events",
             AppendEventsInput(
@@ -683,6 +720,7 @@ class AgentRunWorkflow:
             }
 
     async def emit(self, inp: AgentRunInput, type_: str, data: dict[str, Any]) -> None:
+        await self.ensure_begun()
         await workflow.execute_local_activity(
             "steward.append_events",
             AppendEventsInput(

@@ -214,10 +214,14 @@ class RunDispatcher:
         strategy = body.multitask_strategy or "enqueue"
         thread_id = thread_id or f"thread-{uuid.uuid4()}"
         run_id = run_id or runs.new_run_id()
-        if not self.store.postgres and await db(
-            self._claim_free_thread, principal, body.assistant_id, data, thread_id, run_id
+        if (
+            not self.store.postgres
+            and (claimed := await db(self._claim_free_thread, principal, body.assistant_id, data, thread_id, run_id))
+            is not None
         ):
-            await self._start(principal, body.assistant_id, data, thread_id, run_id, recorded=True)
+            await self._start(
+                principal, body.assistant_id, data, thread_id, run_id, recorded=True, thread_state=claimed
+            )
             started = await db(self.store.get_run, run_id)
             assert started is not None
             return started
@@ -243,8 +247,9 @@ class RunDispatcher:
 
     def _claim_free_thread(
         self, principal: Principal, assistant_id: str, data: dict[str, Any], thread_id: str, run_id: str
-    ) -> bool:
-        """SQLite: record the run in one write transaction if its thread is free; False leaves it to the lease.
+    ) -> dict[str, Any] | None:
+        """SQLite: record the run in one write transaction if its thread is free, returning the thread's saved
+        state (``runs.record_run``); None leaves it to the lease.
 
         SQLite has one writer at a time, so a write transaction is itself the cross-process lock the
         ``thread:<id>`` lease provides: no other process can add a run to the thread between this check and
@@ -255,11 +260,10 @@ class RunDispatcher:
         """
         with self.store.batch():
             if lease_holder(self.engine, f"thread:{thread_id}") is not None:
-                return False
+                return None
             if self.active_runs(thread_id) or self.store.queued_runs(thread_id):
-                return False
-            runs.record_run(self.store, principal, assistant_id, data, thread_id, run_id)
-        return True
+                return None
+            return runs.record_run(self.store, principal, assistant_id, data, thread_id, run_id)
 
     def _queue(
         self, principal: Principal, assistant_id: str, data: dict[str, Any], thread_id: str, run_id: str
@@ -276,6 +280,7 @@ class RunDispatcher:
         thread_id: str,
         run_id: str,
         recorded: bool = False,
+        thread_state: dict[str, Any] | None = None,
     ) -> None:
         client = await self.temporal.get()
         try:
@@ -290,6 +295,7 @@ class RunDispatcher:
                 run_id=run_id,
                 validate=False,
                 recorded=recorded,
+                thread_state=thread_state,
             )
         except WorkflowAlreadyStartedError:
             pass
