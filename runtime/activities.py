@@ -63,6 +63,9 @@ class AppendEventsInput:
     run_id: str
     events: list[EventRecord]
     run_status: str | None = None
+    begin: BeginRunInput | None = None
+    """The run's begin records when still pending (``AgentRunInput.thread_state``): written first, in the
+    same transaction; a blocked input writes them and nothing else, and fails the activity (``GuardBlocked``)."""
 
 
 @dataclass
@@ -215,10 +218,18 @@ class StewardActivities:
 
     @activity.defn(name="steward.append_events")
     def append_events(self, inp: AppendEventsInput) -> list[int]:
+        blocked = None
         with self.store.batch():
-            seqs = self.store.append_events(inp.run_id, [(e.key, e.type, e.data) for e in inp.events])
-            if inp.run_status:
-                self.store.set_run_status(inp.run_id, inp.run_status)
+            if inp.begin is not None:
+                guarded = self._guard_input(inp.begin)
+                self._begin_records(inp.begin, guarded)
+                blocked = guarded.blocked
+            if blocked is None:
+                seqs = self.store.append_events(inp.run_id, [(e.key, e.type, e.data) for e in inp.events])
+                if inp.run_status:
+                    self.store.set_run_status(inp.run_id, inp.run_status)
+        if blocked is not None:
+            raise ApplicationError(str(GuardError(blocked)), type="GuardBlocked", non_retryable=True)
         return seqs
 
     @activity.defn(name="steward.record_approvals")

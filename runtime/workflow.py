@@ -236,30 +236,31 @@ class AgentRunWorkflow:
         self.node_events.clear()  # in place: a node still running holds this list
         return batch
 
-    async def ensure_begun(self) -> None:
-        """Write the run's begin records now if they are still pending (before anything else it records).
+    async def _append(self, inp: AgentRunInput, events: list[EventRecord], run_status: str | None = None) -> None:
+        """Write events (and the run's begin records first, while they are pending) in one local activity.
 
-        A blocked input raises here (``GuardBlocked``), before the node that asked runs; the records stay
-        pending until the activity succeeds, so the run's error end writes them (they are keyed: once)."""
-        if self._begin is not None:
-            try:
-                await workflow.execute_local_activity("steward.begin_run", self._begin, result_type=dict, **_LA_OPTS)
-            except (ActivityError, ApplicationError):
-                # The run ends here; its pure nodes' work is discarded, and so is their record, as when the
-                # input was refused before any node ran.
-                self.node_events.clear()
-                raise
-            self._begin = None
-
-    async def flush_node_events(self) -> None:
-        """Write the buffered events now (before a node that is not inlined: the log keeps the run's order)."""
-        await self.ensure_begun()
-        if self.node_events and self._inp is not None:
+        A blocked input raises here (``GuardBlocked``), before whatever was to follow: the node that is not
+        inlined, the question. Then the run ends; its pure nodes' work is discarded and so is their record, as
+        when the input was refused before any node ran. The begin records stay pending until an activity
+        carrying them succeeds, so the run's error end writes them again (they are keyed: once)."""
+        if not events and self._begin is None:
+            return
+        try:
             await workflow.execute_local_activity(
                 "steward.append_events",
-                AppendEventsInput(run_id=self._inp.run_id, events=self._take_node_events()),
+                AppendEventsInput(run_id=inp.run_id, events=events, run_status=run_status, begin=self._begin),
                 **_LA_OPTS,
             )
+        except (ActivityError, ApplicationError):
+            self.node_events.clear()
+            raise
+        self._begin = None
+
+    async def flush_node_events(self) -> None:
+        """Write the buffered events now (before a node that is not inlined: the log keeps the run's order),
+        with the run's begin records if they are still pending."""
+        if self._inp is not None:
+            await self._append(self._inp, self._take_node_events())
 
     # -- queries ---------------------------------------------------------------------------------
     @workflow.query(name="status")
@@ -638,25 +639,18 @@ class AgentRunWorkflow:
         for qid, value in named:
             self._questions[qid] = _Question(value=value)
         self._status = "interrupted"
-        await self.ensure_begun()
-        await workflow.execute_local_activity(
-            "steward.append_events",
-            AppendEventsInput(
-                run_id=inp.run_id,
-                events=[
-                    *self._take_node_events(),
-                    *(
-                        EventRecord(
-                            key=self._key(INTERRUPT_EVENT),
-                            type=INTERRUPT_EVENT,
-                            data={"interrupt_id": qid, "value": value},
-                        )
-                        for qid, value in named
-                    ),
-                ],
-                run_status="interrupted",
-            ),
-            **_LA_OPTS,
+        await self._append(
+            inp,
+            [
+                *self._take_node_events(),
+                *(
+                    EventRecord(
+                        key=self._key(INTERRUPT_EVENT), type=INTERRUPT_EVENT, data={"interrupt_id": qid, "value": value}
+                    )
+                    for qid, value in named
+                ),
+            ],
+            run_status="interrupted",
         )
 
     def _question_id(self, graph_id: str) -> str:
@@ -720,12 +714,4 @@ class AgentRunWorkflow:
             }
 
     async def emit(self, inp: AgentRunInput, type_: str, data: dict[str, Any]) -> None:
-        await self.ensure_begun()
-        await workflow.execute_local_activity(
-            "steward.append_events",
-            AppendEventsInput(
-                run_id=inp.run_id,
-                events=[*self._take_node_events(), EventRecord(key=self._key(type_), type=type_, data=data)],
-            ),
-            **_LA_OPTS,
-        )
+        await self._append(inp, [*self._take_node_events(), EventRecord(key=self._key(type_), type=type_, data=data)])

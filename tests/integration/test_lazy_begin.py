@@ -31,12 +31,14 @@ GRAPHS = textwrap.dedent(
     from typing import Annotated, TypedDict
 
     from langgraph.graph import END, START, StateGraph
+    from langgraph.types import interrupt
 
 
     class State(TypedDict, total=False):
         ledger: str
         note: str
         trail: Annotated[list[str], operator.add]
+        answer: str
 
 
     async def first(state: State) -> dict:
@@ -53,8 +55,12 @@ GRAPHS = textwrap.dedent(
         return {"trail": ["last"]}
 
 
+    async def ask(state: State) -> dict:
+        return {"trail": ["ask"], "answer": interrupt({"question": "which?"})}
+
+
     def build(*names: str) -> StateGraph:
-        nodes = {"first": first, "touch": touch, "last": last}
+        nodes = {"first": first, "touch": touch, "last": last, "ask": ask}
         g = StateGraph(State)
         for n in names:
             g.add_node(n, nodes[n])
@@ -69,6 +75,10 @@ GRAPHS = textwrap.dedent(
 
     def effects() -> StateGraph:
         return build("first", "touch", "last")
+
+
+    def asking() -> StateGraph:
+        return build("first", "ask", "last")
     '''
 )
 
@@ -80,7 +90,8 @@ def project(tmp_path: Path) -> Any:
     folder = tmp_path / "project"
     folder.mkdir()
     (folder / "lazy_graphs.py").write_text(GRAPHS)
-    doc = {"dependencies": ["."], "graphs": {"pure": "./lazy_graphs.py:pure", "effects": "./lazy_graphs.py:effects"}}
+    graphs = {name: f"./lazy_graphs.py:{name}" for name in ("pure", "effects", "asking")}
+    doc = {"dependencies": ["."], "graphs": graphs}
     (folder / "langgraph.json").write_text(json.dumps(doc))
     use_project(folder / "langgraph.json")
     yield folder
@@ -162,4 +173,41 @@ async def test_a_blocked_input_ends_the_run_before_any_node_is_recorded(
     assert any(e["type"] == "guard_verdict" for e in logged)
     assert [e["data"]["status"] for e in logged if e["type"] == "run_finished"] == ["error"]
     assert any(a["action"] == "run.started" for a in store.audit_records(run_id=handle.id))
+    await build_replayer(list_assistants()).replay_workflow(history)
+
+
+async def test_a_question_writes_the_begin_with_itself(client, store, task_queue, project: Path) -> None:
+    """The first thing such a run records is its question: begin records, the inlined node's events and the
+    question in one local activity; the answered run then finishes and replays."""
+    from agents.registry import list_assistants
+    from guards.policy import load_policy_engine
+    from runtime.interrupts import ANSWER_UPDATE, AnswerInterruptsInput
+    from runtime.worker import build_replayer, build_worker
+    from tests.conftest import wait_for
+
+    async with build_worker(client, task_queue, store, load_policy_engine(), assistants=list_assistants()):
+        handle = await runs.start_run(client, store, task_queue, "asking", {"note": "hi"}, REQUESTER)
+        await wait_for(lambda: (store.get_run(handle.id) or {}).get("status") == "interrupted", timeout=30)
+        assert local_activity_markers(await handle.fetch_history()) == 1
+        assert any(a["action"] == "run.started" for a in store.audit_records(run_id=handle.id))
+        (question,) = await handle.query("pending_interrupts")
+        await handle.execute_update(
+            ANSWER_UPDATE,
+            AnswerInterruptsInput(answers={question["id"]: "b"}, principal={"id": "olivia", "tenant": "acme"}),
+        )
+        result = await handle.result()
+        history = await handle.fetch_history()
+    assert result.state["trail"] == ["first", "ask", "last"] and result.state["answer"] == "b"
+    assert node_events(store, handle.id) == [
+        ("run_started", ""),
+        ("node_started", "first"),
+        ("node_finished", "first"),
+        ("node_started", "ask"),
+        ("interrupt", ""),
+        ("node_started", "ask"),
+        ("node_finished", "ask"),
+        ("node_started", "last"),
+        ("node_finished", "last"),
+        ("run_finished", ""),
+    ]
     await build_replayer(list_assistants()).replay_workflow(history)
