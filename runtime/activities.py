@@ -234,34 +234,37 @@ class StewardActivities:
 
     @activity.defn(name="steward.record_approvals")
     def record_approvals(self, inp: RecordApprovalsInput) -> None:
+        """The approvals, their audit records and events, and the run's ``interrupted`` status in one
+        transaction: a reader that sees the approvals sees the run waiting on them."""
         s = self.store
-        for i, item in enumerate(inp.approvals):
-            req = item["request"]
-            s.upsert_approval(req, item.get("deadline_at"))
-            s.append_audit(
-                req["tenant"],
-                req["requester"],
-                inp.event_type.replace("_", "."),
-                {
-                    "approval_id": req["approval_id"],
-                    "tool": req["tool"],
-                    "args": req["args"],
-                    "required_role": req["required_role"],
-                    "rule_id": req.get("rule_id"),
-                    "policy_version": req.get("policy_version"),
-                    "deadline_at": item.get("deadline_at"),
-                },
-                run_id=inp.run_id,
-                key=f"{inp.run_id}:{inp.key}:{i}",
+        with s.batch():
+            for i, item in enumerate(inp.approvals):
+                req = item["request"]
+                s.upsert_approval(req, item.get("deadline_at"))
+                s.append_audit(
+                    req["tenant"],
+                    req["requester"],
+                    inp.event_type.replace("_", "."),
+                    {
+                        "approval_id": req["approval_id"],
+                        "tool": req["tool"],
+                        "args": req["args"],
+                        "required_role": req["required_role"],
+                        "rule_id": req.get("rule_id"),
+                        "policy_version": req.get("policy_version"),
+                        "deadline_at": item.get("deadline_at"),
+                    },
+                    run_id=inp.run_id,
+                    key=f"{inp.run_id}:{inp.key}:{i}",
+                )
+            s.append_events(
+                inp.run_id,
+                [
+                    (f"{inp.key}:{i}", inp.event_type, {**item["request"], "deadline_at": item.get("deadline_at")})
+                    for i, item in enumerate(inp.approvals)
+                ],
             )
-        s.append_events(
-            inp.run_id,
-            [
-                (f"{inp.key}:{i}", inp.event_type, {**item["request"], "deadline_at": item.get("deadline_at")})
-                for i, item in enumerate(inp.approvals)
-            ],
-        )
-        s.set_run_status(inp.run_id, "interrupted")
+            s.set_run_status(inp.run_id, "interrupted")
 
     @activity.defn(name="steward.record_decision")
     def record_decision(self, inp: RecordDecisionInput) -> None:
