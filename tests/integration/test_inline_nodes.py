@@ -34,6 +34,7 @@ GRAPHS = textwrap.dedent(
         ledger: str
         trail: Annotated[list[str], operator.add]
         answer: Any
+        note: str
 
 
     async def first(state: State) -> dict:
