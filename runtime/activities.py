@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -125,14 +125,22 @@ class StewardActivities:
 
         One transaction (``Store.batch``) for all of it; a blocked input is refused after that commits, so
         the run's record of why stays."""
-        guarded = self._guard_input(inp)
         s = self.store
         with s.batch():
-            self._begin_records(inp, guarded)
-        if guarded.blocked is not None:
-            raise ApplicationError(str(GuardError(guarded.blocked)), type="GuardBlocked", non_retryable=True)
+            blocked = self._write_begin(inp)
+        if blocked is not None:
+            _refuse(blocked)
         thread = s.get_thread(inp.thread_id)
         return dict(thread["state"]) if thread else {}
+
+    def _write_begin(self, inp: BeginRunInput | None) -> Any:
+        """Inside the caller's transaction: the begin records (the guards' verdicts among them), and the verdict
+        that blocks the input, if one does (None also when there is nothing to begin)."""
+        if inp is None:
+            return None
+        guarded = self._guard_input(inp)
+        self._begin_records(inp, guarded)
+        return guarded.blocked
 
     @staticmethod
     def _guard_input(inp: BeginRunInput) -> Any:
@@ -180,16 +188,14 @@ class StewardActivities:
         A blocked input refuses a successful end: the begin records (with the guard's verdict) are written and
         the inlined nodes' events are not; the workflow then finishes the run as an error, as ``begin_run``'s
         refusal would have. Begin records are keyed, so writing them again with that error end is a no-op."""
-        blocked = None
         with self.store.batch():
-            if inp.begin is not None:
-                guarded = self._guard_input(inp.begin)
-                self._begin_records(inp.begin, guarded)
-                blocked = guarded.blocked if inp.status == "success" else None
+            blocked = self._write_begin(inp.begin)
+            if inp.status != "success":
+                blocked = None  # an error or cancelled end is written whatever the input was
             if blocked is None:
                 self._finish_records(inp)
         if blocked is not None:
-            raise ApplicationError(str(GuardError(blocked)), type="GuardBlocked", non_retryable=True)
+            _refuse(blocked)
 
     def _finish_records(self, inp: FinishRunInput) -> None:
         s = self.store
@@ -218,18 +224,14 @@ class StewardActivities:
 
     @activity.defn(name="steward.append_events")
     def append_events(self, inp: AppendEventsInput) -> list[int]:
-        blocked = None
         with self.store.batch():
-            if inp.begin is not None:
-                guarded = self._guard_input(inp.begin)
-                self._begin_records(inp.begin, guarded)
-                blocked = guarded.blocked
+            blocked = self._write_begin(inp.begin)
             if blocked is None:
                 seqs = self.store.append_events(inp.run_id, [(e.key, e.type, e.data) for e in inp.events])
                 if inp.run_status:
                     self.store.set_run_status(inp.run_id, inp.run_status)
         if blocked is not None:
-            raise ApplicationError(str(GuardError(blocked)), type="GuardBlocked", non_retryable=True)
+            _refuse(blocked)
         return seqs
 
     @activity.defn(name="steward.record_approvals")
@@ -565,3 +567,8 @@ class StoreEventSink:
         event: tuple[str, str, dict[str, Any]] | None = None,
     ) -> None:
         self.store.record_node_execution(run_id, node, task_key, attempt, status, event)
+
+
+def _refuse(blocked: Any) -> NoReturn:
+    """Fail the activity for a blocked input, after its records committed (the run's record of why stays)."""
+    raise ApplicationError(str(GuardError(blocked)), type="GuardBlocked", non_retryable=True)
