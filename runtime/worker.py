@@ -19,6 +19,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from agents.context import set_event_sink
 from agents.registry import AssistantSpec, current_project, list_assistants, use_project
 from guards.policy import PolicyEngine, load_policy_engine
+from runtime import payload_visits
 from runtime.activities import StewardActivities, StoreEventSink
 from runtime.errors import retry_policy
 from runtime.outbox import DispatchOptions, Outbox, OutboxDispatcher, action_routing
@@ -125,6 +126,7 @@ def build_replayer(assistants: Iterable[AssistantSpec] | None = None) -> Any:
     from runtime.client import data_converter
 
     served = list(assistants) if assistants is not None else list_assistants()
+    payload_visits.install()
     return Replayer(
         workflows=[AgentRunWorkflow],
         plugins=[build_plugin(served)],
@@ -154,6 +156,7 @@ def build_worker(
 ) -> Worker:
     """``decision_verifier``: the public keys whose decision proofs this worker's runs accept; default from
     settings (``STEWARD_DECISION_PUBLIC_KEYS`` or the embedded signing key)."""
+    payload_visits.install()
     set_event_sink(StoreEventSink(store))
     install_verifier(decision_verifier or DecisionVerifier.from_settings(get_settings()))
     _share_scraper_politeness(store)
