@@ -83,6 +83,28 @@ _SET_RUN_THREAD_STATUS = (
 _AUDIT_BY_KEY = select(audit.c.seq).where(audit.c.key == bindparam("p_key"))
 _AUDIT_LAST = select(audit.c.seq, audit.c.hash).order_by(audit.c.seq.desc()).limit(1)
 _AUDIT_INSERT = audit.insert()
+# Reads every API request makes (its key, the run, the thread's occupancy, the run's events).
+_GET_RUN = select(runs).where(runs.c.run_id == bindparam("p_run_id"))
+_THREAD_RUNS = (
+    select(runs)
+    .where(runs.c.thread_id == bindparam("p_thread_id"))
+    .order_by(runs.c.created_at.desc())
+    .limit(bindparam("p_limit"))
+)
+_THREAD_QUEUE = (
+    select(run_queue).where(run_queue.c.thread_id == bindparam("p_thread_id")).order_by(run_queue.c.created_at)
+)
+_THREAD_OCCUPIED = select(
+    exists().where(runs.c.thread_id == bindparam("p_thread_id"), runs.c.status.not_in(sorted(TERMINAL_STATUSES)))
+    | exists().where(run_queue.c.thread_id == bindparam("p_thread_id"))
+)
+_EVENTS_AFTER = (
+    select(events.c.seq, events.c.type, events.c.data, events.c.ts)
+    .where(events.c.run_id == bindparam("p_run_id"), events.c.seq > bindparam("p_after"))
+    .order_by(events.c.seq)
+    .limit(bindparam("p_limit"))
+)
+_API_KEY = select(api_keys).where(api_keys.c.key_hash == bindparam("p_hash"), api_keys.c.revoked == 0).limit(1)
 
 
 def _loads(value: str | None) -> Any:
@@ -166,9 +188,9 @@ class Store:
         if appended and self.notifier is not None:
             self.notifier.send(appended)
 
-    def _rows(self, stmt: Select[Any]) -> list[dict[str, Any]]:
+    def _rows(self, stmt: Select[Any], params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         with self.engine.connect() as c:
-            return [dict(r._mapping) for r in c.execute(stmt)]
+            return [dict(r._mapping) for r in c.execute(stmt, params)]
 
     def _first(self, stmt: Select[Any]) -> dict[str, Any] | None:
         rows = self._rows(stmt.limit(1))
@@ -264,14 +286,21 @@ class Store:
         return row
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
-        row = self._first(select(runs).where(runs.c.run_id == run_id))
-        return self._run_row(row) if row is not None else None
+        rows = self._rows(_GET_RUN, {"p_run_id": run_id})
+        return self._run_row(rows[0]) if rows else None
 
     def list_runs(self, thread_id: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        stmt = select(runs).order_by(runs.c.created_at.desc()).limit(limit)
         if thread_id:
-            stmt = stmt.where(runs.c.thread_id == thread_id)
-        return [self._run_row(r) for r in self._rows(stmt)]
+            rows = self._rows(_THREAD_RUNS, {"p_thread_id": thread_id, "p_limit": limit})
+        else:
+            rows = self._rows(select(runs).order_by(runs.c.created_at.desc()).limit(limit))
+        return [self._run_row(r) for r in rows]
+
+    def thread_occupied(self, thread_id: str) -> bool:
+        """Whether a new run must wait for (or be refused by) the thread: one of its runs has not finished,
+        or one is queued. One indexed query; the run dispatcher's free-thread fast path asks it."""
+        with self.engine.connect() as c:
+            return bool(c.execute(_THREAD_OCCUPIED, {"p_thread_id": thread_id}).scalar_one())
 
     # -- events ----------------------------------------------------------------------------------
     def append_events(self, run_id: str, events: list[tuple[str, str, dict[str, Any]]]) -> list[int]:
@@ -322,13 +351,8 @@ class Store:
         return {"seq": r["seq"], "type": r["type"], "data": json.loads(r["data"]), "ts": r["ts"]}
 
     def events_after(self, run_id: str, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
-        stmt = (
-            select(events.c.seq, events.c.type, events.c.data, events.c.ts)
-            .where(events.c.run_id == run_id, events.c.seq > after)
-            .order_by(events.c.seq)
-            .limit(limit)
-        )
-        return [self._event_row(r) for r in self._rows(stmt)]
+        rows = self._rows(_EVENTS_AFTER, {"p_run_id": run_id, "p_after": after, "p_limit": limit})
+        return [self._event_row(r) for r in rows]
 
     def events_of_types(self, run_id: str, types: tuple[str, ...]) -> list[dict[str, Any]]:
         """A run's events of the given types, in order (user interrupts and their answers, without tokens)."""
@@ -540,9 +564,10 @@ class Store:
         return key_id, secret
 
     def lookup_api_key(self, secret: str) -> dict[str, Any] | None:
-        row = self._first(select(api_keys).where(api_keys.c.key_hash == hash_api_key(secret), api_keys.c.revoked == 0))
-        if row is None:
+        rows = self._rows(_API_KEY, {"p_hash": hash_api_key(secret)})
+        if not rows:
             return None
+        row = rows[0]
         row["roles"] = json.loads(row["roles"])
         return row
 
@@ -701,10 +726,11 @@ class Store:
             insert_ignore(c, run_queue, row)
 
     def queued_runs(self, thread_id: str | None = None) -> list[dict[str, Any]]:
-        stmt = select(run_queue).order_by(run_queue.c.created_at)
         if thread_id:
-            stmt = stmt.where(run_queue.c.thread_id == thread_id)
-        return [{**r, "principal": json.loads(r["principal"])} for r in self._rows(stmt)]
+            rows = self._rows(_THREAD_QUEUE, {"p_thread_id": thread_id})
+        else:
+            rows = self._rows(select(run_queue).order_by(run_queue.c.created_at))
+        return [{**r, "principal": json.loads(r["principal"])} for r in rows]
 
     def dequeue_run(self, run_id: str) -> bool:
         with self._tx() as c:

@@ -261,7 +261,7 @@ class RunDispatcher:
         with self.store.batch():
             if lease_holder(self.engine, f"thread:{thread_id}") is not None:
                 return None
-            if self.active_runs(thread_id) or self.store.queued_runs(thread_id):
+            if self.store.thread_occupied(thread_id):
                 return None
             return runs.record_run(self.store, principal, assistant_id, data, thread_id, run_id)
 

@@ -24,13 +24,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Engine, case, delete, select, text
+from sqlalchemy import Connection, Engine, bindparam, case, delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from runtime.db.engine import WRITE
 from runtime.db.shared_state import leases
 from runtime.errors import Conflict
+
+_HOLDER = select(leases.c.holder, leases.c.expires_at).where(leases.c.name == bindparam("p_name"))
+"""Built once: the run dispatcher asks it on every new run."""
 
 __all__ = ["LeaderLease", "LeaseTimeout", "db_now", "hold", "holder_id", "lease_holder", "release", "try_acquire"]
 
@@ -84,7 +87,7 @@ def lease_holder(engine: Engine, name: str) -> str | None:
     """Who holds ``name`` now (an expired lease is held by nobody)."""
     with engine.connect() as conn:
         now = db_now(conn)
-        row = conn.execute(select(leases.c.holder, leases.c.expires_at).where(leases.c.name == name)).first()
+        row = conn.execute(_HOLDER, {"p_name": name}).first()
     return row.holder if row is not None and row.expires_at >= now else None
 
 
