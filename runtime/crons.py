@@ -118,6 +118,7 @@ def _action(
         requester=requester,
         tenant=static["tenant"],
         inline_nodes=True,
+        records_ride=True,
     )
     return ScheduleActionStartWorkflow(
         WORKFLOW_NAME,

@@ -119,6 +119,7 @@ async def start_run(
             tenant=requester.tenant,
             inline_nodes=True,
             thread_state=thread_state,
+            records_ride=True,
         ),
         id=run_id,
         task_queue=task_queue,

@@ -24,6 +24,7 @@ from runtime.activities import StewardActivities, StoreEventSink
 from runtime.errors import retry_policy
 from runtime.outbox import DispatchOptions, Outbox, OutboxDispatcher, action_routing
 from runtime.proofs import DecisionVerifier, install_verifier
+from runtime.riding import RecordsRide
 from runtime.settings import Settings, get_settings
 from runtime.store import Store, open_store
 from runtime.workflow import AgentRunWorkflow, precompile
@@ -130,6 +131,7 @@ def build_replayer(assistants: Iterable[AssistantSpec] | None = None) -> Any:
     return Replayer(
         workflows=[AgentRunWorkflow],
         plugins=[build_plugin(served)],
+        interceptors=[RecordsRide(None)],
         workflow_runner=_runner(served),
         data_converter=data_converter,
     )
@@ -168,6 +170,7 @@ def build_worker(
         workflows=[AgentRunWorkflow],
         activities=acts.all(),
         plugins=[build_plugin(served)],
+        interceptors=[RecordsRide(acts)],
         workflow_runner=_runner(served),
         max_concurrent_activities=max_concurrent_activities,
         max_concurrent_local_activities=max_concurrent_activities,

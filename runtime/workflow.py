@@ -83,6 +83,11 @@ class AgentRunInput:
     just before its first node that is not inlined, its first question or approval. A local activity costs
     the worker a workflow activation and a task, half of such a run's worker CPU. None (a cron's firing, or a
     run started before this existed) takes the ``begin_run`` activity first, as such runs did."""
+    records_ride: bool = False
+    """Pending records (the begin records, inlined nodes' events) ride in the header of the next activity
+    the run schedules (``runtime.riding``) instead of a local activity of their own before it. The activity's
+    worker writes them, and checks the input guards, before the activity's own code runs. Set by every
+    starter of new runs; a run started before this decodes False and replays the local activity it made."""
 
 
 @dataclass
@@ -190,6 +195,12 @@ def _merge_into_thread(prior: dict[str, Any], new: dict[str, Any]) -> dict[str, 
     return merged
 
 
+def _guard_blocked(exc: BaseException) -> bool:
+    """An activity's failure is the input guard's refusal of the run (``runtime.activities._refuse``)."""
+    cause = exc.cause if isinstance(exc, ActivityError) else exc
+    return isinstance(cause, ApplicationError) and cause.type == "GuardBlocked"
+
+
 def _split_interrupts(interrupts: list[Any]) -> tuple[list[tuple[Any, ApprovalRequest]], list[Any]]:
     """(approvals the guarded tool node raised, the graph's own interrupts). Only a value that is a whole
     ``ApprovalRequest`` is an approval; anything else a node asks goes back to it verbatim when answered."""
@@ -220,6 +231,9 @@ class AgentRunWorkflow:
         """This execution's LangGraph interrupt id -> the question's id in the log (``_question_id``)."""
         self._begin: BeginRunInput | None = None
         """The run's begin records while nothing has written them yet (``AgentRunInput.thread_state``)."""
+        self._riding: list[EventRecord] = []
+        """Events that rode with an activity not finished yet (``records_to_ride``): every later write takes
+        them too (keyed, so written once), and the log keeps its order whichever activity writes first."""
 
     # -- inlined nodes (agents.placement) -----------------------------------------------------------
     @property
@@ -236,6 +250,38 @@ class AgentRunWorkflow:
         self.node_events.clear()  # in place: a node still running holds this list
         return batch
 
+    # -- records riding with activities (runtime.riding) -----------------------------------------
+    def records_to_ride(self) -> AppendEventsInput | None:
+        """What the activity being scheduled must write before it runs: the pending begin records and every
+        buffered or still-riding event. None when nothing is pending, or for a run started before this."""
+        if self._inp is None or not self._inp.records_ride:
+            return None
+        self._riding.extend(self._take_node_events())
+        if self._begin is None and not self._riding:
+            return None
+        return AppendEventsInput(run_id=self._inp.run_id, events=list(self._riding), begin=self._begin)
+
+    def records_rode(self, carried: AppendEventsInput, done: asyncio.Future[Any]) -> None:
+        """An activity that carried ``carried`` ended. Succeeded: its worker wrote them, so they are no longer
+        pending. Refused by the input guard: as when ``_append`` is refused, the inlined nodes' work is
+        discarded and so is their record; the begin records stay pending for the run's error end."""
+        if done.cancelled():
+            return
+        exc = done.exception()
+        if exc is None:
+            if carried.begin is not None and self._begin is carried.begin:
+                self._begin = None
+            written = {e.key for e in carried.events}
+            self._riding = [e for e in self._riding if e.key not in written]
+        elif _guard_blocked(exc):
+            self._riding.clear()
+            self.node_events.clear()
+
+    def _pending_events(self) -> list[EventRecord]:
+        """Every event not known to be written: those riding with an unfinished activity, then the buffer."""
+        riding, self._riding = self._riding, []
+        return [*riding, *self._take_node_events()]
+
     async def _append(self, inp: AgentRunInput, events: list[EventRecord], run_status: str | None = None) -> None:
         """Write events (and the run's begin records first, while they are pending) in one local activity.
 
@@ -243,6 +289,8 @@ class AgentRunWorkflow:
         inlined, the question. Then the run ends; its pure nodes' work is discarded and so is their record, as
         when the input was refused before any node ran. The begin records stay pending until an activity
         carrying them succeeds, so the run's error end writes them again (they are keyed: once)."""
+        events = [*self._riding, *events] if self._riding else events
+        self._riding = []
         if not events and self._begin is None:
             return
         try:
@@ -258,8 +306,9 @@ class AgentRunWorkflow:
 
     async def flush_node_events(self) -> None:
         """Write the buffered events now (before a node that is not inlined: the log keeps the run's order),
-        with the run's begin records if they are still pending."""
-        if self._inp is not None:
+        with the run's begin records if they are still pending. A run whose records ride with its activities
+        has nothing to do here: the node's activity carries them (``records_to_ride``)."""
+        if self._inp is not None and not self._inp.records_ride:
             await self._append(self._inp, self._take_node_events())
 
     # -- queries ---------------------------------------------------------------------------------
@@ -500,7 +549,7 @@ class AgentRunWorkflow:
                 state=state,
                 error=error,
                 outcome=outcome,
-                events=self._take_node_events(),
+                events=self._pending_events(),
                 begin=self._begin,
             ),
             **_LA_OPTS,

@@ -30,6 +30,27 @@ GRAPHS = INLINE_GRAPHS + textwrap.dedent(
 
     def pure() -> StateGraph:
         return build("first", "last")
+
+
+    def touch_again(state: State) -> dict:
+        with open(state["ledger"], "a") as f:
+            f.write("again\\n")
+        return {"trail": ["touch_again"]}
+
+
+    def fanout() -> StateGraph:
+        # A pure node, then two file-writing nodes in one step (two activities at once), then a pure one.
+        g = StateGraph(State)
+        g.add_node("first", first)
+        g.add_node("touch", touch)
+        g.add_node("touch_again", touch_again)
+        g.add_node("last", last)
+        g.add_edge(START, "first")
+        g.add_edge("first", "touch")
+        g.add_edge("first", "touch_again")
+        g.add_edge(["touch", "touch_again"], "last")
+        g.add_edge("last", END)
+        return g
     """
 )
 
@@ -42,7 +63,8 @@ def project(tmp_path: Path) -> Any:
     folder.mkdir()
     (folder / "lazy_graphs.py").write_text(GRAPHS)
     graphs = {
-        name: f"./lazy_graphs.py:{fn}" for name, fn in (("pure", "pure"), ("effects", "mixed"), ("asking", "asking"))
+        name: f"./lazy_graphs.py:{fn}"
+        for name, fn in (("pure", "pure"), ("effects", "mixed"), ("asking", "asking"), ("fanout", "fanout"))
     }
     doc = {"dependencies": ["."], "graphs": graphs}
     (folder / "langgraph.json").write_text(json.dumps(doc))
@@ -163,4 +185,120 @@ async def test_a_question_writes_the_begin_with_itself(client, store, task_queue
         ("node_finished", "last"),
         ("run_finished", ""),
     ]
+    await build_replayer(list_assistants()).replay_workflow(history)
+
+
+def record_headers(history: Any) -> list[bool]:
+    """For each scheduled activity: whether pending records rode in its header (``runtime.riding``)."""
+    from runtime.riding import HEADER
+
+    return [
+        HEADER in e.activity_task_scheduled_event_attributes.header.fields
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+
+
+async def test_the_begin_rides_with_the_first_activity(
+    client, store, task_queue, project: Path, tmp_path: Path
+) -> None:
+    """A run whose first node that is not pure writes a file: no local activity before it; its begin records
+    and the pure node's events ride in that activity's header and are written before the node's own, once."""
+    from agents.registry import list_assistants
+    from guards.policy import load_policy_engine
+    from runtime.worker import build_replayer, build_worker
+
+    book = tmp_path / "book"
+    async with build_worker(client, task_queue, store, load_policy_engine(), assistants=list_assistants()):
+        handle = await runs.start_run(client, store, task_queue, "effects", {"ledger": str(book)}, REQUESTER)
+        result = await handle.result()
+        history = await handle.fetch_history()
+    assert result.state["trail"] == ["first", "touch", "last"]
+    assert book.read_text() == "touch\n"
+    assert scheduled_activities(history) == ["effects.touch"] and record_headers(history) == [True]
+    assert local_activity_markers(history) == 1, "only the run's end is a local activity"
+    assert node_events(store, handle.id) == [
+        ("run_started", ""),
+        ("node_started", "first"),
+        ("node_finished", "first"),
+        ("node_started", "touch"),
+        ("node_finished", "touch"),
+        ("node_started", "last"),
+        ("node_finished", "last"),
+        ("run_finished", ""),
+    ]
+    actions = [a["action"] for a in store.audit_records(run_id=handle.id)]
+    assert actions.count("run.started") == 1 and actions.count("guard.input") == 1
+    assert actions.index("run.started") < actions.index("run.success")
+    await build_replayer(list_assistants()).replay_workflow(history)
+
+
+async def test_two_activities_of_one_step_both_carry_and_write_once(
+    client, store, task_queue, project: Path, tmp_path: Path
+) -> None:
+    """Both activities of the step carry the pending records (either may run first; neither runs before the
+    input is checked); the log has them once, before either node's own records."""
+    from agents.registry import list_assistants
+    from guards.policy import load_policy_engine
+    from runtime.worker import build_replayer, build_worker
+
+    book = tmp_path / "book"
+    async with build_worker(client, task_queue, store, load_policy_engine(), assistants=list_assistants()):
+        handle = await runs.start_run(client, store, task_queue, "fanout", {"ledger": str(book)}, REQUESTER)
+        result = await handle.result()
+        history = await handle.fetch_history()
+    assert sorted(result.state["trail"]) == ["first", "last", "touch", "touch_again"]
+    assert sorted(scheduled_activities(history)) == ["fanout.touch", "fanout.touch_again"]
+    assert record_headers(history) == [True, True]
+    logged = node_events(store, handle.id)
+    assert logged[:3] == [("run_started", ""), ("node_started", "first"), ("node_finished", "first")]
+    assert sorted(logged[3:7]) == sorted(
+        [
+            ("node_started", "touch"),
+            ("node_finished", "touch"),
+            ("node_started", "touch_again"),
+            ("node_finished", "touch_again"),
+        ]
+    )
+    assert logged[7:] == [("node_started", "last"), ("node_finished", "last"), ("run_finished", "")]
+    actions = [a["action"] for a in store.audit_records(run_id=handle.id)]
+    assert actions.count("run.started") == 1 and actions.count("guard.input") == 1
+    await build_replayer(list_assistants()).replay_workflow(history)
+
+
+async def test_a_run_started_before_riding_keeps_its_local_activity(
+    client, store, task_queue, project: Path, tmp_path: Path
+) -> None:
+    """An input without ``records_ride`` (a run started by the previous version) writes its pending records in
+    a local activity before the node, as it did, so its recorded history replays."""
+    import dataclasses
+
+    from agents.registry import list_assistants
+    from guards.policy import load_policy_engine
+    from runtime.worker import build_replayer, build_worker
+    from runtime.workflow import WORKFLOW_NAME, AgentRunInput, AgentRunResult
+
+    book = tmp_path / "book"
+    data = {"ledger": str(book)}
+    state = runs.record_run(store, REQUESTER, "effects", data, "thread-old", "run-old")
+    inp = AgentRunInput(
+        run_id="run-old",
+        thread_id="thread-old",
+        assistant_id="effects",
+        input=data,
+        requester=REQUESTER.model_dump(),
+        tenant=REQUESTER.tenant,
+        inline_nodes=True,
+        thread_state=state,
+    )
+    assert not dataclasses.asdict(inp)["records_ride"]
+    async with build_worker(client, task_queue, store, load_policy_engine(), assistants=list_assistants()):
+        handle = await client.start_workflow(
+            WORKFLOW_NAME, inp, id="run-old", task_queue=task_queue, result_type=AgentRunResult
+        )
+        result = await handle.result()
+        history = await handle.fetch_history()
+    assert result.state["trail"] == ["first", "touch", "last"]
+    assert record_headers(history) == [False]
+    assert local_activity_markers(history) == 2, "the flush before the node, and the end"
     await build_replayer(list_assistants()).replay_workflow(history)
