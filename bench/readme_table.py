@@ -38,12 +38,15 @@ def _n(value: Any, digits: int = 1) -> str:
 def _runtime(r: Result) -> tuple[str, str, str]:
     ratio = r["overhead_ratio"]
     verdict = "within" if ratio <= 1.5 else "**over**"
+    rounds = r.get("overhead_ratio_rounds")
+    spread = f" (median of {len(rounds)} rounds, {_n(min(rounds), 2)}-{_n(max(rounds), 2)})" if rounds else ""
+    size = f"{r['rounds']} alternating rounds of {r['runs_per_round']} runs" if "rounds" in r else f"{r['runs']} runs"
     return (
-        f"runtime: {r['runs']} runs of a 3-node graph at concurrency {r['concurrency']} through Steward vs the "
+        f"runtime: {size} of a 3-node graph at concurrency {r['concurrency']} through Steward vs the "
         "same 3 activities as a plain workflow, and the approval round trip (decision sent -> approved tool "
         "running) (`runtime.json`)",
         f"{_n(r['steward_runs_per_s'])} vs {_n(r['baseline_runs_per_s'])} runs/s: overhead ratio "
-        f"{_n(ratio, 2)}, {verdict} the 1.5 target; single run p50 {_n(r['p50_ms'])} ms (plain workflow "
+        f"{_n(ratio, 2)}{spread}, {verdict} the 1.5 target; single run p50 {_n(r['p50_ms'])} ms (plain workflow "
         f"{_n(r['baseline_p50_ms'])} ms), p95 {_n(r['p95_ms'])} ms; approval round trip p50 "
         f"{_n(r['approval_roundtrip_p50_ms'])} ms, p95 {_n(r['approval_roundtrip_p95_ms'])} ms",
         "ratio <= 1.5; approval p50 <= 150 ms",

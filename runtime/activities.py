@@ -49,6 +49,11 @@ class FinishRunInput:
     begin: BeginRunInput | None = None
     """The run's begin records, when nothing it did before its end wrote them (``AgentRunInput.thread_state``):
     written first, in the same transaction, after the same input guards ``begin_run`` applies."""
+    begin_rode: bool = False
+    """``begin`` rode with an activity that succeeded (``runtime.riding``): written unless the store has no
+    ``run.started`` record for the run (a worker without the interceptor ran that activity)."""
+    rode_events: list[EventRecord] = field(default_factory=list)
+    """Events that rode with activities that succeeded: written, with ``begin``, only when ``begin`` was not."""
 
 
 @dataclass
@@ -174,7 +179,7 @@ class StewardActivities:
                 "policy_version": self.policy.version,
             },
             run_id=inp.run_id,
-            key=f"{inp.run_id}:begin",
+            key=_begin_key(inp),
         )
         events: list[tuple[str, str, dict[str, Any]]] = []
         self._guard_records(inp.run_id, inp.tenant, "input", guarded, "", events)
@@ -189,7 +194,10 @@ class StewardActivities:
         the inlined nodes' events are not; the workflow then finishes the run as an error, as ``begin_run``'s
         refusal would have. Begin records are keyed, so writing them again with that error end is a no-op."""
         with self.store.batch():
-            blocked = self._write_begin(inp.begin)
+            rode = inp.begin_rode and inp.begin is not None and self.store.has_audit_key(_begin_key(inp.begin))
+            blocked = None if rode else self._write_begin(inp.begin)
+            if inp.begin_rode and not rode and blocked is None and inp.rode_events:
+                self.store.append_events(inp.run_id, [(e.key, e.type, e.data) for e in inp.rode_events])
             if inp.status != "success":
                 blocked = None  # an error or cancelled end is written whatever the input was
             if blocked is None:
@@ -567,6 +575,11 @@ class StoreEventSink:
         event: tuple[str, str, dict[str, Any]] | None = None,
     ) -> None:
         self.store.record_node_execution(run_id, node, task_key, attempt, status, event)
+
+
+def _begin_key(inp: BeginRunInput) -> str:
+    """The ``run.started`` audit record's key: the proof that a run's begin records were written."""
+    return f"{inp.run_id}:begin"
 
 
 def _refuse(blocked: Any) -> NoReturn:

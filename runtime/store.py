@@ -614,6 +614,14 @@ class Store:
             anchor_append(c, self.data_dirs, seq, digest)
         return seq
 
+    def has_audit_key(self, key: str) -> bool:
+        """Whether an audit record with this idempotency key exists (in the caller's transaction, if any)."""
+        open_tx: Connection | None = getattr(self._batch, "conn", None)
+        if open_tx is not None:
+            return open_tx.execute(_AUDIT_BY_KEY, {"p_key": key}).first() is not None
+        with self.engine.connect() as c:
+            return c.execute(_AUDIT_BY_KEY, {"p_key": key}).first() is not None
+
     def audit_records(self, run_id: str | None = None, tenant: str | None = None) -> list[dict[str, Any]]:
         stmt = select(audit).order_by(audit.c.seq)
         if run_id:

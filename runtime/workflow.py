@@ -231,6 +231,10 @@ class AgentRunWorkflow:
         """This execution's LangGraph interrupt id -> the question's id in the log (``_question_id``)."""
         self._begin: BeginRunInput | None = None
         """The run's begin records while nothing has written them yet (``AgentRunInput.thread_state``)."""
+        self._begin_rode: BeginRunInput | None = None
+        """The begin records an activity carried and finished with: the run's end checks they are there."""
+        self._rode: list[EventRecord] = []
+        """Events activities carried and finished with: the run's end writes them if the begin was not."""
         self._riding: list[EventRecord] = []
         """Events that rode with an activity not finished yet (``records_to_ride``): every later write takes
         them too (keyed, so written once), and the log keeps its order whichever activity writes first."""
@@ -270,8 +274,9 @@ class AgentRunWorkflow:
         exc = done.exception()
         if exc is None:
             if carried.begin is not None and self._begin is carried.begin:
-                self._begin = None
+                self._begin, self._begin_rode = None, carried.begin
             written = {e.key for e in carried.events}
+            self._rode.extend(e for e in self._riding if e.key in written)
             self._riding = [e for e in self._riding if e.key not in written]
         elif _guard_blocked(exc):
             self._riding.clear()
@@ -550,7 +555,9 @@ class AgentRunWorkflow:
                 error=error,
                 outcome=outcome,
                 events=self._pending_events(),
-                begin=self._begin,
+                begin=self._begin or self._begin_rode,
+                begin_rode=self._begin is None and self._begin_rode is not None,
+                rode_events=self._rode if self._begin_rode is not None else [],
             ),
             **_LA_OPTS,
         )

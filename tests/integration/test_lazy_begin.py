@@ -302,3 +302,38 @@ async def test_a_run_started_before_riding_keeps_its_local_activity(
     assert record_headers(history) == [False]
     assert local_activity_markers(history) == 2, "the flush before the node, and the end"
     await build_replayer(list_assistants()).replay_workflow(history)
+
+
+async def test_the_end_writes_a_begin_no_worker_wrote(
+    client, store, task_queue, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An activity worker without the interceptor (an older version beside this one) runs the node and ignores
+    the header; the run's end finds no ``run.started`` record and writes the begin records then."""
+    from agents.registry import list_assistants
+    from guards.policy import load_policy_engine
+    from runtime.riding import RecordsRide
+    from runtime.worker import build_worker
+
+    monkeypatch.setattr(RecordsRide, "intercept_activity", lambda self, next: next)
+    book = tmp_path / "book"
+    async with build_worker(client, task_queue, store, load_policy_engine(), assistants=list_assistants()):
+        handle = await runs.start_run(client, store, task_queue, "effects", {"ledger": str(book)}, REQUESTER)
+        result = await handle.result()
+        history = await handle.fetch_history()
+    assert result.state["trail"] == ["first", "touch", "last"] and record_headers(history) == [True]
+    actions = [a["action"] for a in store.audit_records(run_id=handle.id)]
+    assert actions.count("run.started") == 1 and actions.count("guard.input") == 1
+    assert store.get_run(handle.id)["status"] == "success"
+    # The pure node's events rode with the ignored header too: the end writes them (after the node's own).
+    assert sorted(node_events(store, handle.id)) == sorted(
+        [
+            ("run_started", ""),
+            ("node_started", "first"),
+            ("node_finished", "first"),
+            ("node_started", "touch"),
+            ("node_finished", "touch"),
+            ("node_started", "last"),
+            ("node_finished", "last"),
+            ("run_finished", ""),
+        ]
+    )
