@@ -32,6 +32,9 @@ class BeginRunInput:
     tenant: str
     requester: dict[str, Any]
     input: dict[str, Any]
+    recorded: bool = False
+    """The starter wrote the run's row and its ``run_started`` event (``runtime.runs.record_run``): the begin
+    records need not write them again. False for a cron's firing, whose run only the workflow records."""
 
 
 @dataclass
@@ -138,13 +141,14 @@ class StewardActivities:
         thread = s.get_thread(inp.thread_id)
         return dict(thread["state"]) if thread else {}
 
-    def _write_begin(self, inp: BeginRunInput | None) -> Any:
+    def _write_begin(self, inp: BeginRunInput | None, ending: bool = False) -> Any:
         """Inside the caller's transaction: the begin records (the guards' verdicts among them), and the verdict
-        that blocks the input, if one does (None also when there is nothing to begin)."""
+        that blocks the input, if one does (None also when there is nothing to begin). ``ending``: the same
+        transaction writes the run's end, so the ``running`` status, which no reader could see, is skipped."""
         if inp is None:
             return None
         guarded = self._guard_input(inp)
-        self._begin_records(inp, guarded)
+        self._begin_records(inp, guarded, ending)
         return guarded.blocked
 
     @staticmethod
@@ -160,14 +164,18 @@ class StewardActivities:
             "input", mask_cardholder_value(inp.input), inp.assistant_id, free_text=input_free_text(inp.assistant_id)
         )
 
-    def _begin_records(self, inp: BeginRunInput, guarded: Any) -> None:
+    def _begin_records(self, inp: BeginRunInput, guarded: Any, ending: bool = False) -> None:
         s = self.store
-        s.create_run(inp.run_id, inp.thread_id, inp.assistant_id, inp.tenant, inp.requester.get("id", "?"), inp.input)
-        s.set_run_status(inp.run_id, "running")
-        from runtime.runs import run_started_event
+        if not inp.recorded:
+            # A cron's firing: only the workflow records its run (and its run_started event).
+            from runtime.runs import run_started_event
 
-        # Usually already written by whoever started the run (runtime.runs.record_run); a cron's is not.
-        s.append_events(inp.run_id, [run_started_event(inp.assistant_id, inp.thread_id, inp.requester.get("id"))])
+            s.create_run(
+                inp.run_id, inp.thread_id, inp.assistant_id, inp.tenant, inp.requester.get("id", "?"), inp.input
+            )
+            s.append_events(inp.run_id, [run_started_event(inp.assistant_id, inp.thread_id, inp.requester.get("id"))])
+        if not ending:
+            s.set_run_status(inp.run_id, "running")
         s.append_audit(
             inp.tenant,
             inp.requester.get("id", "?"),
@@ -195,7 +203,7 @@ class StewardActivities:
         refusal would have. Begin records are keyed, so writing them again with that error end is a no-op."""
         with self.store.batch():
             rode = inp.begin_rode and inp.begin is not None and self.store.has_audit_key(_begin_key(inp.begin))
-            blocked = None if rode else self._write_begin(inp.begin)
+            blocked = None if rode else self._write_begin(inp.begin, ending=True)
             if inp.begin_rode and not rode and blocked is None and inp.rode_events:
                 self.store.append_events(inp.run_id, [(e.key, e.type, e.data) for e in inp.rode_events])
             if inp.status != "success":

@@ -599,6 +599,7 @@ class AgentRunWorkflow:
                     tenant=inp.tenant,
                     requester=inp.requester,
                     input=inp.input,
+                    recorded=inp.thread_state is not None,
                 )
                 if inp.thread_state is not None:
                     prior, self._begin = inp.thread_state, begin
