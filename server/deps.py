@@ -29,11 +29,11 @@ _bearer = HTTPBearer(auto_error=False, description="A Steward API key (steward k
 _api_key = APIKeyHeader(name="X-Api-Key", auto_error=False, description="A Steward API key, as langgraph-sdk sends it.")
 
 
-def get_store(request: Request) -> Store:
+async def get_store(request: Request) -> Store:
     return request.app.state.store  # type: ignore[no-any-return]
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
@@ -41,14 +41,16 @@ async def get_client(request: Request) -> Client:
     return await request.app.state.temporal.get()  # type: ignore[no-any-return]
 
 
-def get_dispatcher(request: Request) -> RunDispatcher:
+async def get_dispatcher(request: Request) -> RunDispatcher:
     return request.app.state.dispatcher  # type: ignore[no-any-return]
 
 
-def get_decision_signer(request: Request) -> DecisionSigner:
+async def get_decision_signer(request: Request) -> DecisionSigner:
     return request.app.state.decision_signer  # type: ignore[no-any-return]
 
 
+# The getters are ``async def``: FastAPI runs a plain ``def`` dependency in its thread pool, a thread hop per
+# request for an attribute read.
 StoreDep = Annotated[Store, Depends(get_store)]
 SignerDep = Annotated[DecisionSigner, Depends(get_decision_signer)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

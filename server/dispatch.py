@@ -219,12 +219,11 @@ class RunDispatcher:
             and (claimed := await db(self._claim_free_thread, principal, body.assistant_id, data, thread_id, run_id))
             is not None
         ):
+            thread_state, recorded = claimed
             await self._start(
-                principal, body.assistant_id, data, thread_id, run_id, recorded=True, thread_state=claimed
+                principal, body.assistant_id, data, thread_id, run_id, recorded=True, thread_state=thread_state
             )
-            started = await db(self.store.get_run, run_id)
-            assert started is not None
-            return started
+            return recorded
         async with self._thread_lock(thread_id):
             busy = await db(self.active_runs, thread_id)
             queued = await db(self.store.queued_runs, thread_id)
@@ -247,9 +246,10 @@ class RunDispatcher:
 
     def _claim_free_thread(
         self, principal: Principal, assistant_id: str, data: dict[str, Any], thread_id: str, run_id: str
-    ) -> dict[str, Any] | None:
+    ) -> tuple[dict[str, Any], dict[str, Any]] | None:
         """SQLite: record the run in one write transaction if its thread is free, returning the thread's saved
-        state (``runs.record_run``); None leaves it to the lease.
+        state (``runs.record_run``) and the run as recorded (``pending``, as LangGraph answers a new run); None
+        leaves it to the lease.
 
         SQLite has one writer at a time, so a write transaction is itself the cross-process lock the
         ``thread:<id>`` lease provides: no other process can add a run to the thread between this check and
@@ -263,7 +263,10 @@ class RunDispatcher:
                 return None
             if self.store.thread_occupied(thread_id):
                 return None
-            return runs.record_run(self.store, principal, assistant_id, data, thread_id, run_id)
+            state = runs.record_run(self.store, principal, assistant_id, data, thread_id, run_id)
+        recorded = self.store.get_run(run_id)  # committed now: reads see it (the same thread hop)
+        assert recorded is not None
+        return state, recorded
 
     def _queue(
         self, principal: Principal, assistant_id: str, data: dict[str, Any], thread_id: str, run_id: str
