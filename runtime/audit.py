@@ -132,16 +132,21 @@ def _key_from_text(text: str, where: str) -> bytes:
 
 
 # -- writing ---------------------------------------------------------------------------------------
-def anchor_append(c: Connection, data_dirs: tuple[Path, ...], seq: int, digest: str) -> None:
-    """Re-anchor the head at the record just appended (same transaction), and checkpoint it every N records."""
+def checkpoint_due(seq: int) -> bool:
+    """Whether record ``seq`` gets a checkpoint (every ``audit_checkpoint_every`` records)."""
     from runtime.settings import get_settings
 
+    every = get_settings().audit_checkpoint_every
+    return bool(every) and seq % every == 0
+
+
+def anchor_append(c: Connection, data_dirs: tuple[Path, ...], seq: int, digest: str) -> None:
+    """Re-anchor the head at the record just appended (same transaction), and checkpoint it every N records."""
     key = audit_key(data_dirs)
     ts = time.time()
     row = {"id": 1, "seq": seq, "hash": digest, "count": seq, "ts": ts, "mac": _mac(key, "head", seq, digest, seq, ts)}
     upsert(c, audit_head, row, ["id"], ["seq", "hash", "count", "ts", "mac"])
-    every = get_settings().audit_checkpoint_every
-    if every and seq % every == 0:
+    if checkpoint_due(seq):
         _write_checkpoint(c, key, AuditCheckpoint(seq, digest, seq, ts, ""))
 
 

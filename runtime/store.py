@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, Select, Text, bindparam, exists, func, select, text
 
 from guards.detectors import mask_cardholder_value
-from runtime.audit import anchor_append, verify_anchor
+from runtime.audit import anchor_append, checkpoint_due, verify_anchor
 from runtime.db.engine import WRITE, is_postgresql, make_engine, redact_url, sqlite_url, wait_for_database
 from runtime.db.enums import TERMINAL_RUN_STATUSES, ApprovalStatus, RunStatus, ThreadStatus, ToolStatus
 from runtime.db.migrate import upgrade
@@ -107,6 +107,31 @@ _EVENTS_AFTER = (
 _API_KEY = select(api_keys).where(api_keys.c.key_hash == bindparam("p_hash"), api_keys.c.revoked == 0).limit(1)
 
 
+class _AuditTx:
+    """The audit chain's head as one write transaction has extended it. The head is read once per transaction
+    (every later append links to the record just written; the lock that serialises appends is held until
+    commit), and re-anchored once, at commit, with the last record; a record due a checkpoint is anchored at
+    once, so checkpoints fall on the same records as when each append anchored itself."""
+
+    __slots__ = ("head", "pending")
+
+    def __init__(self) -> None:
+        self.head: tuple[int, str] | None = None
+        self.pending: tuple[int, str] | None = None
+
+    def appended(self, c: Connection, data_dirs: tuple[Path, ...], seq: int, digest: str) -> None:
+        if checkpoint_due(seq):
+            anchor_append(c, data_dirs, seq, digest)
+            self.pending = None
+        else:
+            self.pending = (seq, digest)
+
+    def anchor(self, c: Connection, data_dirs: tuple[Path, ...]) -> None:
+        if self.pending is not None:
+            anchor_append(c, data_dirs, *self.pending)
+            self.pending = None
+
+
 def _loads(value: str | None) -> Any:
     return json.loads(value) if value else None
 
@@ -178,11 +203,14 @@ class Store:
         ):
             c.info[_APPENDED] = appended
             self._batch.conn = c
+            self._batch.audit = _AuditTx()
             try:
                 with c.begin():
                     yield c
+                    self._batch.audit.anchor(c, self.data_dirs)
             finally:
                 self._batch.conn = None
+                self._batch.audit = None
                 c.info.pop(_APPENDED, None)
         # Only reached after the commit: a rollback (or a failed commit) raised out of the block above.
         if appended and self.notifier is not None:
@@ -590,9 +618,11 @@ class Store:
                 c.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK})
             if key is not None and c.execute(_AUDIT_BY_KEY, {"p_key": key}).first():
                 return None
-            prev = c.execute(_AUDIT_LAST).first()
-            prev_hash = prev.hash if prev else "0" * 64
-            seq = (prev.seq if prev else 0) + 1
+            tx: _AuditTx = self._batch.audit
+            if tx.head is None:
+                prev = c.execute(_AUDIT_LAST).first()
+                tx.head = (prev.seq, prev.hash) if prev else (0, "0" * 64)
+            seq, prev_hash = tx.head[0] + 1, tx.head[1]
             ts = time.time()
             payload = _dumps(data)
             digest = _audit_hash(prev_hash, ts, tenant, actor, action, run_id, payload)
@@ -611,7 +641,8 @@ class Store:
                     "hash": digest,
                 },
             )
-            anchor_append(c, self.data_dirs, seq, digest)
+            tx.head = (seq, digest)
+            tx.appended(c, self.data_dirs, seq, digest)
         return seq
 
     def has_audit_key(self, key: str) -> bool:

@@ -227,3 +227,34 @@ def test_the_default_key_is_generated_outside_the_data_with_mode_0600_and_announ
         tmp_path / "home", {"XDG_CONFIG_HOME": str(tmp_path / "config")} | {"STEWARD_AUDIT_KEY_FILE": str(key)}
     )
     assert rc == 0 and out.strip() == "1 audit records verified", out
+
+
+def test_appends_in_one_transaction_chain_anchor_and_checkpoint_as_separate_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A transaction that appends several records reads the head once and anchors once (``Store._AuditTx``):
+    the chain, the head anchor and the checkpoints come out as if each record had been appended on its own."""
+    from runtime.settings import get_settings
+
+    monkeypatch.setattr(get_settings(), "audit_checkpoint_every", 3)
+    batched, single = tmp_path / "batched", tmp_path / "single"
+    for home, together in ((batched, True), (single, False)):
+        store = Store(home / "steward.db")
+        store.append_audit("acme", "alice", "run.started", {"i": -1}, run_id="run-0", key="first")
+        if together:
+            with store.batch():
+                for i in range(7):
+                    store.append_audit("acme", "alice", "run.step", {"i": i}, run_id="run-1", key=f"k{i}")
+                assert store.append_audit("acme", "alice", "run.step", {"i": 0}, key="k0") is None  # keyed: once
+        else:
+            for i in range(7):
+                store.append_audit("acme", "alice", "run.step", {"i": i}, run_id="run-1", key=f"k{i}")
+        store.close()
+    for home in (batched, single):
+        with sqlite3.connect(home / "steward.db") as c:
+            seqs = [r[0] for r in c.execute("SELECT seq FROM audit ORDER BY seq")]
+            head = c.execute("SELECT seq, count FROM audit_head").fetchone()
+            checkpoints = [r[0] for r in c.execute("SELECT seq FROM audit_checkpoints ORDER BY seq")]
+        assert seqs == list(range(1, 9)) and head == (8, 8) and checkpoints == [3, 6], home
+        rc, out = verify(home)
+        assert rc == 0, out
