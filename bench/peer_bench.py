@@ -473,7 +473,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
 if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=20, help="runs per latency figure")
-    ap.add_argument("--runs-per-level", type=int, default=10, help="runs per client in the throughput levels")
+    ap.add_argument("--runs-per-level", type=int, default=40, help="runs per client in the throughput levels")
     ap.add_argument("--skip-peer", action="store_true", help="Steward's half only")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "peer.json"))
     a = ap.parse_args()

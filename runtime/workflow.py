@@ -656,7 +656,9 @@ class AgentRunWorkflow:
         if questions:
             await self._ask(inp, questions)
         else:
-            await self.flush_node_events()
+            # Pending records are written before the approvals, whether or not they would ride with an activity:
+            # the run now waits, and its log and audit show how it got here (begin, nodes) before what it asks.
+            await self._append(inp, self._take_node_events())
         for intr, req in approvals:
             p = _Pending(
                 request=req, interrupt_id=intr.id, deadline_at=now + req.deadline_s, required_role=req.required_role

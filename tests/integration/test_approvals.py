@@ -81,6 +81,9 @@ async def test_two_tool_calls_wait_for_approval_at_the_same_time(client, store, 
         # Nothing customer-affecting ran while both wait.
         assert executed(store, handle.id) == {}
         assert store.get_run(handle.id)["status"] == "interrupted"
+        # The run's begin (its input checked) is in the audit trail before anything it asks people.
+        waiting = [r["action"] for r in store.audit_records(run_id=handle.id)]
+        assert waiting[0] == "run.started" and waiting.count("approval.requested") == 2, waiting
         for row in rows:
             await deciding.decide(
                 client, store, ApprovalDecision(approval_id=row["approval_id"], action="approve", principal=APPROVER)
