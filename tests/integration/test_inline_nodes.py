@@ -99,6 +99,19 @@ def write_project(folder: Path, inline: bool) -> Path:
     return path
 
 
+MIXED_LOG = [
+    ("run_started", ""),
+    ("node_started", "first"),
+    ("node_finished", "first"),
+    ("node_started", "touch"),
+    ("node_finished", "touch"),
+    ("node_started", "last"),
+    ("node_finished", "last"),
+    ("run_finished", ""),
+]
+"""The event log of a ``mixed`` run (first, touch, last), in the order the nodes ran."""
+
+
 def node_events(store: Any, run_id: str) -> list[tuple[str, str]]:
     return [
         (e["type"], e["data"].get("node", ""))
@@ -136,16 +149,7 @@ async def test_pure_nodes_run_in_the_workflow_and_log_in_order(client, store, ta
         assert result.status == "success" and result.state["trail"] == ["first", "touch", "last"]
         # Only the node that writes a file was an activity; the pure ones ran in the workflow.
         assert scheduled_activities(history) == ["mixed.touch"]
-        assert node_events(store, handle.id) == [
-            ("run_started", ""),
-            ("node_started", "first"),
-            ("node_finished", "first"),
-            ("node_started", "touch"),
-            ("node_finished", "touch"),
-            ("node_started", "last"),
-            ("node_finished", "last"),
-            ("run_finished", ""),
-        ]
+        assert node_events(store, handle.id) == MIXED_LOG
         await build_replayer(list_assistants()).replay_workflow(history)
     finally:
         use_project()

@@ -17,7 +17,7 @@ from temporalio.client import WorkflowFailureError
 from guards.types import Principal
 from runtime import runs
 from tests.integration.test_inline_nodes import GRAPHS as INLINE_GRAPHS
-from tests.integration.test_inline_nodes import node_events, scheduled_activities
+from tests.integration.test_inline_nodes import MIXED_LOG, node_events, scheduled_activities
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -233,16 +233,7 @@ async def test_the_begin_rides_with_the_first_activity(
     assert book.read_text() == "touch\n"
     assert scheduled_activities(history) == ["effects.touch"] and record_headers(history) == [True]
     assert local_activity_markers(history) == 1, "only the run's end is a local activity"
-    assert node_events(store, handle.id) == [
-        ("run_started", ""),
-        ("node_started", "first"),
-        ("node_finished", "first"),
-        ("node_started", "touch"),
-        ("node_finished", "touch"),
-        ("node_started", "last"),
-        ("node_finished", "last"),
-        ("run_finished", ""),
-    ]
+    assert node_events(store, handle.id) == MIXED_LOG
     actions = [a["action"] for a in store.audit_records(run_id=handle.id)]
     assert actions.count("run.started") == 1 and actions.count("guard.input") == 1
     assert actions.index("run.started") < actions.index("run.success")
@@ -341,15 +332,4 @@ async def test_the_end_writes_a_begin_no_worker_wrote(
     assert actions.count("run.started") == 1 and actions.count("guard.input") == 1
     assert store.get_run(handle.id)["status"] == "success"
     # The pure node's events rode with the ignored header too: the end writes them (after the node's own).
-    assert sorted(node_events(store, handle.id)) == sorted(
-        [
-            ("run_started", ""),
-            ("node_started", "first"),
-            ("node_finished", "first"),
-            ("node_started", "touch"),
-            ("node_finished", "touch"),
-            ("node_started", "last"),
-            ("node_finished", "last"),
-            ("run_finished", ""),
-        ]
-    )
+    assert sorted(node_events(store, handle.id)) == sorted(MIXED_LOG)
