@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         default=True,
         description="A worker trains and registers the credit-risk model in MLflow at start if none is registered.",
     )
+    worker_uvloop: bool = Field(
+        default=True,
+        description="`steward worker` runs its event loop on uvloop (as uvicorn already runs the API's), where "
+        "uvloop is installed; false: asyncio's own loop.",
+    )
 
     @property
     def resolved_llm_base_url(self) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from runtime.cli._common import _fail, _settings
@@ -33,8 +34,29 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from runtime.worker import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(run_worker(_settings()))
+    s = _settings()
+    event_loop_runner(s.worker_uvloop)(run_worker(s))
     return 0
+
+
+def event_loop_runner(uvloop_wanted: bool) -> Callable[[Coroutine[Any, Any, None]], None]:
+    """``uvloop.run`` where wanted and installed, else ``asyncio.run``.
+
+    Why uvloop for the worker: its loop relays every activation and activity between Temporal's Rust core
+    (``call_soon_threadsafe``) and the executors (``run_in_executor``), a few times per workflow task. In 6
+    alternating rounds of 8 clients on the peer bench's 3-node graph (2 cores), the worker's CPU per run was
+    0.89 of the Temporal server's on uvloop against 0.93 on asyncio's loop (medians): about 5 % less, measured
+    against a process the change does not touch, since this VM's speed drifts more than that between rounds.
+    Workflow code is unaffected: each workflow runs on the SDK's own deterministic loop.
+    """
+    if uvloop_wanted:
+        try:
+            import uvloop
+        except ImportError:  # not on Windows, nor where uvicorn came without its extras
+            pass
+        else:
+            return uvloop.run
+    return asyncio.run
 
 
 def cmd_server(args: argparse.Namespace) -> int:
