@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
@@ -33,19 +32,9 @@ T = TypeVar("T")
 DB_THREADS = POOL_SIZE + MAX_OVERFLOW
 """Most store calls in flight at once per process; later ones wait for a thread, not for a connection."""
 
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
-
-
-def db_executor() -> ThreadPoolExecutor:
-    """The process's pool for store calls, made on first use. One pool serves every event loop (tests run
-    many): an executor, unlike an anyio limiter, is not bound to the loop that made it."""
-    global _executor
-    if _executor is None:
-        with _executor_lock:
-            if _executor is None:
-                _executor = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="steward-db")
-    return _executor
+_EXECUTOR = ThreadPoolExecutor(max_workers=DB_THREADS, thread_name_prefix="steward-db")
+"""The process's pool for store calls; its threads start on first use. One pool serves every event loop
+(tests run many): an executor, unlike an anyio limiter, is not bound to the loop that made it."""
 
 
 async def db(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
@@ -56,7 +45,7 @@ async def db(fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
     still waits for the call to finish before the cancellation goes on: a write is never left half-observed.
     """
     call = partial(contextvars.copy_context().run, partial(fn, *args, **kwargs))
-    future = asyncio.get_running_loop().run_in_executor(db_executor(), call)
+    future = asyncio.get_running_loop().run_in_executor(_EXECUTOR, call)
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:

@@ -52,7 +52,7 @@ def event_loop_runner(uvloop_wanted: bool) -> Callable[[Coroutine[Any, Any, None
     if uvloop_wanted:
         try:
             import uvloop
-        except ImportError:  # not on Windows, nor where uvicorn came without its extras
+        except ImportError:  # a platform uvloop does not support (Windows)
             pass
         else:
             return uvloop.run
