@@ -236,6 +236,124 @@ async def aggregate(url: str, model: str, clients: int, per_client: int, max_tok
         return tokens / (time.perf_counter() - t0)
 
 
+async def engine_aggregate(engine: Any, clients: int, per_client: int, max_tokens: int) -> float:
+    """The HTTP aggregate's load on the engine itself, in process: the same prompts, rendering and budget,
+    submitted straight to the model thread. Beside the HTTP figure it shows what the HTTP layer costs."""
+    from runtime.llm.engine import EngineRequest, Finished, Generation, GenerationParams
+
+    loop = asyncio.get_running_loop()
+
+    async def one(prompt: str) -> int:
+        gen = Generation(loop)
+        tokens = engine.tokenize(engine.render([{"role": "user", "content": prompt}]))
+        engine.submit(EngineRequest(tokens, GenerationParams(max_tokens=max_tokens), gen))
+        async for item in gen:
+            if isinstance(item, Finished):
+                return int(item.completion_tokens)
+        return 0
+
+    async def worker(c: int) -> int:
+        return sum([await one(f"{STORY} Version {c}.{i}.") for i in range(per_client)])
+
+    t0 = time.perf_counter()
+    tokens = sum(await asyncio.gather(*[worker(c) for c in range(clients)]))
+    return tokens / (time.perf_counter() - t0)
+
+
+def decode_steps_ms(engine: Any, steps: int = 30) -> dict[str, float]:
+    """Median time of one ``llama_decode`` step at each batch width, one token per sequence (in order), on a
+    loaded engine whose model thread was never started: how much a 4-wide step costs against a 1-wide one
+    bounds the batching gain on this CPU whatever the serving layer does (gain <= 4 * step(1) / step(4)).
+    Run in a process of its own (``--decode-steps``): a process whose threads compute on two OpenMP pools is
+    slower on both."""
+    import llama_cpp
+
+    b, out = engine.batch.batch, {}
+    for width in range(1, engine.spec.parallel + 1):
+        llama_cpp.llama_memory_clear(engine.memory, True)
+        times = []
+        for pos in range(steps + 10):
+            for i in range(width):
+                b.token[i], b.pos[i], b.n_seq_id[i], b.logits[i] = 1000 + i, pos, 1, True
+                b.seq_id[i][0] = i
+            b.n_tokens = width
+            t0 = time.perf_counter()
+            engine.ctx.decode(engine.batch)
+            if pos >= 10:  # the first positions warm caches
+                times.append(time.perf_counter() - t0)
+        out[str(width)] = round(statistics.median(times) * 1000, 2)
+    llama_cpp.llama_memory_clear(engine.memory, True)
+    return out
+
+
+class EngineRunner:
+    """The default model's engine in a child process (``--engine-runner``), driven over stdin/stdout.
+
+    Not in this process: here the bare ``Llama`` decodes on the main thread, and a second thread computing
+    with llama.cpp in the same process (a second OpenMP pool) slows both."""
+
+    def __init__(self, home: Path) -> None:
+        env = {**os.environ, "STEWARD_HOME": str(home)}
+        self.log = (home / "engine-runner.log").open("wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--engine-runner"],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            text=True,
+        )
+        self._read()  # "ready"
+
+    def _read(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("engine runner exited; see engine-runner.log")
+        return dict(json.loads(line))
+
+    async def aggregate(self, clients: int, per_client: int, max_tokens: int) -> float:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{clients} {per_client} {max_tokens}\n")
+        self.proc.stdin.flush()
+        return float((await asyncio.to_thread(self._read))["tok_s"])
+
+    def stop(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+async def _engine_runner() -> None:
+    from runtime.llm.server import make_engine
+
+    settings = Settings()
+    engine = make_engine(build_catalog(settings)[DEFAULT_MODEL], settings)
+    engine.start()
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        clients, per_client, max_tokens = (int(x) for x in line.split())
+        print(json.dumps({"tok_s": await engine_aggregate(engine, clients, per_client, max_tokens)}), flush=True)
+    engine.stop()
+
+
+def _decode_steps() -> None:
+    from runtime.llm.server import make_engine
+
+    settings = Settings()
+    engine = make_engine(build_catalog(settings)[DEFAULT_MODEL], settings)
+    engine.load()
+    print(json.dumps(decode_steps_ms(engine)), flush=True)
+
+
+def measure_decode_steps(home: Path) -> dict[str, float]:
+    env = {**os.environ, "STEWARD_HOME": str(home)}
+    out = subprocess.run(
+        [sys.executable, __file__, "--decode-steps"], env=env, capture_output=True, text=True, check=True
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
 def tool_request(model: str, prompt: str, tools: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "model": model,
@@ -311,11 +429,19 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             r = await stream_one(client, server.url, DEFAULT_MODEL, f"Name a fruit ({i}).", 4)
             ttfts.append(r["ttft_s"] * 1000)
 
-    # Aggregate throughput, 1 vs 4 concurrent clients, interleaved.
-    agg1, agg4 = [], []
+    # The same engine without HTTP, in a child process (the server idles meanwhile); decode step time per batch
+    # width in another.
+    steps_ms = measure_decode_steps(home)
+    engine = EngineRunner(home)
+
+    # Aggregate throughput, 1 vs 4 concurrent clients, over HTTP and in process, interleaved.
+    agg1, agg4, eng1, eng4 = [], [], [], []
     for _ in range(args.agg_rounds):
         agg1.append(await aggregate(server.url, DEFAULT_MODEL, 1, 2, args.agg_tokens))
         agg4.append(await aggregate(server.url, DEFAULT_MODEL, 4, 2, args.agg_tokens))
+        eng1.append(await engine.aggregate(1, 2, args.agg_tokens))
+        eng4.append(await engine.aggregate(4, 2, args.agg_tokens))
+    engine.stop()
     # Short replies: each request's prompt prefill and round trip weigh more, so batching gains less.
     short1, short4 = [], []
     for _ in range(args.short_rounds):
@@ -367,6 +493,13 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
         "agg_tok_s_1": round(a1, 1),
         "agg_tok_s_4": round(a4, 1),
         "concurrency_gain": round(statistics.median(f / o for f, o in zip(agg4, agg1, strict=True)), 3),
+        "engine_alone": {
+            "agg_tok_s_1": round(statistics.median(eng1), 1),
+            "agg_tok_s_4": round(statistics.median(eng4), 1),
+            "concurrency_gain": round(statistics.median(f / o for f, o in zip(eng4, eng1, strict=True)), 3),
+            "decode_step_ms": steps_ms,
+            "gain_ceiling": round(4 * steps_ms["1"] / steps_ms["4"], 3),
+        },
         "short_replies": {
             "tokens": args.short_tokens,
             "agg_tok_s_1": round(statistics.median(short1), 1),
@@ -394,6 +527,8 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "steward_tok_s": [round(x, 1) for x in steward_rates],
             "agg_tok_s_1": [round(x, 1) for x in agg1],
             "agg_tok_s_4": [round(x, 1) for x in agg4],
+            "engine_agg_tok_s_1": [round(x, 1) for x in eng1],
+            "engine_agg_tok_s_4": [round(x, 1) for x in eng4],
         },
         "notes": (
             f"decode tokens/s after the first token, greedy, {args.max_tokens} tokens, {args.rounds} rounds, each "
@@ -403,7 +538,10 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             "medians of the per-round ratios, the tok/s figures medians of the rounds; ttft = client-side, short "
             f"prompts, one at a time; aggregate = 2 requests per client of {args.agg_tokens} tokens, 1 client then "
             f"4 clients per round, {args.agg_rounds} rounds, wall time (short_replies: the same with "
-            f"{args.short_tokens}-token replies); tool calls with tool_choice=required, "
+            f"{args.short_tokens}-token replies); engine_alone = the same aggregate load submitted to the same engine "
+            "in the benchmark's process (no HTTP), interleaved with the HTTP rounds; decode_step_ms = median "
+            "llama_decode time of one token per sequence at each batch width, gain_ceiling = 4 x step(1) / "
+            "step(4), the most 4-wide batching can give on this CPU; tool calls with tool_choice=required, "
             "valid = parses, names an offered tool, arguments validate against its schema; server RSS after the "
             "load test; cold start = process launch to first streamed token. The machine is shared with other "
             "work (see load_average_start_end); best_rounds = the least disturbed round of each. No GPU was "
@@ -423,7 +561,15 @@ if __name__ == "__main__":
     ap.add_argument("--short-tokens", type=int, default=32)
     ap.add_argument("--tool-prompts", type=int, default=50)
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "llm.json"))
+    ap.add_argument("--engine-runner", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--decode-steps", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args()
+    if a.engine_runner:
+        asyncio.run(_engine_runner())
+        sys.exit(0)
+    if a.decode_steps:
+        _decode_steps()
+        sys.exit(0)
     out = asyncio.run(main(a))
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(out, indent=2) + "\n")

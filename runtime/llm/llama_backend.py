@@ -236,9 +236,17 @@ class LlamaCppEngine(ModelEngine):
             except Exception as exc:
                 self._finish(req, "error", 0, None, 0.0, error=str(exc), started_at=now)
                 continue
+            # The lowest free sequence and slots kept in sequence order: llama.cpp decodes a batch for a split
+            # (non-unified) KV cache in one pass only when its sequences are consecutive and in order; otherwise
+            # it splits the batch. Measured here, a 4-wide step in the order 1, 0, 2, 3 took 66-77 ms against
+            # 43-49 ms for 0, 1, 2, 3; before this, the order drifted as requests ended and new ones took the
+            # freed sequence.
+            seq_id = min(free)
+            free.remove(seq_id)
             slots.append(
-                _Slot(seq_id=free.pop(), req=req, sampler=sampler, stop=StopMatcher(req.params.stop), started_at=now)
+                _Slot(seq_id=seq_id, req=req, sampler=sampler, stop=StopMatcher(req.params.stop), started_at=now)
             )
+            slots.sort(key=lambda s: s.seq_id)
 
     def _release(self, slot: _Slot, slots: list[_Slot], free: list[int], reason: str, error: str | None = None) -> None:
         if reason != "cancelled" and error is None:
@@ -292,7 +300,7 @@ class LlamaCppEngine(ModelEngine):
 
     def _serve(self) -> None:
         slots: list[_Slot] = []
-        free = list(range(self.spec.parallel - 1, -1, -1))
+        free = list(range(self.spec.parallel))
         while not self._stopping.is_set():
             try:
                 self._step(slots, free)

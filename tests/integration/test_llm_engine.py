@@ -62,3 +62,42 @@ def test_prompt_beyond_the_context_is_refused(engine) -> None:  # type: ignore[n
 
     with pytest.raises(ContextOverflow, match="context length is 2048"):
         engine.submit(EngineRequest([1] * 2048, GenerationParams(max_tokens=1), None))  # type: ignore[arg-type]
+
+
+async def test_every_decode_runs_on_the_model_thread_with_its_sequences_in_order(engine) -> None:  # type: ignore[no-untyped-def]
+    """Two things that each cost the 4-wide step 1.5-2x on a small CPU, checked on the real engine: a decode
+    on any thread but the model's own (a second OpenMP pool: libgomp stops spinning at its barriers), and a
+    batch whose sequences are out of order or skip a free lower one (llama.cpp splits it into several passes).
+    Requests of different lengths end at different steps, so sequences are freed and taken again in between."""
+    import threading
+
+    seen: list[tuple[str, list[int]]] = []
+    decode = engine.ctx.decode
+
+    def recording(batch):  # type: ignore[no-untyped-def]
+        b = batch.batch
+        seen.append((threading.current_thread().name, [b.seq_id[i][0] for i in range(b.n_tokens)]))
+        return decode(batch)
+
+    engine.ctx.decode = recording
+    try:
+        first = [_run(engine, f"Count to ten, take {i}:", n) for i, n in enumerate((3, 9, 5, 14))]
+        await asyncio.gather(*first, *[_run(engine, f"Name a colour, take {i}:", 6) for i in range(3)])
+    finally:
+        del engine.ctx.decode
+    assert {name for name, _ in seen} == {f"llm-{engine.spec.name}"}
+    steps = [sorted(set(ids)) for _, ids in seen]
+    assert max(len(s) for s in steps) == 4
+    # Running sequences' next tokens first, in ascending order, then new prompts' chunks, each in one piece and
+    # in ascending order.
+    for _, ids in seen:
+        running = [i for i in ids if ids.count(i) == 1]
+        prompts = [i for n, i in enumerate(ids) if ids.count(i) > 1 and (n == 0 or ids[n - 1] != i)]
+        assert ids == running + [i for i in prompts for _ in range(ids.count(i))], ids
+        assert running == sorted(running) and prompts == sorted(prompts), ids
+    # A sequence that joins takes the lowest free one(s): the rest of that step's were still running.
+    for before, now in zip(steps, steps[1:]):
+        joined = sorted(set(now) - set(before))
+        still = set(now) - set(joined)
+        free = sorted(set(range(engine.spec.parallel)) - still)
+        assert joined == free[: len(joined)], (before, now)
