@@ -86,13 +86,24 @@ def _evals(r: Result) -> tuple[str, str, str]:
 
 def _llm(r: Result) -> tuple[str, str, str]:
     choice = "; ".join(
-        f"tool choice {name} {v['correct']}/{v['total']}" for name, v in r.get("tool_choice_accuracy", {}).items()
+        f"tool choice {name} {v['correct']}/{v['total']}"
+        if "correct" in v
+        else f"tool choice {name} not run ({v.get('skipped')})"
+        for name, v in r.get("tool_choice_accuracy", {}).items()
+    )
+    alone = r.get("engine_alone")
+    engine = (
+        f" ({_n(alone['concurrency_gain'], 2)}x for the engine alone, no HTTP; a 4-wide decode step takes "
+        f"{_n(alone['decode_step_ms']['4'])} ms against {_n(alone['decode_step_ms']['1'])} ms 1-wide, so at most "
+        f"{_n(alone['gain_ceiling'], 2)}x on this CPU)"
+        if alone
+        else ""
     )
     return (
         f"local LLM, {r['model']} on {'GPU' if r.get('gpu') else 'CPU'} (`llm.json`)",
         f"{_n(r['steward_tok_s'])} tok/s through Steward's server vs {_n(r['bare_tok_s'])} bare llama-cpp-python "
         f"({_n(r['ratio_to_bare'], 2)}); TTFT p50 {_n(r['ttft_p50_ms'])} ms, p95 {_n(r['ttft_p95_ms'])} ms; "
-        f"4 clients {_n(r['concurrency_gain'], 2)}x the aggregate of 1 over HTTP; tool calls "
+        f"4 clients {_n(r['concurrency_gain'], 2)}x the aggregate of 1 over HTTP{engine}; tool calls "
         f"{_n(r['tool_call_valid_rate'] * 100, 0)} % parseable of {r['tool_call_prompts']}; {choice}; "
         f"server RSS {_n(r['server_rss_mb'], 0)} MB; cold start {_n(r['cold_start_s'], 2)} s",
         ">= 0.9 of bare; 4 clients >= 1.5x; 100 % parseable",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Iterator
 
 import pytest
@@ -96,7 +97,7 @@ async def test_every_decode_runs_on_the_model_thread_with_its_sequences_in_order
         assert ids == running + [i for i in prompts for _ in range(ids.count(i))], ids
         assert running == sorted(running) and prompts == sorted(prompts), ids
     # A sequence that joins takes the lowest free one(s): the rest of that step's were still running.
-    for before, now in zip(steps, steps[1:]):
+    for before, now in itertools.pairwise(steps):
         joined = sorted(set(now) - set(before))
         still = set(now) - set(joined)
         free = sorted(set(range(engine.spec.parallel)) - still)

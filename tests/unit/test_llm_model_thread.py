@@ -47,7 +47,7 @@ def test_load_and_serving_share_the_model_thread_and_start_returns_once_loaded()
     try:
         assert engine.threads["loaded"] == "yes" and engine.load_s >= 0.05
         assert engine.alive
-        assert "steward_llm_model_loaded{model=\"recorder\"} 1" in REGISTRY.render()
+        assert 'steward_llm_model_loaded{model="recorder"} 1' in REGISTRY.render()
         for _ in range(100):
             if "serve" in engine.threads:
                 break
