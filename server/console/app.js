@@ -266,6 +266,9 @@ function clearRun() {
 }
 
 function setStatus(status) {
+  // A finished run stays finished: a reply read before the workflow stopped (the cancel's, say) can arrive after
+  // the stream's end event and must not turn "cancelled" back into "interrupted".
+  if (state.run && TERMINAL.has(state.run.status) && !TERMINAL.has(status)) return;
   const badge = $("#run-status");
   badge.textContent = status;
   badge.className = `badge ${status}`;

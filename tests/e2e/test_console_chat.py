@@ -518,11 +518,25 @@ async def test_a_run_waiting_on_a_question_is_cancelled_from_the_run_panel(chat_
             await _say(page, REQUEST)
             await _intake_bubble(page, "asking", "applicant")
             assert await page.locator("#retry-run").is_hidden(), "retry is for failed runs only"
+
+            # The cancel's reply is read before the workflow has stopped, so it may still say "interrupted"; on a
+            # loaded machine it arrived after the stream's end event and turned the badge back (a CI failure).
+            # Here it is held until the end event has shown "cancelled", then delivered saying "interrupted".
+            async def stale_reply(route: Any) -> None:
+                response = await route.fetch()
+                body = await response.json()
+                await page.wait_for_function(
+                    "document.querySelector('#run-status').textContent === 'cancelled'", timeout=30_000
+                )
+                await route.fulfill(response=response, json={**body, "status": "interrupted"})
+
+            await page.route("**/runs/*/cancel", stale_reply)
             await page.click("#cancel-run")
             await page.wait_for_function(
                 "document.querySelector('#run-status').textContent === 'cancelled'", timeout=30_000
             )
             await page.locator("#messages li.msg.console").filter(has_text="cancelled").wait_for()
+            assert await page.text_content("#run-status") == "cancelled"
             assert await page.locator("#cancel-run").is_hidden()
             tid = await page.get_attribute("#thread-title", "title")
             run = c["store"].list_runs(tid)[0]
