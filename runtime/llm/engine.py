@@ -259,13 +259,14 @@ class ModelEngine(ABC):
                 t0 = time.perf_counter()
                 self.load()
                 self.load_s = time.perf_counter() - t0
+                # Before start() returns, so a caller never reads the gauges of a model it was told is loaded.
+                REGISTRY.set("steward_llm_model_loaded", 1, model=self.spec.name)
+                REGISTRY.set("steward_llm_load_seconds", self.load_s, model=self.spec.name)
             except BaseException as exc:
                 failed.append(exc)
                 return
             finally:
                 loaded.set()
-            REGISTRY.set("steward_llm_model_loaded", 1, model=self.spec.name)
-            REGISTRY.set("steward_llm_load_seconds", self.load_s, model=self.spec.name)
             self._serve_guarded()
 
         self._thread = threading.Thread(target=run, name=f"llm-{self.spec.name}", daemon=True)
